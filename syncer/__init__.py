@@ -1,0 +1,1 @@
+"""vcsync: the syncer daemon, its Kubernetes client layer and local control planes."""

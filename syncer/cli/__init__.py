@@ -1,0 +1,1 @@
+"""The ``vcsync`` command line."""

@@ -1,0 +1,1 @@
+"""Real Kubernetes control planes as local processes: build, launch, tear down."""
