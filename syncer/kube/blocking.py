@@ -1,0 +1,74 @@
+"""A tiny blocking client for code that runs before any event loop exists.
+
+Why not kubernetes_asyncio here: the local launcher waits for ``/readyz`` and
+creates a few fake Node objects from plain synchronous code (CLI commands,
+pytest fixtures). A dozen requests do not justify an event loop, and keeping
+them here keeps all HTTP inside ``syncer/kube/``.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+class BlockingError(RuntimeError):
+    """A request got an unexpected answer (or none); the message says which."""
+
+
+def probe(url: str, timeout: float = 2.0) -> int | None:
+    """GET ``url`` without verifying TLS; return the status code, or None if unreachable.
+
+    Only for health endpoints of loopback components that serve a self-signed
+    certificate (controller-manager, scheduler); never for data.
+    """
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=ctx) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, ssl.SSLError):
+        return None
+
+
+class BlockingClient:
+    """Bearer-token JSON requests against one API server, verified by its CA."""
+
+    def __init__(self, server: str, ca_file: Path, token: str, timeout: float = 10.0) -> None:
+        self._server = server.rstrip("/")
+        self._ctx = ssl.create_default_context(cafile=str(ca_file))
+        self._token = token
+        self._timeout = timeout
+
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, bytes]:
+        """Send one request; return (status, body). Connection failures give status 0."""
+        data = orjson.dumps(body) if body is not None else None
+        req = urllib.request.Request(self._server + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self._token}")
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self._timeout, context=self._ctx) as resp:
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (OSError, ssl.SSLError):
+            return 0, b""
+
+    def json(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Like :meth:`request`, but any status outside 2xx raises :class:`BlockingError`."""
+        status, payload = self.request(method, path, body)
+        if not 200 <= status < 300:
+            raise BlockingError(f"{method} {path} -> {status}: {payload[:300]!r}")
+        return orjson.loads(payload) if payload else None

@@ -1,0 +1,406 @@
+"""Real control planes as local processes: a host cluster and virtual control planes.
+
+Shapes (see ``shared/design/CONTROL-PLANES.md``):
+
+- :class:`HostCluster`: etcd + kube-apiserver + kube-controller-manager +
+  kube-scheduler + kwok, with N fake nodes that go Ready and run pods.
+- :class:`VirtualControlPlane`: kine (SQLite or memory) + kube-apiserver +
+  kube-controller-manager. No scheduler and no kubelets: the syncer binds its
+  pods after the host scheduled their copies.
+
+Every component binds to 127.0.0.1 on a free port; nothing dials elsewhere.
+Several clusters run side by side (each has its own directory and ports).
+
+Invariant: after :meth:`ControlPlane.stop` returns (and also when ``start``
+raised), no process of that control plane is alive.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+
+from syncer.kube.blocking import BlockingClient, probe
+from syncer.local import binaries
+from syncer.local.pki import Pki, generate_pki
+from syncer.local.process import Component, LaunchError, free_port, wait_for
+
+DEFAULT_SERVICE_CIDR = "10.96.0.0/16"
+# What a virtual cluster's controller-manager must not run: nodes are mirrored
+# from the host, volumes are bound and attached there (vCluster does the same).
+_VIRTUAL_DISABLED_CONTROLLERS = (
+    "nodeipam",
+    "nodelifecycle",
+    "persistentvolume-binder",
+    "attachdetach",
+    "persistentvolume-expander",
+    "cloud-node-lifecycle",
+    "ttl",
+)
+_ADMIN = "vcsync-admin"
+_MASTERS = ("system:masters",)
+
+
+@dataclass
+class ControlPlane:
+    """What the two shapes share: a store, an API server and a controller-manager."""
+
+    name: str
+    root: Path
+    kubernetes_version: str = binaries.KUBERNETES_VERSION
+    service_cidr: str = DEFAULT_SERVICE_CIDR
+    die_with_parent: bool = True
+    owner: str = field(default_factory=lambda: os.environ.get("VCSYNC_OWNER", uuid.uuid4().hex))
+    ready_timeout: float = 90.0
+    components: dict[str, Component] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    pki: Pki | None = None
+
+    kind = "cluster"
+
+    # -- public surface -------------------------------------------------
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def context(self) -> str:
+        return f"vcsync-{self.kind}-{self.name}"
+
+    def admin_token(self) -> str:
+        return self._pki().identities[_ADMIN].token
+
+    def client(self) -> BlockingClient:
+        return BlockingClient(self.server, self._pki().ca_cert, self.admin_token())
+
+    def start(self) -> Self:
+        """Start every component in order and wait until each is ready."""
+        try:
+            self._prepare()
+            for name, argv in self._plan():
+                self._launch(name, argv)
+            self._after_start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop components in reverse start order (API clients before the store)."""
+        for component in reversed(list(self.components.values())):
+            component.stop()
+
+    def restart(self, name: str) -> None:
+        """Stop one component and start it again with the same flags and ports."""
+        component = self.components[name]
+        component.stop()
+        component.start()
+        self._wait_ready(name)
+
+    def logs(self, lines: int = 30) -> str:
+        """The tail of every component's log, for failure reports."""
+        return "\n".join(
+            f"--- {self.kind} {self.name}: {c.name} ({c.log}) ---\n{c.tail(lines)}"
+            for c in self.components.values()
+        )
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- shape-specific hooks -------------------------------------------
+
+    def _store_plan(self) -> tuple[str, list[str]]:
+        raise NotImplementedError
+
+    def _extra_plan(self) -> list[tuple[str, list[str]]]:
+        return []
+
+    def _controllers(self) -> str:
+        return "*"
+
+    def _after_start(self) -> None:
+        """Shape-specific work once every component is up (host: fake nodes)."""
+
+    # -- internals ------------------------------------------------------
+
+    def _pki(self) -> Pki:
+        if self.pki is None:
+            raise LaunchError(f"{self.kind} {self.name} has not been started")
+        return self.pki
+
+    def _bin(self, component: str) -> str:
+        version = self.kubernetes_version if component.startswith("kube") else None
+        return str(binaries.binary_path(component, version))
+
+    def _service_ip(self) -> str:
+        return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
+
+    def _prepare(self) -> None:
+        users = {
+            _ADMIN: _MASTERS,
+            "system:kube-controller-manager": _MASTERS,
+            "system:kube-scheduler": _MASTERS,
+            "vcsync-kwok": _MASTERS,
+        }
+        self.pki = generate_pki(self.root / "pki", self._service_ip(), users)
+        for port in ("store", "peer", "apiserver", "controller-manager", "scheduler", "kwok"):
+            self.ports.setdefault(port, free_port())
+        self._write_kubeconfig(self.kubeconfig, _ADMIN)
+        for user in users:
+            if user != _ADMIN:
+                self._write_kubeconfig(self.root / f"{user.split(':')[-1]}.kubeconfig", user)
+
+    def _write_kubeconfig(self, path: Path, user: str) -> None:
+        path.write_text(yaml.safe_dump(self.kubeconfig_dict(user)))
+        path.chmod(0o600)
+
+    def kubeconfig_dict(self, user: str = _ADMIN) -> dict[str, Any]:
+        """A kubeconfig with one cluster, user and context named :attr:`context`."""
+        p = self._pki()
+        ca = base64.b64encode(p.ca_pem()).decode()
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": self.context,
+                 "cluster": {"server": self.server, "certificate-authority-data": ca}}
+            ],
+            "users": [{"name": self.context, "user": {"token": p.identities[user].token}}],
+            "contexts": [
+                {"name": self.context, "context": {"cluster": self.context, "user": self.context}}
+            ],
+            "current-context": self.context,
+        }
+
+    def _plan(self) -> list[tuple[str, list[str]]]:
+        return [
+            self._store_plan(),
+            ("kube-apiserver", self._apiserver_argv()),
+            ("kube-controller-manager", self._controller_manager_argv()),
+            *self._extra_plan(),
+        ]
+
+    def _apiserver_argv(self) -> list[str]:
+        p = self._pki()
+        return [
+            self._bin("kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{self.ports['store']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports['apiserver']}",
+            f"--tls-cert-file={p.serving_cert}",
+            f"--tls-private-key-file={p.serving_key}",
+            f"--client-ca-file={p.ca_cert}",
+            f"--token-auth-file={p.token_file}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p.sa_pub}",
+            f"--service-account-signing-key-file={p.sa_key}",
+            f"--service-cluster-ip-range={self.service_cidr}",
+            "--allow-privileged=true",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            f"--cert-dir={self.root / 'pki'}",
+        ]
+
+    def _component_flags(self, name: str, kubeconfig: Path) -> list[str]:
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports[name]}",
+            "--leader-elect=false",
+            f"--cert-dir={self.root / name}",
+        ]
+
+    def _controller_manager_argv(self) -> list[str]:
+        p = self._pki()
+        flags = self._component_flags(
+            "controller-manager", self.root / "kube-controller-manager.kubeconfig"
+        )
+        return [
+            self._bin("kube-controller-manager"),
+            *flags,
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p.sa_key}",
+            f"--root-ca-file={p.ca_cert}",
+            f"--controllers={self._controllers()}",
+            f"--service-cluster-ip-range={self.service_cidr}",
+        ]
+
+    def _launch(self, name: str, argv: list[str]) -> None:
+        component = Component(
+            name=name,
+            argv=argv,
+            log=self.root / "logs" / f"{name}.log",
+            owner=self.owner,
+            die_with_parent=self.die_with_parent,
+        )
+        self.components[name] = component
+        component.start()
+        self._wait_ready(name)
+
+    def _wait_ready(self, name: str) -> None:
+        component = self.components[name]
+        check = self._readiness(name)
+
+        def ready() -> bool:
+            component.ensure_running()
+            return check()
+
+        if not wait_for(ready, self.ready_timeout, interval=0.2):
+            raise LaunchError(
+                f"{name} of {self.kind} {self.name!r} not ready after {self.ready_timeout:.0f}s;"
+                f" last log lines:\n{component.tail(15)}"
+            )
+
+    def _readiness(self, name: str) -> Callable[[], bool]:
+        if name == "kube-apiserver":
+            client = self.client()
+            return lambda: client.request("GET", "/readyz")[0] == 200
+        if name in ("kube-controller-manager", "kube-scheduler"):
+            port = self.ports[name.removeprefix("kube-")]
+            return lambda: probe(f"https://127.0.0.1:{port}/healthz") == 200
+        return self._store_ready
+
+    def _store_ready(self) -> bool:
+        return probe(f"http://127.0.0.1:{self.ports['store']}/health") is not None or _tcp_open(
+            self.ports["store"]
+        )
+
+
+def _tcp_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class HostCluster(ControlPlane):
+    """etcd, kube-apiserver, controller-manager, scheduler and kwok with fake nodes."""
+
+    nodes: int = 3
+    kind = "host"
+
+    def _store_plan(self) -> tuple[str, list[str]]:
+        client = f"http://127.0.0.1:{self.ports['store']}"
+        peer = f"http://127.0.0.1:{self.ports['peer']}"
+        return "etcd", [
+            self._bin("etcd"),
+            "--name=default",
+            f"--data-dir={self.root / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=default={peer}",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ]
+
+    def _extra_plan(self) -> list[tuple[str, list[str]]]:
+        scheduler = self._component_flags("scheduler", self.root / "kube-scheduler.kubeconfig")
+        return [
+            ("kube-scheduler", [self._bin("kube-scheduler"), *scheduler]),
+            ("kwok", self._kwok_argv()),
+        ]
+
+    def _kwok_argv(self) -> list[str]:
+        return [
+            self._bin("kwok"),
+            f"--kubeconfig={self.root / 'vcsync-kwok.kubeconfig'}",
+            f"--config={binaries.kwok_stages_path()}",
+            "--manage-all-nodes=true",
+            "--node-ip=127.0.0.1",
+            "--cidr=127.128.0.0/16",
+            "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{self.ports['kwok']}",
+        ]
+
+    def _readiness(self, name: str) -> Callable[[], bool]:
+        if name == "kwok":
+            return lambda: probe(f"http://127.0.0.1:{self.ports['kwok']}/healthz") == 200
+        return super()._readiness(name)
+
+    def _after_start(self) -> None:
+        client = self.client()
+        for i in range(self.nodes):
+            client.json("POST", "/api/v1/nodes", fake_node(f"kwok-node-{i}"))
+
+        def all_ready() -> bool:
+            items = client.json("GET", "/api/v1/nodes")["items"]
+            return sum(_node_ready(n) for n in items) >= self.nodes
+
+        if not wait_for(all_ready, self.ready_timeout, interval=0.3):
+            raise LaunchError(
+                f"{self.nodes} kwok nodes of host {self.name!r} not Ready after"
+                f" {self.ready_timeout:.0f}s; kwok log:\n{self.components['kwok'].tail(15)}"
+            )
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def fake_node(name: str) -> dict[str, Any]:
+    """A Node that kwok adopts (it manages all nodes of the host cluster)."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "node-role.kubernetes.io/agent": "",
+                "type": "kwok",
+            },
+        },
+        "spec": {},
+        "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+@dataclass
+class VirtualControlPlane(ControlPlane):
+    """kine + kube-apiserver + controller-manager: the tenant's own API."""
+
+    store: str = "sqlite"  # or "memory" (tests)
+    kind = "virtual"
+
+    def _store_plan(self) -> tuple[str, list[str]]:
+        endpoint = "memory://" if self.store == "memory" else f"sqlite://{self.root / 'state.db'}"
+        return "kine", [
+            self._bin("kine"),
+            f"--listen-address=127.0.0.1:{self.ports['store']}",
+            f"--endpoint={endpoint}",
+            "--metrics-bind-address=0",
+        ]
+
+    def _controllers(self) -> str:
+        return ",".join(["*", *(f"-{c}" for c in _VIRTUAL_DISABLED_CONTROLLERS)])

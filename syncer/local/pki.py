@@ -1,0 +1,137 @@
+"""Certificates, keys and tokens for one local control plane.
+
+Why generate our own instead of letting kube-apiserver self-sign with
+``--cert-dir``: clients (kubeconfig, the controller-manager's root CA bundle,
+pods' ``ca.crt``) need one CA that signed the serving certificate, and the
+service-account signing key must be shared between kube-apiserver and
+kube-controller-manager. Everything here is loopback-only and throw-away.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+_VALIDITY = datetime.timedelta(days=3650)
+_SERVING_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A static-token user: kube-apiserver reads these from ``--token-auth-file``."""
+
+    user: str
+    groups: tuple[str, ...]
+    token: str
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the files one control plane needs, plus its identities."""
+
+    ca_cert: Path
+    serving_cert: Path
+    serving_key: Path
+    sa_key: Path
+    sa_pub: Path
+    token_file: Path
+    identities: dict[str, Identity]
+
+    def ca_pem(self) -> bytes:
+        return self.ca_cert.read_bytes()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    path.chmod(0o600)
+    return path
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    san: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = (issuer[0].subject, issuer[1]) if issuer else (name, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _serving_san(service_ip: str) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in _SERVING_NAMES]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+    return names
+
+
+def generate_pki(
+    directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]]
+) -> Pki:
+    """Write a CA, a serving certificate, an SA key pair and a token file.
+
+    ``users`` maps user names to their groups; each gets a random token.
+    ``service_ip`` is the first IP of the service CIDR (the ``kubernetes``
+    Service), added to the serving certificate like kubeadm does.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("vcsync-local-ca", ca_key, None)
+    serving_key = ec.generate_private_key(ec.SECP256R1())
+    serving = _cert("kube-apiserver", serving_key, (ca, ca_key), _serving_san(service_ip))
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sa_pub = sa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    identities = {
+        user: Identity(user, groups, secrets.token_hex(24)) for user, groups in users.items()
+    }
+    rows = [
+        f'{i.token},{i.user},{i.user},"{",".join(i.groups)}"' for i in identities.values()
+    ]
+    return Pki(
+        ca_cert=_write(directory / "ca.crt", ca.public_bytes(serialization.Encoding.PEM)),
+        serving_cert=_write(
+            directory / "apiserver.crt", serving.public_bytes(serialization.Encoding.PEM)
+        ),
+        serving_key=_write(directory / "apiserver.key", _key_pem(serving_key)),
+        sa_key=_write(directory / "sa.key", _key_pem(sa_key)),
+        sa_pub=_write(directory / "sa.pub", sa_pub),
+        token_file=_write(directory / "tokens.csv", ("\n".join(rows) + "\n").encode()),
+        identities=identities,
+    )
