@@ -1,0 +1,107 @@
+"""Fixtures: real control planes (session host cluster, per-test virtual ones).
+
+Every process a test run starts carries ``VCSYNC_OWNER`` with this session's
+id; at the end of the session a /proc scan must find none of them alive, or
+the run fails (the launcher's teardown is part of what we test).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from syncer.kube.client import KubeClient
+from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
+from syncer.local.process import leftover_pids
+
+OWNER = os.environ.setdefault("VCSYNC_OWNER", f"pytest-{uuid.uuid4().hex[:12]}")
+_LIVE: list[ControlPlane] = []
+
+
+def _started(cluster: ControlPlane) -> ControlPlane:
+    _LIVE.append(cluster)
+    cluster.start()
+    return cluster
+
+
+def _stopped(cluster: ControlPlane) -> None:
+    cluster.stop()
+    _LIVE.remove(cluster)
+
+
+@pytest.fixture(scope="session")
+def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostCluster]:
+    """One host cluster (etcd, apiserver, controller-manager, scheduler, 3 kwok nodes)."""
+    cluster = HostCluster(name="test", root=tmp_path_factory.mktemp("host"))
+    _started(cluster)
+    yield cluster
+    _stopped(cluster)
+
+
+VirtualFactory = Callable[[str], VirtualControlPlane]
+
+
+@pytest.fixture
+def virtual_cluster_factory(tmp_path: Path) -> Iterator[VirtualFactory]:
+    """Start virtual control planes on demand (kine in memory); all stopped afterwards."""
+    made: list[VirtualControlPlane] = []
+
+    def make(name: str) -> VirtualControlPlane:
+        cluster = VirtualControlPlane(name=name, root=tmp_path / name, store="memory")
+        made.append(cluster)
+        _started(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        _stopped(cluster)
+
+
+@pytest.fixture
+def virtual_cluster(virtual_cluster_factory: VirtualFactory) -> VirtualControlPlane:
+    return virtual_cluster_factory("vc1")
+
+
+ClientFactory = Callable[[ControlPlane], Awaitable[KubeClient]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[ClientFactory]:
+    """``await connect(cluster)`` gives an async raw-JSON client, closed after the test."""
+    clients: list[KubeClient] = []
+
+    async def make(cluster: ControlPlane) -> KubeClient:
+        client = await KubeClient.from_kubeconfig(str(cluster.kubeconfig), name=cluster.kind)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On failure, attach the tail of every running component's log to the report."""
+    report = yield
+    if report.failed and _LIVE:
+        report.sections.append(("control-plane logs", "\n".join(c.logs(20) for c in _LIVE)))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process this session started is still alive."""
+    for cluster in list(_LIVE):
+        cluster.stop()
+    leftovers = leftover_pids(OWNER)
+    if leftovers:
+        for pid in leftovers:
+            os.kill(pid, 9)
+        print(f"\nERROR: processes left running by the test session: {leftovers}")
+        session.exitstatus = 1
