@@ -1,0 +1,536 @@
+"""The syncer's configuration, read from the same keys as the vCluster Helm values.
+
+Why the Helm keys: the chart renders the ``sync`` and ``policies`` parts of its
+values into the file this module reads, so a user configures vcsync exactly as
+they would configure vCluster, and there is one source of truth. The
+``syncer`` section is vcsync's own tuning (client rate limits, work queue
+size, leader election) and has no vCluster counterpart.
+
+Why frozen dataclasses with a generic reader: the rest of the syncer gets
+typed attributes (``cfg.sync.to_host.pods.enabled``) that cannot change under
+it, and adding a key is one line here: the reader derives YAML keys
+(camelCase) from field names (snake_case) and value checks from type hints.
+
+Merging follows Helm: a partial section overrides only the keys it names, the
+rest keep their defaults (``ingresses: {}`` stays disabled). Unknown keys are
+errors, never ignored, because a typo (``enabld``) would otherwise silently
+leave a default in force. Every error is a :class:`ConfigError` naming the
+dotted key path.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar, get_origin, get_type_hints
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "FromHost",
+    "LabelSelector",
+    "LeaderElection",
+    "NodeSelector",
+    "Nodes",
+    "PodSecurityStandard",
+    "Policies",
+    "RateLimit",
+    "ReferencedResource",
+    "Resource",
+    "SelectedResource",
+    "Sync",
+    "SyncerConfig",
+    "ToHost",
+    "Tuning",
+    "apply_set",
+    "load",
+    "parse",
+    "to_dict",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported as ``<dotted.key.path>: <what is wrong>``.
+
+    ``path`` and ``problem`` are kept apart so that a section can prefix the
+    path of an error raised by one of its children.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path or 'top level'}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {">": operator.gt, ">=": operator.ge}
+
+
+def _bound(comparison: str, limit: float) -> dict[str, tuple[str, float]]:
+    """Field metadata: the value must satisfy ``value <comparison> limit``."""
+    return {"bound": (comparison, limit)}
+
+
+class _Section:
+    """Base of every configuration dataclass: checks the ``_bound`` metadata.
+
+    Checking in ``__post_init__`` (not only while parsing) keeps the invariants
+    for objects built in code or with ``dataclasses.replace`` too.
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    CHART_ONLY_KEYS: ClassVar[frozenset[str]] = frozenset()
+    """Keys accepted (if mappings) and dropped: they configure the chart, not the syncer."""
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            if "bound" not in spec.metadata:
+                continue
+            comparison, limit = spec.metadata["bound"]
+            value = getattr(self, spec.name)
+            if not _COMPARISONS[comparison](value, limit):
+                raise ConfigError(
+                    _camel(spec.name), f"must be {comparison} {limit:g}, got {value!r}"
+                )
+
+
+def _no_labels() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+# --- sync.toHost: tenant objects copied into the host namespace ---
+
+
+@dataclass(frozen=True)
+class Resource(_Section):
+    """A kind whose syncer can be switched on or off."""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ReferencedResource(_Section):
+    """ConfigMaps/Secrets: by default only those that synced pods reference are copied."""
+
+    enabled: bool = True
+    all: bool = False  # copy every object of the kind, referenced or not
+
+
+@dataclass(frozen=True)
+class ToHost(_Section):
+    """Kinds copied from the virtual cluster to the host (``sync.toHost``)."""
+
+    pods: Resource = field(default=Resource())
+    services: Resource = field(default=Resource())
+    endpoints: Resource = field(default=Resource())
+    persistent_volume_claims: Resource = field(default=Resource())
+    config_maps: ReferencedResource = field(default=ReferencedResource())
+    secrets: ReferencedResource = field(default=ReferencedResource())
+    ingresses: Resource = field(default=Resource(enabled=False))
+    network_policies: Resource = field(default=Resource(enabled=False))
+    priority_classes: Resource = field(default=Resource(enabled=False))
+
+
+# --- sync.fromHost: host objects shown to the tenant ---
+
+
+@dataclass(frozen=True)
+class LabelSelector(_Section):
+    """Host objects to show; an empty ``labels`` selects all of them."""
+
+    labels: Mapping[str, str] = field(default_factory=_no_labels)
+
+
+@dataclass(frozen=True)
+class NodeSelector(_Section):
+    """Which host nodes appear in the virtual cluster.
+
+    With ``all`` false and no ``labels`` only the nodes that virtual pods run on
+    are shown; ``all`` or any label switches to showing real nodes.
+    """
+
+    all: bool = False
+    labels: Mapping[str, str] = field(default_factory=_no_labels)
+
+
+@dataclass(frozen=True)
+class Nodes(_Section):
+    """``sync.fromHost.nodes``."""
+
+    enabled: bool = True
+    selector: NodeSelector = field(default=NodeSelector())
+
+
+@dataclass(frozen=True)
+class SelectedResource(_Section):
+    """A cluster-scoped host kind shown to the tenant, filtered by labels."""
+
+    enabled: bool = False
+    selector: LabelSelector = field(default=LabelSelector())
+
+
+@dataclass(frozen=True)
+class FromHost(_Section):
+    """Kinds copied from the host into the virtual cluster (``sync.fromHost``)."""
+
+    nodes: Nodes = field(default=Nodes())
+    events: Resource = field(default=Resource())
+    storage_classes: SelectedResource = field(default=SelectedResource())
+    ingress_classes: SelectedResource = field(default=SelectedResource())
+
+
+@dataclass(frozen=True)
+class Sync(_Section):
+    """``sync``: which kinds are synced in each direction."""
+
+    to_host: ToHost = field(default=ToHost())
+    from_host: FromHost = field(default=FromHost())
+
+
+# --- policies ---
+
+
+class PodSecurityStandard(StrEnum):
+    """Pod Security Standard level enforced on virtual pods before they reach the host."""
+
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
+
+
+@dataclass(frozen=True)
+class Policies(_Section):
+    """``policies``: the syncer enforces the pod security level; the rest is the chart's."""
+
+    CHART_ONLY_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"resourceQuota", "limitRange", "networkPolicy"}
+    )
+
+    pod_security_standard: PodSecurityStandard = PodSecurityStandard.PRIVILEGED
+
+
+# --- syncer: vcsync's own tuning ---
+
+
+@dataclass(frozen=True)
+class RateLimit(_Section):
+    """Client-side token bucket towards one API server (client-go QPS/Burst)."""
+
+    qps: float = field(default=50, metadata=_bound(">", 0))
+    burst: int = field(default=100, metadata=_bound(">=", 1))
+
+
+@dataclass(frozen=True)
+class LeaderElection(_Section):
+    """Lease-based leader election between syncer replicas (client-go semantics, seconds)."""
+
+    enabled: bool = False
+    lease_duration: float = 15
+    renew_deadline: float = 10
+    retry_period: float = field(default=2, metadata=_bound(">", 0))
+
+    def __post_init__(self) -> None:
+        """client-go's rule: a leader renews well before its lease expires, retrying in between."""
+        super().__post_init__()
+        if not self.renew_deadline > self.retry_period:
+            raise ConfigError(
+                "renewDeadline",
+                f"must be > retryPeriod ({self.retry_period:g}), got {self.renew_deadline!r}",
+            )
+        if not self.lease_duration > self.renew_deadline:
+            raise ConfigError(
+                "leaseDuration",
+                f"must be > renewDeadline ({self.renew_deadline:g}), got {self.lease_duration!r}",
+            )
+
+
+@dataclass(frozen=True)
+class Tuning(_Section):
+    """``syncer``: rate limits, work queue size and leader election of vcsync itself."""
+
+    host: RateLimit = field(default=RateLimit())
+    virtual: RateLimit = field(default=RateLimit(qps=100, burst=200))
+    shards: int = field(default=8, metadata=_bound(">=", 1))
+    workers_per_shard: int = field(default=4, metadata=_bound(">=", 1))
+    # Seconds an unreferenced ConfigMap/Secret copy stays on the host, so a pod
+    # recreated right away (rollout) does not race the removal of what it needs.
+    reference_grace_period: float = field(default=5, metadata=_bound(">=", 0))
+    leader_election: LeaderElection = field(default=LeaderElection())
+
+
+@dataclass(frozen=True)
+class SyncerConfig(_Section):
+    """The whole configuration; ``SyncerConfig()`` is the defaults."""
+
+    sync: Sync = field(default=Sync())
+    policies: Policies = field(default=Policies())
+    syncer: Tuning = field(default=Tuning())
+
+    def enabled_to_host(self) -> frozenset[str]:
+        """YAML keys (e.g. ``"configMaps"``) of the kinds to copy to the host.
+
+        So that controllers are started by name, without restating every flag.
+        """
+        return _enabled(self.sync.to_host)
+
+    def enabled_from_host(self) -> frozenset[str]:
+        """YAML keys (e.g. ``"nodes"``) of the kinds to copy from the host."""
+        return _enabled(self.sync.from_host)
+
+
+def _enabled(section: _Section) -> frozenset[str]:
+    return frozenset(
+        _camel(spec.name)
+        for spec in dataclasses.fields(section)
+        if getattr(section, spec.name).enabled
+    )
+
+
+# --- public functions ---
+
+
+def load(path: str | Path | None) -> SyncerConfig:
+    """Read the configuration file at ``path``; ``None`` means all defaults."""
+    return SyncerConfig() if path is None else parse(_read(Path(path)))
+
+
+def parse(data: Mapping[str, Any] | None) -> SyncerConfig:
+    """Validate already-loaded values (e.g. YAML after ``apply_set``) onto the defaults."""
+    return _merge(SyncerConfig(), data, "")
+
+
+def apply_set(data: Mapping[str, Any] | None, assignment: str) -> dict[str, Any]:
+    """Return a copy of ``data`` with one Helm-style ``--set key=value`` applied.
+
+    As in Helm: missing (or non-mapping) intermediate keys become mappings, a
+    ``\\.`` in the key is a literal dot (label keys such as
+    ``kubernetes\\.io/os``), and ``null`` removes the key so its default
+    applies. The value is read as a YAML scalar (``true``, ``3``, ``0.5``, else
+    a string; empty is ``""``). Types are checked later, by :func:`parse`.
+    """
+    key, equals, text = assignment.partition("=")
+    keys = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", key)]
+    if not equals or not all(keys):
+        raise ConfigError(
+            f"--set {assignment!r}", "expected key=value, e.g. sync.toHost.ingresses.enabled=true"
+        )
+    result = copy.deepcopy(dict(data or {}))
+    node = result
+    for part in keys[:-1]:
+        child = node.get(part)
+        node[part] = node = dict(child) if isinstance(child, Mapping) else {}
+    value = _scalar(text)
+    if value is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+    return result
+
+
+def to_dict(cfg: SyncerConfig) -> dict[str, Any]:
+    """The full camelCase tree, defaults included: ``parse(to_dict(cfg)) == cfg``."""
+    return _tree(cfg)
+
+
+# --- generic reader and writer ---
+
+_S = TypeVar("_S", bound=_Section)
+
+
+def _camel(name: str) -> str:
+    """``persistent_volume_claims`` -> ``persistentVolumeClaims``."""
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _keys(cls: type[_Section]) -> dict[str, tuple[str, Any]]:
+    """YAML key -> (attribute name, type hint) for one section class."""
+    hints = get_type_hints(cls)
+    return {_camel(spec.name): (spec.name, hints[spec.name]) for spec in dataclasses.fields(cls)}
+
+
+def _merge(current: _S, data: object, path: str) -> _S:
+    """``current`` with the keys given in ``data`` replaced, each checked against its type."""
+    given = _mapping(data, path)
+    keys = _keys(type(current))
+    for key, value in given.items():
+        if key in type(current).CHART_ONLY_KEYS:
+            _mapping(value, _join(path, key))
+        elif key not in keys:
+            allowed = ", ".join([*keys, *sorted(type(current).CHART_ONLY_KEYS)])
+            raise ConfigError(_join(path, key), f"unknown key; allowed: {allowed}")
+    changes = {
+        keys[key][0]: _value(keys[key][1], getattr(current, keys[key][0]), value, _join(path, key))
+        for key, value in given.items()
+        if key in keys
+    }
+    try:
+        return dataclasses.replace(current, **changes)
+    except ConfigError as err:
+        raise ConfigError(_join(path, err.path), err.problem) from None
+
+
+def _value(hint: Any, current: object, value: object, path: str) -> object:
+    """Check (and convert) one value against the type hint of its field."""
+    if isinstance(current, _Section):
+        return _merge(current, value, path)
+    if get_origin(hint) is Mapping:
+        return _labels(value, path)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _choice(hint, value, path)
+    return _SCALARS[hint](value, path)
+
+
+def _mapping(value: object, path: str) -> Mapping[Any, Any]:
+    """A mapping; ``null`` (a section whose keys are all commented out) counts as empty."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return value
+    raise ConfigError(path, f"expected a mapping, got {_show(value)}")
+
+
+def _labels(value: object, path: str) -> Mapping[str, str]:
+    labels = _mapping(value, path)
+    for key, text in labels.items():
+        if not isinstance(key, str):
+            raise ConfigError(path, f"label key {key!r} is not a string")
+        if not isinstance(text, str):
+            raise ConfigError(_join(path, key), f"expected a string, got {_show(text)}")
+    return MappingProxyType(dict(labels))
+
+
+def _choice(enum: type[Enum], value: object, path: str) -> Enum:
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in enum)
+        raise ConfigError(path, f"{_show(value)} is not one of {choices}") from None
+
+
+def _boolean(value: object, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(path, f"expected true or false, got {_show(value)}")
+
+
+def _integer(value: object, path: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(path, f"expected an integer, got {_show(value)}")
+
+
+def _number(value: object, path: str) -> float:
+    """An int or a finite float (``.inf`` and ``.nan`` would defeat every range check)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise ConfigError(path, f"expected a finite number, got {_show(value)}")
+
+
+_SCALARS: dict[Any, Callable[[object, str], object]] = {
+    bool: _boolean,
+    int: _integer,
+    float: _number,
+}
+
+
+def _tree(section: _Section) -> dict[str, Any]:
+    return {
+        _camel(spec.name): _plain(getattr(section, spec.name))
+        for spec in dataclasses.fields(section)
+    }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, _Section):
+        return _tree(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it (in YAML terms), kept short for containers."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else repr(value)
+
+
+# --- YAML ---
+
+
+def _core_schema_resolvers() -> dict[Any, Any]:
+    """PyYAML's implicit resolvers, minus YAML 1.1 booleans and timestamps.
+
+    Why: YAML 1.1 reads ``yes``/``no``/``on``/``off`` as booleans and
+    ``2024-01-01`` as a date, so a label value ``on`` would arrive as ``True``
+    and be rejected with a confusing message, and ``enabled: yes`` would pass
+    as a guess. Here only ``true``/``false`` are booleans (YAML 1.2), anything
+    else is a string, and a string where a boolean belongs is reported.
+    """
+    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
+    resolvers = {
+        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    for first in "tTfF":
+        resolvers.setdefault(first, []).append(("tag:yaml.org,2002:bool", boolean))
+    return resolvers
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with YAML 1.2 booleans and no timestamps."""
+
+    yaml_implicit_resolvers = _core_schema_resolvers()
+
+
+def _read(path: Path) -> Mapping[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(str(path), f"cannot read: {err}") from err
+    try:
+        document = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        raise _yaml_error(path, err) from err
+    if document is None or isinstance(document, Mapping):
+        return document
+    raise ConfigError(str(path), f"expected a mapping at the top level, got {_show(document)}")
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> ConfigError:
+    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        return ConfigError(str(path), f"invalid YAML at {where}: {err.problem}")
+    return ConfigError(str(path), f"invalid YAML: {err}")
+
+
+def _scalar(text: str) -> object:
+    """A ``--set`` value: a YAML scalar, else the text itself (``{a}``, ``[1]``, ``a: b``)."""
+    if not text:
+        return ""
+    try:
+        value = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+    return value if value is None or isinstance(value, bool | int | float | str) else text
