@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from syncer.kube.client import KubeClient, Obj
+from syncer.kube.client import WATCH_INACTIVITY_TIMEOUT, KubeClient, Obj
 from syncer.kube.errors import ApiError, ConnectionLost, Gone, KubeError
 from syncer.kube.resources import Resource
 from syncer.store import Store, object_key, strip
@@ -68,6 +68,7 @@ class Informer:
         label_selector: str | None = None,
         field_selector: str | None = None,
         watch_timeout: int = 300,
+        inactivity_timeout: float = WATCH_INACTIVITY_TIMEOUT,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -78,6 +79,7 @@ class Informer:
         self._label_selector = label_selector
         self._field_selector = field_selector
         self._watch_timeout = watch_timeout
+        self._inactivity_timeout = inactivity_timeout
         self._rv = ""
         self._lists = self._watches = self._events = self._gone = 0
 
@@ -140,6 +142,7 @@ class Informer:
             label_selector=self._label_selector,
             field_selector=self._field_selector,
             timeout_seconds=self._watch_timeout,
+            inactivity_timeout=self._inactivity_timeout,
         )
         async for event in stream:
             meta = event.object.get("metadata", {})
@@ -162,3 +165,80 @@ class Informer:
         except Exception:  # a handler bug must not kill the watch of every object
             log.exception("%s/%s: event handler failed for %s",
                           self.client.name, self.resource.plural, key)
+
+
+class InformerSet:
+    """One shared informer per (side, resource), with fan-out to many subscribers.
+
+    Why shared: ConfigMaps, Secrets and pods all need the virtual pod cache
+    (references, triggers); watching pods three times would triple memory and
+    API load. Subscribers and indexes must be added before :meth:`start`.
+    Host informers are always confined to the virtual cluster's host
+    namespace (cluster-scoped host kinds excepted) and a label selector.
+    """
+
+    def __init__(
+        self, clients: dict[str, KubeClient], host_namespace: str, host_selector: str
+    ) -> None:
+        self._clients = clients
+        self._host_namespace = host_namespace
+        self._host_selector = host_selector
+        self._informers: dict[tuple[str, Resource], Informer] = {}
+        self._subscribers: dict[tuple[str, Resource], list[Handler]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def informer(
+        self, side: str, resource: Resource, label_selector: str | None = None
+    ) -> Informer:
+        """The informer of ``resource`` on ``side``, created on first use.
+
+        Host informers default to the ownership selector given at construction;
+        a fromHost kind passes its own (``""`` = every object).
+        """
+        key = (side, resource)
+        found = self._informers.get(key)
+        if found is not None:
+            return found
+        if side == "host" and label_selector is None:
+            label_selector = self._host_selector
+        subscribers: list[Handler] = []
+        self._subscribers[key] = subscribers
+
+        def fan_out(k: str, old: Obj | None, new: Obj | None) -> None:
+            for handler in subscribers:
+                handler(k, old, new)
+
+        namespace = self._host_namespace if side == "host" and resource.namespaced else None
+        informer = Informer(
+            self._clients[side], resource, fan_out,
+            namespace=namespace, label_selector=label_selector or None,
+        )
+        self._informers[key] = informer
+        return informer
+
+    def subscribe(self, side: str, resource: Resource, handler: Handler) -> None:
+        self.informer(side, resource)
+        self._subscribers[(side, resource)].append(handler)
+
+    def store(self, side: str, resource: Resource) -> Store:
+        return self.informer(side, resource).store
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(inf.run(), name=f"informer-{side}-{res.plural}")
+            for (side, res), inf in self._informers.items()
+        ]
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(inf.synced.wait() for inf in self._informers.values()))
+
+    def all_synced(self) -> bool:
+        return all(inf.synced.is_set() for inf in self._informers.values())
+
+    def statistics(self) -> list[InformerStatistics]:
+        return [inf.statistics() for inf in self._informers.values()]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

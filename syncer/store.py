@@ -63,7 +63,7 @@ class Store:
     def __iter__(self) -> Iterator[Obj]:
         return iter(list(self._objects.values()))
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         return list(self._objects)
 
     def get(self, key: str) -> Obj | None:

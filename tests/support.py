@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from syncer.local import binaries
 from syncer.local.cluster import ControlPlane
@@ -14,14 +15,27 @@ from syncer.local.cluster import ControlPlane
 T = TypeVar("T")
 
 
+@overload
 async def wait_until(
-    probe: Callable[[], Awaitable[T]], what: str, timeout: float = 30.0, interval: float = 0.2
-) -> T:
-    """Poll ``probe`` until it returns a truthy value; fail naming ``what`` on timeout."""
+    probe: Callable[[], Awaitable[T]], what: str, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    probe: Callable[[], T], what: str, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+async def wait_until(
+    probe: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.2
+) -> Any:
+    """Poll ``probe`` (sync or async) until it returns a truthy value; fail naming ``what``."""
     deadline = time.monotonic() + timeout
-    last: T | None = None
+    last: Any = None
     while time.monotonic() < deadline:
-        last = await probe()
+        result = probe()
+        last = await result if inspect.isawaitable(result) else result
         if last:
             return last
         await asyncio.sleep(interval)

@@ -62,6 +62,8 @@ class ControlPlane:
     die_with_parent: bool = True
     owner: str = field(default_factory=lambda: os.environ.get("VCSYNC_OWNER", uuid.uuid4().hex))
     ready_timeout: float = 90.0
+    apiserver_args: list[str] = field(default_factory=list)
+    """Extra kube-apiserver flags (e.g. ``--watch-cache=false`` to force 410s in tests)."""
     components: dict[str, Component] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pki: Pki | None = None
@@ -221,6 +223,7 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             f"--cert-dir={self.root / 'pki'}",
+            *self.apiserver_args,
         ]
 
     def _component_flags(self, name: str, kubeconfig: Path) -> list[str]:
