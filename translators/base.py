@@ -1,0 +1,265 @@
+"""The translator contract, the actions translators return, and the registry.
+
+A translator knows one kind and nothing about HTTP, queues or clocks. The
+engine calls exactly one of three pure functions per reconcile, depending on
+which side's object exists (both read from the caches, never from events):
+
+- :meth:`Translator.to_host` — the virtual object exists, the host one does not;
+- :meth:`Translator.sync` — both exist: minimal patches, or nothing;
+- :meth:`Translator.to_virtual` — only the host object exists.
+
+They return :data:`Action` values; the engine executes them in order and stops
+at the first failure, so an :class:`EnsureSynced` placed before a
+:class:`Create` guarantees the referenced object exists on the host before the
+object that references it.
+
+Invariants every translator keeps: it never mutates its inputs (cached
+objects are shared), it builds new dicts; it never names a host namespace
+other than ``ctx.host_namespace``; ``sync`` returns no write action when the
+host object already matches (idle restarts must write nothing).
+
+Third-party translators register through the entry-point group
+``vcsync.translators``: each entry point names a :class:`Translator` subclass.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, ClassVar, Protocol
+
+from syncer.kube.resources import Resource
+from translators import naming
+
+Obj = dict[str, Any]
+ENTRY_POINT_GROUP = "vcsync.translators"
+
+
+class Side(enum.StrEnum):
+    HOST = "host"
+    VIRTUAL = "virtual"
+
+
+class Direction(enum.StrEnum):
+    """Which side owns the truth: ``toHost`` kinds flow down, ``fromHost`` kinds up."""
+
+    TO_HOST = "toHost"
+    FROM_HOST = "fromHost"
+
+
+# -- actions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """POST ``obj`` (or, with ``subresource``, POST to ``name``'s subresource, e.g. binding)."""
+
+    side: Side
+    resource: Resource
+    obj: Obj
+    subresource: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """JSON merge patch; ``subresource="status"`` patches go through the batched status writer."""
+
+    side: Side
+    resource: Resource
+    name: str
+    namespace: str | None
+    patch: Obj
+    subresource: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """DELETE with a uid precondition (never delete a newer object of the same name)."""
+
+    side: Side
+    resource: Resource
+    name: str
+    namespace: str | None
+    uid: str | None
+    grace_period: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureSynced:
+    """Make sure the virtual object ``key`` of translator ``kind`` exists on the host now."""
+
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Warn:
+    """A Warning event on the virtual object being reconciled (never names host objects)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Reconcile this key again after ``after`` seconds (e.g. a grace period runs out)."""
+
+    after: float
+
+
+Action = Create | Patch | Delete | EnsureSynced | Warn | Requeue
+
+
+# -- what translators get from the world -------------------------------------
+
+
+class Lookup(Protocol):
+    """Read-only access to the engine's caches (no I/O: these are in-memory stores)."""
+
+    def get(self, side: Side, resource: Resource, key: str) -> Obj | None: ...
+
+    def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a translator may know about the world besides its inputs."""
+
+    vcluster: str
+    host_namespace: str
+    lookup: Lookup
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Facts computed by the engine (API Service IP, DNS Service IP, tokens, ...)."""
+
+    def host_name(self, name: str, namespace: str) -> str:
+        return naming.host_name(name, namespace, self.vcluster)
+
+
+IndexFunc = Callable[[Obj], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index a translator needs on some cache, e.g. pods by referenced ConfigMap."""
+
+    side: Side
+    resource: Resource
+    name: str
+    func: IndexFunc
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Events of another kind that must re-reconcile keys of this one.
+
+    ``keys`` maps an object of ``resource`` on ``side`` to keys of this
+    translator (e.g. a pod to the ConfigMaps it references).
+    """
+
+    side: Side
+    resource: Resource
+    keys: IndexFunc
+
+
+# -- the contract -------------------------------------------------------------
+
+
+class Translator(ABC):
+    """One kind's translation. Subclasses set the class attributes and the three methods.
+
+    ``options`` is the kind's section of the configuration, e.g.
+    ``{"enabled": True, "all": False}`` for ``sync.toHost.configMaps``.
+    """
+
+    kind: ClassVar[str]
+    direction: ClassVar[Direction] = Direction.TO_HOST
+    resource: ClassVar[Resource]
+    host_resource: ClassVar[Resource | None] = None
+    recreate_on_new_uid: ClassVar[bool] = True
+    """A virtual object re-created under the same name gets a fresh host copy."""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: Mapping[str, Any] = options or {}
+
+    @property
+    def host(self) -> Resource:
+        return self.host_resource or self.resource
+
+    def indexes(self) -> Sequence[Index]:
+        return ()
+
+    def triggers(self) -> Sequence[Trigger]:
+        return ()
+
+    def host_label_selector(self, ctx: Context) -> str:
+        """Which host objects to watch: by default only ours."""
+        return f"{naming.LABEL_MANAGED_BY}={ctx.vcluster}"
+
+    def virtual_key(self, host: Obj) -> str | None:
+        """The virtual key a host object belongs to (from its identity annotations)."""
+        identity = naming.identity_of(host)
+        if identity is None:
+            return None
+        return f"{identity.namespace}/{identity.name}" if identity.namespace else identity.name
+
+    def wants(self, virtual: Obj, ctx: Context) -> bool:
+        """Whether this virtual object should exist on the host at all."""
+        return True
+
+    @abstractmethod
+    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]: ...
+
+    @abstractmethod
+    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]: ...
+
+    def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
+        """Only the host copy exists: for toHost kinds it is an orphan, delete it."""
+        meta = host["metadata"]
+        return [Delete(Side.HOST, self.host, meta["name"], meta.get("namespace"), meta.get("uid"))]
+
+
+# -- registry -----------------------------------------------------------------
+
+_BUILTIN: dict[str, type[Translator]] = {}
+BUILTIN_MODULES = ("translators.configmaps", "translators.secrets")
+"""Modules whose import registers the built-in translators (via :func:`register`)."""
+
+
+def register(cls: type[Translator]) -> type[Translator]:
+    """Class decorator for built-in translators (third parties use the entry points)."""
+    _BUILTIN[cls.kind] = cls
+    return cls
+
+
+def available() -> dict[str, type[Translator]]:
+    """Built-in translators plus every ``vcsync.translators`` entry point (by kind)."""
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    found = dict(_BUILTIN)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        cls = entry.load()
+        if not (isinstance(cls, type) and issubclass(cls, Translator)):
+            raise TypeError(f"entry point {entry.name!r} is not a Translator subclass")
+        found[cls.kind] = cls
+    return found
+
+
+def enabled(
+    sections: Mapping[str, Mapping[str, Any]], classes: Mapping[str, type[Translator]]
+) -> list[Translator]:
+    """Instantiate the translators whose config section says ``enabled: true``.
+
+    ``sections`` maps a kind to its options (``sync.toHost.configMaps`` ...).
+    A kind without a section is off; a third-party kind is configured the
+    same way, under its own ``kind`` key.
+    """
+    return [
+        cls(sections[kind])
+        for kind, cls in sorted(classes.items())
+        if sections.get(kind, {}).get("enabled", False)
+    ]

@@ -1,0 +1,69 @@
+"""The shared shape of ConfigMaps and Secrets: synced while a pod references them.
+
+vCluster's default: a ConfigMap or Secret reaches the host only while some
+virtual pod uses it (volumes, env, envFrom, image pull secrets, CSI secret
+refs), because most of them (tenants' controllers' state, Helm release
+secrets) mean nothing to the host and would only leak data and load. With
+``all: true`` every object of the kind is synced.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from syncer.kube import resources
+from translators.base import Action, Context, Create, Index, Patch, Side, Translator, Trigger
+from translators.objects import host_metadata, update_patch
+
+Obj = dict[str, Any]
+
+
+class ReferencedTranslator(Translator):
+    """Subclasses set ``kind``, ``resource``, ``index``, ``data_fields`` and ``references``."""
+
+    index: ClassVar[str]
+    data_fields: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def references(self, pod: Obj) -> list[str]:
+        """Keys (``namespace/name``) of the objects of this kind that ``pod`` uses."""
+
+    @property
+    def sync_all(self) -> bool:
+        return bool(self.options.get("all", False))
+
+    def indexes(self) -> Sequence[Index]:
+        return (Index(Side.VIRTUAL, resources.PODS, self.index, self.references),)
+
+    def triggers(self) -> Sequence[Trigger]:
+        return (Trigger(Side.VIRTUAL, resources.PODS, self.references),)
+
+    def wants(self, virtual: Obj, ctx: Context) -> bool:
+        if self.sync_all:
+            return True
+        meta = virtual["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        return bool(ctx.lookup.by_index(Side.VIRTUAL, resources.PODS, self.index, key))
+
+    def desired(self, virtual: Obj, ctx: Context) -> Obj:
+        """The host copy: translated metadata plus the data fields, verbatim."""
+        obj: Obj = {
+            "apiVersion": "v1",
+            "kind": self.resource.kind,
+            "metadata": host_metadata(virtual, ctx, self.resource.kind),
+        }
+        obj.update({f: virtual[f] for f in self.data_fields if f in virtual})
+        return obj
+
+    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+
+    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
+        """Virtual state wins: host-side edits of data or labels are overwritten."""
+        patch = update_patch(host, self.desired(virtual, ctx), self.data_fields)
+        if not patch:
+            return []
+        meta = host["metadata"]
+        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]

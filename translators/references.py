@@ -1,0 +1,89 @@
+"""Which ConfigMaps and Secrets a pod references (pure functions on pod dicts).
+
+Why: referenced objects are synced to the host only while a pod needs them,
+and must exist there before the pod is created. These functions serve as
+store indexes (pods by referenced object) and as triggers (a pod event
+re-reconciles the objects it references).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+Obj = dict[str, Any]
+_CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+# Volume sources that name a Secret through ``secretRef`` (legacy in-tree drivers).
+_SECRET_REF_VOLUMES = ("cephfs", "cinder", "flexVolume", "iscsi", "rbd", "scaleIO", "storageos")
+
+
+def _containers(pod: Obj) -> Iterator[Obj]:
+    spec = pod.get("spec") or {}
+    for field in _CONTAINER_FIELDS:
+        yield from spec.get(field) or ()
+
+
+def _volumes(pod: Obj) -> Iterator[Obj]:
+    yield from (pod.get("spec") or {}).get("volumes") or ()
+
+
+def _projections(pod: Obj) -> Iterator[Obj]:
+    for volume in _volumes(pod):
+        yield from (volume.get("projected") or {}).get("sources") or ()
+
+
+def _name(ref: Obj | None, field: str = "name") -> Iterator[str]:
+    if ref and ref.get(field):
+        yield str(ref[field])
+
+
+def configmap_names(pod: Obj) -> set[str]:
+    """Names of ConfigMaps in the pod's namespace that the pod reads."""
+    names: set[str] = set()
+    for volume in _volumes(pod):
+        names.update(_name(volume.get("configMap")))
+    for source in _projections(pod):
+        names.update(_name(source.get("configMap")))
+    for container in _containers(pod):
+        for env in container.get("env") or ():
+            names.update(_name((env.get("valueFrom") or {}).get("configMapKeyRef")))
+        for env_from in container.get("envFrom") or ():
+            names.update(_name(env_from.get("configMapRef")))
+    return names
+
+
+def secret_names(pod: Obj) -> set[str]:
+    """Names of Secrets in the pod's namespace that the pod (or its kubelet) reads."""
+    names: set[str] = set()
+    spec = pod.get("spec") or {}
+    for ref in spec.get("imagePullSecrets") or ():
+        names.update(_name(ref))
+    for volume in _volumes(pod):
+        names.update(_name(volume.get("secret"), "secretName"))
+        names.update(_name((volume.get("csi") or {}).get("nodePublishSecretRef")))
+        names.update(_name(volume.get("azureFile"), "secretName"))
+        for driver in _SECRET_REF_VOLUMES:
+            names.update(_name((volume.get(driver) or {}).get("secretRef")))
+    for source in _projections(pod):
+        names.update(_name(source.get("secret")))
+    for container in _containers(pod):
+        for env in container.get("env") or ():
+            names.update(_name((env.get("valueFrom") or {}).get("secretKeyRef")))
+        for env_from in container.get("envFrom") or ():
+            names.update(_name(env_from.get("secretRef")))
+    return names
+
+
+def _keys(pod: Obj, names: set[str]) -> list[str]:
+    namespace = (pod.get("metadata") or {}).get("namespace", "")
+    return [f"{namespace}/{name}" for name in sorted(names)]
+
+
+def configmap_keys(pod: Obj) -> list[str]:
+    """``namespace/name`` of every ConfigMap the pod references (index and trigger)."""
+    return _keys(pod, configmap_names(pod))
+
+
+def secret_keys(pod: Obj) -> list[str]:
+    """``namespace/name`` of every Secret the pod references (index and trigger)."""
+    return _keys(pod, secret_names(pod))

@@ -1,0 +1,34 @@
+"""Secrets: virtual -> host, while referenced by a pod (or all with ``all: true``).
+
+Service-account token Secrets go to the host as ``Opaque``: with their
+original type the host's token controller would treat them as its own
+(and fill or delete them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer.kube import resources
+from translators import references
+from translators.base import Context, register
+from translators.referenced import ReferencedTranslator
+
+_SA_TOKEN = "kubernetes.io/service-account-token"
+
+
+@register
+class SecretTranslator(ReferencedTranslator):
+    kind = "secrets"
+    resource = resources.SECRETS
+    index = "secret-refs"
+    data_fields = ("data", "type", "immutable")
+
+    def references(self, pod: dict[str, Any]) -> list[str]:
+        return references.secret_keys(pod)
+
+    def desired(self, virtual: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        obj = super().desired(virtual, ctx)
+        if obj.get("type") == _SA_TOKEN:
+            obj["type"] = "Opaque"
+        return obj
