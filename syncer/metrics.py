@@ -111,3 +111,52 @@ def default_workqueue_metrics() -> WorkqueueMetrics:
     that only use private registries leave the global one untouched.
     """
     return WorkqueueMetrics(REGISTRY)
+
+
+class SyncerMetrics:
+    """Client, write, leader and object metrics of one ``vcsync run`` process.
+
+    ``rest_client_*`` and ``leader_election_master_status`` keep client-go's
+    names; ``vcsync_writes_total`` counts successful writes by side, verb and
+    kind (what "zero writes on an idle restart" is measured with).
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.requests = Counter(
+            "rest_client_requests_total",
+            "Number of HTTP requests, partitioned by cluster, method and status code",
+            ("cluster", "method", "code"),
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "rest_client_request_duration_seconds",
+            "Request latency in seconds, by cluster and verb",
+            ("cluster", "verb"),
+            registry=registry,
+        )
+        self.writes = Counter(
+            "vcsync_writes_total",
+            "Successful writes by the syncer, by side, verb and kind",
+            ("side", "verb", "kind"),
+            registry=registry,
+        )
+        self.leader = Gauge(
+            "leader_election_master_status",
+            "1 while this process holds the lease, else 0",
+            ("name",),
+            registry=registry,
+        )
+        self.objects = Gauge(
+            "vcsync_cached_objects",
+            "Objects in the informer caches, by side and resource",
+            ("side", "resource"),
+            registry=registry,
+        )
+
+    def observe_request(self, cluster: str, verb: str, code: int, seconds: float) -> None:
+        self.requests.labels(cluster, verb, str(code)).inc()
+        if verb != "WATCH":
+            self.request_duration.labels(cluster, verb).observe(seconds)
+
+    def observe_write(self, side: str, verb: str, kind: str) -> None:
+        self.writes.labels(side, verb, kind).inc()

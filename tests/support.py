@@ -6,8 +6,12 @@ import asyncio
 import inspect
 import subprocess
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
+
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.local import binaries
 from syncer.local.cluster import ControlPlane
@@ -53,3 +57,30 @@ def kubectl(cluster: ControlPlane, *args: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
+
+
+def http_get(url: str) -> bytes:
+    """GET a loopback URL (the syncer's health/metrics server) and return the body."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def metric_total(url: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` on a /metrics page whose labels include ``labels``."""
+    text = http_get(f"{url}/metrics").decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def syncer_idle(url: str) -> bool:
+    """True when every queue of the syncer is empty, nothing is processing or delayed."""
+    stats = orjson.loads(http_get(f"{url}/debug/statistics"))
+    queues = stats.get("queues", {}).values()
+    return bool(queues) and all(
+        q["depth"] == 0 and q["processing"] == 0 and q["delayed"] == 0 for q in queues
+    )

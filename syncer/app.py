@@ -1,0 +1,257 @@
+"""The ``vcsync run`` process: clients, engine, health/metrics server, lease, signals.
+
+Lifecycle:
+1. load and validate the configuration (bad input: exit 2 with the key named);
+2. connect to both API servers, build the enabled translators' controllers;
+3. serve ``/healthz``, ``/readyz`` (caches synced), ``/metrics`` and
+   ``/debug/statistics`` on one aiohttp server;
+4. with ``--leader-elect``, only the Lease holder writes; losing the lease
+   closes the write gate at once;
+5. SIGTERM/SIGINT: stop taking work, finish in-flight writes, release the
+   lease, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+import uvloop
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+
+from syncer import config as config_mod
+from syncer.controller import CacheLookup, Engine
+from syncer.informer import InformerSet
+from syncer.kube.client import ClientSettings, KubeClient
+from syncer.leader import LeaderElector
+from syncer.metrics import SyncerMetrics, WorkqueueMetrics
+from syncer.writer import EventRecorder, StatusBatcher, Writer
+from translators import base, naming
+from translators.base import Context, Side
+
+log = logging.getLogger("vcsync")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``vcsync run`` was asked to do (flags, not sync rules)."""
+
+    name: str
+    host_namespace: str
+    virtual_kubeconfig: str
+    host_kubeconfig: str | None = None
+    config_path: str | None = None
+    set_values: tuple[str, ...] = ()
+    health_address: str = "127.0.0.1:8080"
+    leader_elect: bool = False
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    log_level: str = "info"
+
+
+def configure_logging(level: str) -> None:
+    """structlog JSON lines (orjson) for our logs and the stdlib ones alike."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer = structlog.processors.JSONRenderer(
+        serializer=lambda obj, **_: orjson.dumps(obj, default=str).decode()
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def load_config(options: RunOptions) -> config_mod.SyncerConfig:
+    data = config_mod.to_dict(config_mod.load(options.config_path))
+    for assignment in options.set_values:
+        data = config_mod.apply_set(data, assignment)
+    return config_mod.parse(data)
+
+
+def _sections(cfg: config_mod.SyncerConfig) -> dict[str, dict[str, Any]]:
+    """Kind -> options, across both directions (kinds are unique across them)."""
+    sync = config_mod.to_dict(cfg)["sync"]
+    return {**sync["toHost"], **sync["fromHost"]}
+
+
+class Syncer:
+    """One virtual cluster's syncer; :meth:`run` returns the process exit code."""
+
+    def __init__(self, options: RunOptions, cfg: config_mod.SyncerConfig) -> None:
+        self.options = options
+        self.cfg = cfg
+        self.registry = CollectorRegistry()
+        self.metrics = SyncerMetrics(self.registry)
+        self.queue_metrics = WorkqueueMetrics(self.registry)
+        self._elect_leader = options.leader_elect or cfg.syncer.leader_election.enabled
+        self._leading = not self._elect_leader
+        self._stop = asyncio.Event()
+        self.engine: Engine | None = None
+        self.elector: LeaderElector | None = None
+
+    def may_write(self) -> bool:
+        return self._leading
+
+    async def _clients(self) -> dict[str, KubeClient]:
+        s = self.cfg.syncer
+        observe = self.metrics.observe_request
+        virtual = await KubeClient.from_kubeconfig(
+            self.options.virtual_kubeconfig, name="virtual", observer=observe,
+            settings=ClientSettings(qps=s.virtual.qps, burst=s.virtual.burst),
+        )
+        host_settings = ClientSettings(qps=s.host.qps, burst=s.host.burst)
+        if self.options.host_kubeconfig:
+            host = await KubeClient.from_kubeconfig(
+                self.options.host_kubeconfig, name="host", observer=observe, settings=host_settings
+            )
+        else:
+            host = KubeClient.in_cluster(name="host", observer=observe, settings=host_settings)
+        return {Side.VIRTUAL: virtual, Side.HOST: host}
+
+    def _build(self, clients: dict[str, KubeClient]) -> Engine:
+        opts = self.options
+        informers = InformerSet(
+            clients, opts.host_namespace, f"{naming.LABEL_MANAGED_BY}={opts.name}"
+        )
+        ctx = Context(opts.name, opts.host_namespace, lookup=CacheLookup(informers))
+        status = StatusBatcher(clients[Side.VIRTUAL], self.may_write,
+                               observer=self.metrics.observe_write)
+        writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
+                        observer=self.metrics.observe_write)
+        events = EventRecorder(clients[Side.VIRTUAL], self.may_write)
+        translators = base.enabled(_sections(self.cfg), base.available())
+        return Engine(
+            translators, informers, writer, status, events, ctx, self.may_write,
+            shards=self.cfg.syncer.shards, workers_per_shard=self.cfg.syncer.workers_per_shard,
+            queue_metrics=self.queue_metrics,
+        )
+
+    async def run(self) -> int:
+        clients = await self._clients()
+        self.engine = self._build(clients)
+        runner = await self._serve()
+        tasks = [asyncio.create_task(self.engine.run(), name="engine")]
+        if self._elect_leader:
+            tasks.append(asyncio.create_task(self._elect(clients[Side.HOST]), name="leader"))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        log.info("vcsync started", extra={"vcluster": self.options.name})
+        await self._stop.wait()
+        log.info("stopping: draining work")
+        await self.engine.stop()
+        if self.elector is not None:
+            await self.elector.release()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        for client in clients.values():
+            await client.close()
+        log.info("stopped")
+        return 0
+
+    async def _elect(self, host: KubeClient) -> None:
+        le = self.cfg.syncer.leader_election
+        self.elector = LeaderElector(
+            host, self.options.host_namespace, f"vcsync-{self.options.name}",
+            self.options.identity, lease_duration=le.lease_duration,
+            renew_deadline=le.renew_deadline, retry_period=le.retry_period,
+            on_change=lambda leading: self.metrics.leader.labels(self.options.name).set(
+                int(leading)
+            ),
+        )
+        await self.elector.run(self._started_leading, self._stopped_leading)
+
+    async def _started_leading(self) -> None:
+        log.info("became leader", extra={"identity": self.options.identity})
+        self._leading = True
+        if self.engine is not None:
+            self.engine.resync()
+
+    def _stopped_leading(self) -> None:
+        log.warning("lost leadership: writes stopped", extra={"identity": self.options.identity})
+        self._leading = False
+
+    # -- health / metrics server --------------------------------------------
+
+    async def _serve(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/debug/statistics", self._statistics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, _, port = self.options.health_address.rpartition(":")
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        return runner
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        ready = self.engine is not None and self.engine.ready()
+        text, status = ("ok", 200) if ready else ("caches not synced", 503)
+        return web.Response(text=text, status=status)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        if self.engine is not None:
+            for stats in self.engine.informers.statistics():
+                self.metrics.objects.labels(stats.cluster, stats.resource).set(stats.objects)
+        return web.Response(body=generate_latest(self.registry), content_type="text/plain")
+
+    async def _statistics(self, _: web.Request) -> web.Response:
+        body: dict[str, Any] = {"leading": self._leading}
+        if self.engine is not None:
+            body["informers"] = [dataclasses.asdict(s) for s in self.engine.informers.statistics()]
+            body["queues"] = {
+                kind: dataclasses.asdict(c.queue.statistics())
+                for kind, c in self.engine.controllers.items()
+            }
+            body["status_writes"] = {
+                "flushed": self.engine.status.flushed, "coalesced": self.engine.status.coalesced
+            }
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+def run(options: RunOptions) -> int:
+    """Entry point of ``vcsync run``: validate, then run the syncer under uvloop."""
+    configure_logging(options.log_level)
+    try:
+        cfg = load_config(options)
+    except config_mod.ConfigError as exc:
+        print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        return uvloop.run(Syncer(options, cfg).run())
+    return 0

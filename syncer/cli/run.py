@@ -1,0 +1,49 @@
+"""``vcsync run``: the syncer daemon (what the Helm chart runs as a sidecar)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from syncer.app import RunOptions, run
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "run", help="run the syncer for one virtual cluster",
+        description="Sync a virtual cluster's objects into its host namespace.",
+    )
+    p.add_argument("--name", required=True, help="virtual cluster name (managed-by label value)")
+    p.add_argument("--host-namespace", required=True, help="host namespace of this cluster")
+    p.add_argument("--virtual-kubeconfig", required=True, help="kubeconfig of the virtual API")
+    host = p.add_mutually_exclusive_group(required=True)
+    host.add_argument("--host-kubeconfig", help="kubeconfig of the host cluster")
+    host.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
+    p.add_argument("--config", help="sync rules (YAML, same keys as the Helm values)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. sync.toHost.ingresses.enabled=true")
+    p.add_argument("--health-address", default="127.0.0.1:8080",
+                   help="host:port of /healthz, /readyz, /metrics (default %(default)s)")
+    p.add_argument("--leader-elect", action="store_true",
+                   help="take a Lease in the host namespace; only the holder writes")
+    p.add_argument("--identity", help="leader-election identity (default hostname-pid)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    extra = {"identity": args.identity} if args.identity else {}
+    return run(
+        RunOptions(
+            name=args.name,
+            host_namespace=args.host_namespace,
+            virtual_kubeconfig=args.virtual_kubeconfig,
+            host_kubeconfig=args.host_kubeconfig,
+            config_path=args.config,
+            set_values=tuple(args.set),
+            health_address=args.health_address,
+            leader_elect=args.leader_elect,
+            log_level=args.log_level,
+            **extra,
+        )
+    )

@@ -1,0 +1,297 @@
+"""Controllers: caches -> sharded queue -> translator -> writer, one per enabled kind.
+
+The path of one event: an informer updates its store and tells the
+controller the key; host events are mapped back to the *virtual* key through
+the host object's identity annotations, so one work item covers both sides.
+``reconcile`` never trusts event payloads: it reads both stores (level based,
+like controller-runtime), asks the translator for actions, and executes them.
+
+Invariants:
+- no reconcile runs before every cache is synced (otherwise a virtual object
+  seen before the host cache is complete would be created twice);
+- a standby (not the Lease holder) reconciles nothing and writes nothing;
+- an object labelled ``vcsync.dev/controlled-by`` on either side is left alone;
+- a failing key backs off on its own and never blocks other keys; a rejection
+  by the host (Invalid, Forbidden, ...) becomes a Warning event on the virtual
+  object whose message names virtual objects only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from syncer.informer import InformerSet
+from syncer.kube.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, KubeError
+from syncer.kube.resources import Resource
+from syncer.metrics import WorkqueueMetrics
+from syncer.workqueue import ShardedQueue
+from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
+from translators import naming
+from translators.base import (
+    Action,
+    Context,
+    Create,
+    Delete,
+    EnsureSynced,
+    Patch,
+    Requeue,
+    Side,
+    Translator,
+    Warn,
+)
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+OWNER_INDEX = "virtual-owner"
+# Transient failures (throttling, host down) become a Warning event only once
+# they persist this many retries in a row: a blip is not the tenant's business.
+_PERSISTENT_FAILURES = 5
+_REJECTIONS = (Invalid, Forbidden, BadRequest)
+
+
+class CacheLookup:
+    """The read-only view of the caches that translators get (see ``translators.base.Lookup``)."""
+
+    def __init__(self, informers: InformerSet) -> None:
+        self._informers = informers
+
+    def get(self, side: Side, resource: Resource, key: str) -> Obj | None:
+        return self._informers.store(side, resource).get(key)
+
+    def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]:
+        return self._informers.store(side, resource).by_index(index, value)
+
+
+class Controller:
+    """Reconciles one translator's kind; :meth:`reconcile` is the queue's handler."""
+
+    def __init__(
+        self,
+        translator: Translator,
+        informers: InformerSet,
+        writer: Writer,
+        events: EventRecorder,
+        ctx: Context,
+        gate: Callable[[], bool],
+        *,
+        shards: int = 4,
+        workers_per_shard: int = 2,
+        queue_metrics: WorkqueueMetrics | None = None,
+    ) -> None:
+        self.translator = translator
+        self.ctx = ctx
+        self.queue = ShardedQueue(
+            translator.kind, shards=shards, workers_per_shard=workers_per_shard,
+            metrics=queue_metrics,
+        )
+        self.peers: Mapping[str, Controller] = {}
+        self._writer = writer
+        self._events = events
+        self._gate = gate
+        self._virtual = informers.store(Side.VIRTUAL, translator.resource)
+        host_informer = informers.informer(
+            Side.HOST, translator.host, translator.host_label_selector(ctx)
+        )
+        self._host = host_informer.store
+        self._host.add_indexer(OWNER_INDEX, self._owner_keys)
+        self._wire(informers)
+
+    # -- wiring -------------------------------------------------------------
+
+    def _owner_keys(self, host: Obj) -> Iterable[str]:
+        key = self.translator.virtual_key(host)
+        return (key,) if key else ()
+
+    def _wire(self, informers: InformerSet) -> None:
+        t = self.translator
+        informers.subscribe(Side.VIRTUAL, t.resource, lambda key, old, new: self.queue.add(key))
+        informers.subscribe(Side.HOST, t.host, self._on_objects(self._owner_keys))
+        for index in t.indexes():
+            informers.store(index.side, index.resource).add_indexer(index.name, index.func)
+        for trigger in t.triggers():
+            informers.subscribe(trigger.side, trigger.resource, self._on_objects(trigger.keys))
+
+    def _on_objects(
+        self, keys: Callable[[Obj], Iterable[str]]
+    ) -> Callable[[str, Obj | None, Obj | None], None]:
+        def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            for obj in (old, new):
+                if obj is not None:
+                    for key in keys(obj):
+                        self.queue.add(key)
+
+        return handler
+
+    def start(self) -> None:
+        self.queue.start(self.reconcile)
+
+    def resync(self) -> None:
+        """Queue every key either side knows (start-up, and on becoming leader)."""
+        for key in self._virtual.list_keys():
+            self.queue.add(key)
+        for host in self._host:
+            for key in self._owner_keys(host):
+                self.queue.add(key)
+
+    # -- reconcile ----------------------------------------------------------
+
+    def host_for(self, key: str) -> Obj | None:
+        found = self._host.by_index(OWNER_INDEX, key)
+        return found[0] if found else None
+
+    def plan(self, virtual: Obj | None, host: Obj | None) -> list[Action]:
+        """Pick the translator case from what exists (pure; the heart of the contract)."""
+        if any(o is not None and naming.is_controlled_elsewhere(o) for o in (virtual, host)):
+            return []
+        t, ctx = self.translator, self.ctx
+        wanted = virtual is not None and t.wants(virtual, ctx)
+        if virtual is not None and wanted:
+            if host is None:
+                return t.to_host(virtual, ctx)
+            if t.recreate_on_new_uid and _uid_changed(virtual, host):
+                meta = host["metadata"]
+                return [Delete(Side.HOST, t.host, meta["name"], meta.get("namespace"),
+                               meta.get("uid"))]
+            return t.sync(virtual, host, ctx)
+        return t.to_virtual(host, ctx) if host is not None else []
+
+    async def reconcile(self, key: str) -> float | None:
+        if not self._gate():
+            return None
+        virtual = self._virtual.get(key)
+        actions = self.plan(virtual, self.host_for(key))
+        try:
+            return await self._execute(actions, virtual)
+        except WriteRefused:
+            if not self._gate():
+                return None  # lost the lease mid-reconcile: the new leader takes over
+            raise
+        except _REJECTIONS as exc:
+            await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
+            raise
+        except KubeError as exc:
+            # A plain Conflict is optimistic concurrency (re-read and retry);
+            # anything else that keeps failing (AlreadyExists on an unowned
+            # host object, throttling, a host outage) is the tenant's business.
+            if type(exc) is not Conflict and self.queue.num_requeues(key) >= _PERSISTENT_FAILURES:
+                await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
+            raise
+
+    async def _execute(self, actions: list[Action], virtual: Obj | None) -> float | None:
+        requeue: float | None = None
+        for action in actions:
+            match action:
+                case Create():
+                    await self._writer.create(action)
+                case Patch():
+                    await self._writer.patch(action)
+                case Delete():
+                    await self._writer.delete(action)
+                case EnsureSynced(kind=kind, key=key):
+                    await self.peers[kind].ensure(key)
+                case Warn(reason=reason, message=message):
+                    await self._warn(virtual, reason, message)
+                case Requeue(after=after):
+                    requeue = after if requeue is None else min(requeue, after)
+        return requeue
+
+    async def ensure(self, key: str) -> None:
+        """Create the host copy of ``key`` now if it is missing (a referencing object waits).
+
+        A virtual object that does not exist is not an error: Kubernetes lets a
+        pod reference a ConfigMap created later, and the trigger syncs it then.
+        """
+        virtual = self._virtual.get(key)
+        if virtual is None or self.host_for(key) is not None:
+            return
+        # Conflict: created concurrently by this kind's own worker; it exists, as required.
+        with contextlib.suppress(Conflict):
+            await self._execute(self.translator.to_host(virtual, self.ctx), virtual)
+        self.queue.add(key)
+
+    async def _warn(self, virtual: Obj | None, reason: str, message: str) -> None:
+        if virtual is not None:
+            await self._events.warn(virtual, reason, message)
+
+    def _sanitize(self, exc: KubeError, virtual: Obj | None) -> str:
+        """The host's error text with host names replaced by virtual ones."""
+        text = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
+        if virtual is None:
+            return text
+        meta = virtual["metadata"]
+        namespace = meta.get("namespace")
+        if namespace:
+            text = text.replace(self.ctx.host_name(meta["name"], namespace), meta["name"])
+            text = text.replace(self.ctx.host_namespace, namespace)
+        return f"syncing to the host cluster failed: {text}"
+
+
+def _uid_changed(virtual: Obj, host: Obj) -> bool:
+    identity = naming.identity_of(host)
+    return identity is not None and identity.uid != virtual["metadata"].get("uid")
+
+
+class Engine:
+    """All controllers of one virtual cluster, sharing caches, writer and status batcher."""
+
+    def __init__(
+        self,
+        translators: list[Translator],
+        informers: InformerSet,
+        writer: Writer,
+        status: StatusBatcher,
+        events: EventRecorder,
+        ctx: Context,
+        gate: Callable[[], bool],
+        *,
+        shards: int = 4,
+        workers_per_shard: int = 2,
+        queue_metrics: WorkqueueMetrics | None = None,
+    ) -> None:
+        self.informers = informers
+        self.status = status
+        self.controllers = {
+            t.kind: Controller(t, informers, writer, events, ctx, gate, shards=shards,
+                               workers_per_shard=workers_per_shard, queue_metrics=queue_metrics)
+            for t in translators
+        }
+        for controller in self.controllers.values():
+            controller.peers = self.controllers
+        self.started = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> None:
+        """Start caches, wait until all are synced, then start reconciling everything."""
+        self.informers.start()
+        self._tasks.append(asyncio.create_task(self.status.run(), name="status-batcher"))
+        await self.informers.wait_synced()
+        for controller in self.controllers.values():
+            controller.resync()
+            controller.start()
+        self.started.set()
+        log.info("caches synced; %d controllers started", len(self.controllers))
+
+    def resync(self) -> None:
+        for controller in self.controllers.values():
+            controller.resync()
+
+    def ready(self) -> bool:
+        return self.started.is_set()
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        """Finish in-flight work and pending status writes, then stop the caches."""
+        await asyncio.gather(
+            *(c.queue.shutdown(drain=True, timeout=timeout) for c in self.controllers.values())
+        )
+        try:
+            await self.status.drain(timeout)
+        except TimeoutError:
+            log.warning("status writes still pending at shutdown")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.informers.stop()

@@ -1,0 +1,93 @@
+"""``vcsync run`` as a local child process, next to local control planes.
+
+Why a real process and not an in-test coroutine: restarts, SIGKILL, SIGTERM
+and leader hand-over are properties of the process, and the benchmarks
+measure its CPU and memory from outside.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncer.kube.blocking import probe
+from syncer.local.cluster import ControlPlane
+from syncer.local.process import Component, LaunchError, free_port, wait_for
+
+
+@dataclass
+class SyncerProcess:
+    """One ``vcsync run`` for ``virtual`` on ``host`` in ``host_namespace``."""
+
+    name: str
+    host: ControlPlane
+    virtual: ControlPlane
+    host_namespace: str
+    root: Path
+    config: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    identity: str = ""
+    owner: str = ""
+    die_with_parent: bool = True
+    port: int = field(default_factory=free_port)
+    component: Component | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        args = [
+            sys.executable, "-m", "syncer.cli.main", "run",
+            f"--name={self.name}",
+            f"--host-namespace={self.host_namespace}",
+            f"--virtual-kubeconfig={self.virtual.kubeconfig}",
+            f"--host-kubeconfig={self.host.kubeconfig}",
+            f"--health-address=127.0.0.1:{self.port}",
+        ]
+        if self.config is not None:
+            args.append(f"--config={self.config}")
+        if self.identity:
+            args.append(f"--identity={self.identity}")
+        return args + self.extra_args
+
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> SyncerProcess:
+        self.component = Component(
+            name=f"vcsync-{self.identity or self.name}",
+            argv=self.argv(),
+            log=self.root / f"vcsync-{self.identity or self.name}.log",
+            owner=self.owner or self.host.owner,
+            die_with_parent=self.die_with_parent,
+        )
+        self.component.start()
+        if wait_ready:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        component = self._component()
+
+        def ready() -> bool:
+            component.ensure_running()
+            return probe(f"{self.url}/readyz") == 200
+
+        if not wait_for(ready, timeout, interval=0.1):
+            raise LaunchError(f"vcsync {self.name} not ready after {timeout:.0f}s:\n"
+                              f"{component.tail(20)}")
+
+    def _component(self) -> Component:
+        if self.component is None:
+            raise LaunchError(f"vcsync {self.name} was never started")
+        return self.component
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.component is not None:
+            self.component.stop(timeout)
+
+    def kill(self) -> None:
+        self._component().kill()
+
+    def exit_code(self) -> int | None:
+        proc = self._component().proc
+        return None if proc is None else proc.poll()

@@ -1,0 +1,248 @@
+"""Executes translators' write actions: host writes, batched status, Warning events.
+
+Invariants (checked here, on every write, whatever a translator returned):
+- nothing is written unless ``gate()`` says we may (the Lease holder, or the
+  only replica): losing leadership stops writes at the next call;
+- a namespaced host write targets the virtual cluster's host namespace only;
+- a host object we create carries our managed-by label;
+- status patches for one object are coalesced: while one is pending, a newer
+  one is merged into it (newest wins), and pending patches are flushed in
+  batches with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from syncer.kube.client import KubeClient
+from syncer.kube.errors import KubeError, NotFound
+from syncer.kube.resources import EVENTS, Resource
+from translators import naming
+from translators.base import Create, Delete, Patch, Side
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+WriteObserver = Callable[[str, str, str], None]
+"""Called after each successful write with (side, verb, kind)."""
+
+
+class WriteRefused(KubeError):
+    """The writer refused a write: not the leader, or outside the host namespace."""
+
+
+def compose(first: Obj, second: Obj) -> Obj:
+    """One merge patch equivalent to applying ``first`` then ``second``."""
+    out = dict(first)
+    for key, value in second.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = compose(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class _Pending:
+    resource: Resource
+    name: str
+    namespace: str | None
+    patch: Obj
+
+
+class StatusBatcher:
+    """Coalesces status patches per object and flushes them in batches."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        gate: Callable[[], bool],
+        *,
+        concurrency: int = 16,
+        interval: float = 0.02,
+        observer: WriteObserver | None = None,
+    ) -> None:
+        self._client = client
+        self._gate = gate
+        self._concurrency = concurrency
+        self._interval = interval
+        self._observer = observer
+        self._pending: dict[tuple[str, str, str | None], _Pending] = {}
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.flushed = 0
+        self.coalesced = 0
+
+    def submit(self, resource: Resource, name: str, namespace: str | None, patch: Obj) -> None:
+        key = (resource.plural, name, namespace)
+        pending = self._pending.get(key)
+        if pending is None:
+            self._pending[key] = _Pending(resource, name, namespace, patch)
+        else:
+            pending.patch = compose(pending.patch, patch)
+            self.coalesced += 1
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Flush loop; runs until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(self._interval)  # let a burst of updates coalesce
+            self._wakeup.clear()
+            batch, self._pending = self._pending, {}
+            items = list(batch.values())
+            for start in range(0, len(items), self._concurrency):
+                chunk = items[start : start + self._concurrency]
+                await asyncio.gather(*(self._flush_one(p) for p in chunk))
+            if not self._pending:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until nothing is pending (graceful shutdown)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def _flush_one(self, item: _Pending) -> None:
+        if not self._gate():
+            return
+        try:
+            await self._client.patch(
+                item.resource, item.name, item.patch, item.namespace, subresource="status"
+            )
+            self.flushed += 1
+            if self._observer is not None:
+                self._observer(Side.VIRTUAL, "PATCH", item.resource.kind)
+        except NotFound:
+            return
+        except KubeError as exc:
+            log.warning("status patch of %s %s/%s failed: %s; will retry",
+                        item.resource.kind, item.namespace, item.name, exc)
+            self.submit(item.resource, item.name, item.namespace, item.patch)
+
+
+class EventRecorder:
+    """Warning events on virtual objects, at most one per (object, reason, message) per period."""
+
+    def __init__(
+        self, client: KubeClient, gate: Callable[[], bool], period: float = 300.0
+    ) -> None:
+        self._client = client
+        self._gate = gate
+        self._period = period
+        self._last: dict[tuple[str, str, str], float] = {}
+        self.recorded = 0
+
+    async def warn(self, obj: Obj, reason: str, message: str) -> None:
+        meta = obj.get("metadata", {})
+        key = (str(meta.get("uid", "")), reason, message)
+        now = time.monotonic()
+        if now - self._last.get(key, -self._period) < self._period or not self._gate():
+            return
+        self._last[key] = now
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        namespace = meta.get("namespace") or "default"
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "v1"),
+                "kind": obj.get("kind", ""),
+                "name": meta.get("name", ""),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1000],
+            "type": "Warning",
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "vcsync"},
+            "reportingComponent": "vcsync",
+        }
+        try:
+            await self._client.create(EVENTS, event, namespace)
+            self.recorded += 1
+        except KubeError as exc:
+            log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc)
+
+
+class Writer:
+    """Runs Create/Patch/Delete actions against the right cluster, with the checks above."""
+
+    def __init__(
+        self,
+        clients: dict[str, KubeClient],
+        vcluster: str,
+        host_namespace: str,
+        gate: Callable[[], bool],
+        status: StatusBatcher,
+        observer: WriteObserver | None = None,
+    ) -> None:
+        self._clients = clients
+        self._vcluster = vcluster
+        self._host_namespace = host_namespace
+        self._gate = gate
+        self._status = status
+        self._observer = observer
+
+    def _check(self, side: Side, resource: Resource, namespace: str | None) -> None:
+        if not self._gate():
+            raise WriteRefused("not the leader: write dropped")
+        if side == Side.HOST and resource.namespaced and namespace != self._host_namespace:
+            raise WriteRefused(
+                f"refusing a host write to namespace {namespace!r}: "
+                f"only {self._host_namespace!r} belongs to this virtual cluster"
+            )
+
+    def _done(self, side: Side, verb: str, resource: Resource) -> None:
+        if self._observer is not None:
+            self._observer(side, verb, resource.kind)
+
+    async def create(self, action: Create) -> Obj:
+        meta = action.obj.get("metadata", {})
+        namespace = meta.get("namespace")
+        self._check(action.side, action.resource, namespace)
+        client = self._clients[action.side]
+        if action.subresource:
+            name = action.name or meta.get("name", "")
+            result = await client.create_subresource(
+                action.resource, name, action.subresource, action.obj, namespace
+            )
+        else:
+            labels = meta.get("labels") or {}
+            if action.side == Side.HOST and labels.get(naming.LABEL_MANAGED_BY) != self._vcluster:
+                raise WriteRefused(f"refusing to create an unowned host {action.resource.kind}")
+            result = await client.create(action.resource, action.obj, namespace)
+        self._done(action.side, "POST", action.resource)
+        return result
+
+    async def patch(self, action: Patch) -> None:
+        self._check(action.side, action.resource, action.namespace)
+        if action.side == Side.VIRTUAL and action.subresource == "status":
+            self._status.submit(action.resource, action.name, action.namespace, action.patch)
+            return
+        await self._clients[action.side].patch(
+            action.resource, action.name, action.patch, action.namespace,
+            subresource=action.subresource,
+        )
+        self._done(action.side, "PATCH", action.resource)
+
+    async def delete(self, action: Delete) -> None:
+        self._check(action.side, action.resource, action.namespace)
+        try:
+            await self._clients[action.side].delete(
+                action.resource, action.name, action.namespace,
+                grace_period=action.grace_period, uid=action.uid,
+            )
+        except NotFound:
+            return
+        self._done(action.side, "DELETE", action.resource)
