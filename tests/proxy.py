@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
+
+import yaml
+
+from syncer.local.cluster import ControlPlane
 
 
 class FaultyProxy:
     """Forward 127.0.0.1:<port> to 127.0.0.1:<target>; ``stall``/``reset`` live connections."""
 
     def __init__(self, target_port: int) -> None:
+        self.dropping = False
+        """While True, every byte in either direction is dropped (a network split)."""
         self.target_port = target_port
         self.port = 0
         self.connections = 0
@@ -43,13 +50,14 @@ class FaultyProxy:
             for w in (writer, up_writer):
                 w.close()
 
-    @staticmethod
     async def _pipe(
-        src: asyncio.StreamReader, dst: asyncio.StreamWriter, flowing: asyncio.Event
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, flowing: asyncio.Event
     ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await src.read(65536):
                 await flowing.wait()
+                if self.dropping:
+                    continue
                 dst.write(data)
                 await dst.drain()
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
@@ -75,3 +83,11 @@ class FaultyProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+def kubeconfig_via(cluster: ControlPlane, port: int, path: Path) -> Path:
+    """A copy of ``cluster``'s kubeconfig that talks to it through a proxy on ``port``."""
+    config = cluster.kubeconfig_dict()
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path.write_text(yaml.safe_dump(config))
+    return path

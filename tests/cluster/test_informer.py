@@ -11,14 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
-import yaml
 
 from syncer.informer import Informer
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.local.cluster import ControlPlane, HostCluster
 from tests.conftest import OWNER, ClientFactory
-from tests.proxy import FaultyProxy
+from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.support import wait_until
 
 Obj = dict[str, Any]
@@ -104,13 +103,6 @@ async def test_gone_after_compaction_relists_and_emits_deletes(
     assert any(k == "gone/a" and o is not None and n is not None for k, o, n in seen)
 
 
-def _kubeconfig_via(cluster: ControlPlane, port: int, path: Path) -> str:
-    config = cluster.kubeconfig_dict()
-    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
 @pytest.mark.parametrize("fault", ["stall", "reset"])
 async def test_watch_recovers_from_stalled_or_cut_stream(
     host_cluster: HostCluster, connect: ClientFactory, tmp_path: Path, fault: str
@@ -120,7 +112,7 @@ async def test_watch_recovers_from_stalled_or_cut_stream(
     await _namespace(direct, namespace)
     proxy = await FaultyProxy(host_cluster.ports["apiserver"]).start()
     via = await KubeClient.from_kubeconfig(
-        _kubeconfig_via(host_cluster, proxy.port, tmp_path / "kubeconfig"), name="proxied"
+        str(kubeconfig_via(host_cluster, proxy.port, tmp_path / "kubeconfig")), name="proxied"
     )
     informer = Informer(via, r.CONFIGMAPS, lambda k, o, n: None, namespace=namespace,
                         inactivity_timeout=2.0)
