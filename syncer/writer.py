@@ -232,7 +232,7 @@ class Writer:
             return
         await self._clients[action.side].patch(
             action.resource, action.name, action.patch, action.namespace,
-            subresource=action.subresource,
+            subresource=action.subresource, patch_type=action.patch_type,
         )
         self._done(action.side, "PATCH", action.resource)
 

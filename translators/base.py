@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from syncer.kube.resources import Resource
 from translators import naming
@@ -67,7 +67,8 @@ class Create:
 
 @dataclass(frozen=True, slots=True)
 class Patch:
-    """JSON merge patch; ``subresource="status"`` patches go through the batched status writer."""
+    """A patch (JSON merge patch by default; ``"strategic"`` merges lists by key, e.g.
+    containers by name). Virtual ``status`` patches go through the batched status writer."""
 
     side: Side
     resource: Resource
@@ -75,6 +76,7 @@ class Patch:
     namespace: str | None
     patch: Obj
     subresource: str | None = None
+    patch_type: Literal["merge", "strategic"] = "merge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +203,13 @@ class Translator(ABC):
         return f"{naming.LABEL_MANAGED_BY}={ctx.vcluster}"
 
     def virtual_key(self, host: Obj) -> str | None:
-        """The virtual key a host object belongs to (from its identity annotations)."""
+        """The virtual key a host object belongs to (from its identity annotations).
+
+        Host objects of our kind made for *another* virtual kind (e.g. a pod's
+        token Secret) are not this translator's: their identity kind differs.
+        """
         identity = naming.identity_of(host)
-        if identity is None:
+        if identity is None or identity.kind != self.resource.kind:
             return None
         return f"{identity.namespace}/{identity.name}" if identity.namespace else identity.name
 
