@@ -24,6 +24,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import structlog
+
 from syncer.informer import InformerSet
 from syncer.kube.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, KubeError
 from syncer.kube.resources import Resource
@@ -162,6 +164,10 @@ class Controller:
     async def reconcile(self, key: str) -> float | None:
         if not self._gate():
             return None
+        with structlog.contextvars.bound_contextvars(kind=self.translator.kind, key=key):
+            return await self._reconcile(key)
+
+    async def _reconcile(self, key: str) -> float | None:
         virtual = self._virtual.get(key)
         actions = self.plan(virtual, self.host_for(key))
         try:

@@ -141,7 +141,17 @@ class ControlPlane:
         return "*"
 
     def _after_start(self) -> None:
-        """Shape-specific work once every component is up (host: fake nodes)."""
+        """Wait for what a user's first command needs: the default ServiceAccount.
+
+        Without it the ServiceAccount admission rejects every pod in
+        ``default`` for the first second or two after start-up.
+        """
+        client = self.client()
+        path = "/api/v1/namespaces/default/serviceaccounts/default"
+        if not wait_for(lambda: client.request("GET", path)[0] == 200, self.ready_timeout):
+            raise LaunchError(f"{self.kind} {self.name!r}: no default ServiceAccount after "
+                              f"{self.ready_timeout:.0f}s; controller-manager log:\n"
+                              f"{self.components['kube-controller-manager'].tail(15)}")
 
     # -- internals ------------------------------------------------------
 
@@ -213,6 +223,13 @@ class ControlPlane:
             f"--tls-cert-file={p.serving_cert}",
             f"--tls-private-key-file={p.serving_key}",
             f"--client-ca-file={p.ca_cert}",
+            # No front proxy exists; naming our CA and a name nobody holds keeps
+            # the extension-apiserver-authentication ConfigMap complete (quiet logs).
+            f"--requestheader-client-ca-file={p.ca_cert}",
+            "--requestheader-allowed-names=vcsync-front-proxy",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--token-auth-file={p.token_file}",
             "--authorization-mode=Node,RBAC",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -347,6 +364,7 @@ class HostCluster(ControlPlane):
         return super()._readiness(name)
 
     def _after_start(self) -> None:
+        super()._after_start()
         client = self.client()
         for i in range(self.nodes):
             client.json("POST", "/api/v1/nodes", fake_node(f"kwok-node-{i}"))
