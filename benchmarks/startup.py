@@ -26,7 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    for kind in (HostCluster, VirtualControlPlane):
+    kinds: tuple[type[ControlPlane], ...] = (HostCluster, VirtualControlPlane)
+    for kind in kinds:
         samples = []
         for i in range(args.runs):
             with tempfile.TemporaryDirectory() as tmp:

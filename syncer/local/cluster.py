@@ -47,6 +47,12 @@ _VIRTUAL_DISABLED_CONTROLLERS = (
     "cloud-node-lifecycle",
     "ttl",
 )
+# kine applies its defaults only to its default path; an explicit file needs them
+# spelled out, or concurrent start-up queries fail with SQLITE_BUSY.
+_SQLITE_PARAMS = (
+    "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate"
+    "&_stmt_cache_size=20&cache=shared"
+)
 _ADMIN = "vcsync-admin"
 _MASTERS = ("system:masters",)
 
@@ -415,7 +421,10 @@ class VirtualControlPlane(ControlPlane):
     kind = "virtual"
 
     def _store_plan(self) -> tuple[str, list[str]]:
-        endpoint = "memory://" if self.store == "memory" else f"sqlite://{self.root / 'state.db'}"
+        endpoint = (
+            "memory://" if self.store == "memory"
+            else f"sqlite://{self.root / 'state.db'}?{_SQLITE_PARAMS}"
+        )
         return "kine", [
             self._bin("kine"),
             f"--listen-address=127.0.0.1:{self.ports['store']}",
