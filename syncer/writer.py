@@ -36,12 +36,24 @@ class WriteRefused(KubeError):
     """The writer refused a write: not the leader, or outside the host namespace."""
 
 
-def compose(first: Obj, second: Obj) -> Obj:
-    """One merge patch equivalent to applying ``first`` then ``second``."""
+def compose(first: Obj, second: Obj) -> Obj | None:
+    """One merge patch equivalent to applying ``first`` then ``second``, or None.
+
+    None when no single merge patch can say it: ``first`` removes a key
+    (null) and ``second`` sets an object there. Applied in turn they leave
+    exactly ``second``'s object; merged into one patch, the old members would
+    survive. The caller then sends both, in order.
+    """
     out = dict(first)
     for key, value in second.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = compose(out[key], value)
+        before = out.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            merged = compose(before, value)
+            if merged is None:
+                return None
+            out[key] = merged
+        elif isinstance(value, dict) and key in out and before is None:
+            return None
         else:
             out[key] = value
     return out
@@ -49,10 +61,21 @@ def compose(first: Obj, second: Obj) -> Obj:
 
 @dataclass
 class _Pending:
+    """Patches waiting for one object; consecutive ones are composed when possible."""
+
     resource: Resource
     name: str
     namespace: str | None
-    patch: Obj
+    patches: list[Obj]
+
+    def add(self, patch: Obj) -> bool:
+        """Append ``patch``; return True if it was merged into the last pending one."""
+        merged = compose(self.patches[-1], patch)
+        if merged is None:
+            self.patches.append(patch)
+            return False
+        self.patches[-1] = merged
+        return True
 
 
 class StatusBatcher:
@@ -78,14 +101,14 @@ class StatusBatcher:
         self._idle.set()
         self.flushed = 0
         self.coalesced = 0
+        self._failures = 0
 
     def submit(self, resource: Resource, name: str, namespace: str | None, patch: Obj) -> None:
         key = (resource.plural, name, namespace)
         pending = self._pending.get(key)
         if pending is None:
-            self._pending[key] = _Pending(resource, name, namespace, patch)
-        else:
-            pending.patch = compose(pending.patch, patch)
+            self._pending[key] = _Pending(resource, name, namespace, [patch])
+        elif pending.add(patch):
             self.coalesced += 1
         self._idle.clear()
         self._wakeup.set()
@@ -94,7 +117,8 @@ class StatusBatcher:
         """Flush loop; runs until cancelled."""
         while True:
             await self._wakeup.wait()
-            await asyncio.sleep(self._interval)  # let a burst of updates coalesce
+            # Let a burst of updates coalesce; back off while flushes keep failing.
+            await asyncio.sleep(self._interval * 2 ** min(self._failures, 10))
             self._wakeup.clear()
             batch, self._pending = self._pending, {}
             items = list(batch.values())
@@ -108,22 +132,37 @@ class StatusBatcher:
         """Wait until nothing is pending (graceful shutdown)."""
         await asyncio.wait_for(self._idle.wait(), timeout)
 
+    def _retry(self, item: _Pending, failed: list[Obj]) -> None:
+        """Put failed patches back *before* any newer ones submitted meanwhile."""
+        self._failures += 1
+        key = (item.resource.plural, item.name, item.namespace)
+        retry = _Pending(item.resource, item.name, item.namespace, list(failed))
+        newer = self._pending.pop(key, None)
+        for patch in newer.patches if newer else ():
+            retry.add(patch)
+        self._pending[key] = retry
+        self._idle.clear()
+        self._wakeup.set()
+
     async def _flush_one(self, item: _Pending) -> None:
-        if not self._gate():
-            return
-        try:
-            await self._client.patch(
-                item.resource, item.name, item.patch, item.namespace, subresource="status"
-            )
+        for index, patch in enumerate(item.patches):
+            if not self._gate():
+                return
+            try:
+                await self._client.patch(
+                    item.resource, item.name, patch, item.namespace, subresource="status"
+                )
+            except NotFound:
+                return
+            except KubeError as exc:
+                log.warning("status patch of %s %s/%s failed: %s; will retry",
+                            item.resource.kind, item.namespace, item.name, exc)
+                self._retry(item, item.patches[index:])
+                return
             self.flushed += 1
+            self._failures = 0
             if self._observer is not None:
                 self._observer(Side.VIRTUAL, "PATCH", item.resource.kind)
-        except NotFound:
-            return
-        except KubeError as exc:
-            log.warning("status patch of %s %s/%s failed: %s; will retry",
-                        item.resource.kind, item.namespace, item.name, exc)
-            self.submit(item.resource, item.name, item.namespace, item.patch)
 
 
 class EventRecorder:
