@@ -23,6 +23,7 @@ transport retry TooManyRequests/ServerError/ConnectionLost).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,12 +108,22 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+MAX_RETRY_AFTER = 300.0
+
+
 def parse_retry_after(value: str | None, default: float = 1.0) -> float:
-    """Seconds from a Retry-After header (only the delta-seconds form is used by k8s)."""
+    """Seconds from a Retry-After header (only the delta-seconds form is used by k8s).
+
+    Always finite and at most :data:`MAX_RETRY_AFTER`: a broken or hostile
+    header must not park a worker forever.
+    """
     try:
-        return max(0.0, float(value)) if value else default
+        seconds = float(value) if value else default
     except ValueError:
         return default
+    if not math.isfinite(seconds):
+        return default
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def error_for(
