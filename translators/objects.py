@@ -45,12 +45,23 @@ def merge_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Obj:
             sub = merge_patch(have, want)
             if sub:
                 patch[key] = sub
-        elif have != want or key not in current:
+        elif key not in current or not same_json(have, want):
             patch[key] = want
     for key in current:
         if key not in desired:
             patch[key] = None
     return patch
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: unlike ``==``, ``True`` is not ``1`` and ``1.0`` is not ``1``."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def fields_patch(current: Obj, desired: Obj, fields: Iterable[str]) -> Obj:
