@@ -52,8 +52,8 @@ def compose(first: Obj, second: Obj) -> Obj | None:
             if merged is None:
                 return None
             out[key] = merged
-        elif isinstance(value, dict) and key in out and before is None:
-            return None
+        elif isinstance(value, dict) and key in out:
+            return None  # null or a scalar before: the object must replace it whole
         else:
             out[key] = value
     return out
