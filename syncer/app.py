@@ -97,18 +97,34 @@ def load_config(options: RunOptions) -> config_mod.SyncerConfig:
     return config_mod.parse(data)
 
 
-def _sections(cfg: config_mod.SyncerConfig) -> dict[str, dict[str, Any]]:
-    """Kind -> options, across both directions (kinds are unique across them)."""
-    sync = config_mod.to_dict(cfg)["sync"]
-    return {**sync["toHost"], **sync["fromHost"]}
+def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
+    """The enabled translators: built-in kinds under ``sync``, third-party under ``plugins``.
+
+    A ``plugins`` kind with no installed translator is a configuration error
+    (a typo must not silently sync nothing).
+    """
+    tree = config_mod.to_dict(cfg)
+    classes = base.available()
+    for kind in tree["plugins"]:
+        if kind not in classes:
+            raise config_mod.ConfigError(
+                f"plugins.{kind}", f"no installed translator has this kind; installed: "
+                f"{', '.join(sorted(classes))}"
+            )
+    sections = {**tree["sync"]["toHost"], **tree["sync"]["fromHost"], **tree["plugins"]}
+    return base.enabled(sections, classes)
 
 
 class Syncer:
     """One virtual cluster's syncer; :meth:`run` returns the process exit code."""
 
-    def __init__(self, options: RunOptions, cfg: config_mod.SyncerConfig) -> None:
+    def __init__(
+        self, options: RunOptions, cfg: config_mod.SyncerConfig,
+        translators: list[base.Translator],
+    ) -> None:
         self.options = options
         self.cfg = cfg
+        self.translators = translators
         self.registry = CollectorRegistry()
         self.metrics = SyncerMetrics(self.registry)
         self.queue_metrics = WorkqueueMetrics(self.registry)
@@ -148,9 +164,8 @@ class Syncer:
         writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
                         observer=self.metrics.observe_write)
         events = EventRecorder(clients[Side.VIRTUAL], self.may_write)
-        translators = base.enabled(_sections(self.cfg), base.available())
         return Engine(
-            translators, informers, writer, status, events, ctx, self.may_write,
+            self.translators, informers, writer, status, events, ctx, self.may_write,
             shards=self.cfg.syncer.shards, workers_per_shard=self.cfg.syncer.workers_per_shard,
             queue_metrics=self.queue_metrics,
         )
@@ -249,9 +264,10 @@ def run(options: RunOptions) -> int:
     configure_logging(options.log_level)
     try:
         cfg = load_config(options)
+        translators = select_translators(cfg)
     except config_mod.ConfigError as exc:
         print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        return uvloop.run(Syncer(options, cfg).run())
+        return uvloop.run(Syncer(options, cfg, translators).run())
     return 0

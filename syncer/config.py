@@ -266,6 +266,9 @@ class Tuning(_Section):
     leader_election: LeaderElection = field(default=LeaderElection())
 
 
+PluginSections = Mapping[str, Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class SyncerConfig(_Section):
     """The whole configuration; ``SyncerConfig()`` is the defaults."""
@@ -273,6 +276,11 @@ class SyncerConfig(_Section):
     sync: Sync = field(default=Sync())
     policies: Policies = field(default=Policies())
     syncer: Tuning = field(default=Tuning())
+    plugins: PluginSections = field(default_factory=lambda: MappingProxyType({}))
+    """Third-party translators' sections by kind (``plugins.<kind>.enabled`` ...).
+
+    Kept apart from ``sync`` so that a typo there is still an unknown key;
+    the syncer checks these kinds against the installed translators."""
 
     def enabled_to_host(self) -> frozenset[str]:
         """YAML keys (e.g. ``"configMaps"``) of the kinds to copy to the host.
@@ -382,6 +390,8 @@ def _value(hint: Any, current: object, value: object, path: str) -> object:
     """Check (and convert) one value against the type hint of its field."""
     if isinstance(current, _Section):
         return _merge(current, value, path)
+    if hint == PluginSections:
+        return _plugins(value, path)
     if get_origin(hint) is Mapping:
         return _labels(value, path)
     if isinstance(hint, type) and issubclass(hint, Enum):
@@ -406,6 +416,17 @@ def _labels(value: object, path: str) -> Mapping[str, str]:
         if not isinstance(text, str):
             raise ConfigError(_join(path, key), f"expected a string, got {_show(text)}")
     return MappingProxyType(dict(labels))
+
+
+def _plugins(value: object, path: str) -> PluginSections:
+    """Free-form sections, except that ``enabled`` (when given) must be a boolean."""
+    sections = {}
+    for kind, section in _mapping(value, path).items():
+        options = dict(_mapping(section, _join(path, kind)))
+        if "enabled" in options:
+            _boolean(options["enabled"], _join(_join(path, kind), "enabled"))
+        sections[str(kind)] = MappingProxyType(options)
+    return MappingProxyType(sections)
 
 
 def _choice(enum: type[Enum], value: object, path: str) -> Enum:
@@ -457,7 +478,7 @@ def _plain(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
-        return dict(value)
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

@@ -260,9 +260,9 @@ def enabled(
 ) -> list[Translator]:
     """Instantiate the translators whose config section says ``enabled: true``.
 
-    ``sections`` maps a kind to its options (``sync.toHost.configMaps`` ...).
-    A kind without a section is off; a third-party kind is configured the
-    same way, under its own ``kind`` key.
+    ``sections`` maps a kind to its options (``sync.toHost.configMaps`` ...,
+    and ``plugins.<kind>`` for third-party kinds). A kind without a section
+    is off.
     """
     return [
         cls(sections[kind])

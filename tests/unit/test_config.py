@@ -51,6 +51,7 @@ syncer:
   workersPerShard: 4
   referenceGracePeriod: 5
   leaderElection: {enabled: false, leaseDuration: 15, renewDeadline: 10, retryPeriod: 2}
+plugins: {}
 """
 
 FULL_YAML = """
@@ -369,7 +370,8 @@ def unknown_key_somewhere(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     node, path = data, ""
     while True:
         sections = [
-            key for key, value in node.items() if isinstance(value, dict) and key != "labels"
+            key for key, value in node.items()
+            if isinstance(value, dict) and key not in ("labels", "plugins")
         ]
         if not sections or not draw(st.booleans()):
             break
@@ -387,3 +389,12 @@ def unknown_key_somewhere(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
 def test_unknown_keys_are_rejected_at_any_depth(case: tuple[dict[str, Any], str]) -> None:
     data, dotted = case
     assert f"{dotted}: unknown key; allowed: " in error_of(data)
+
+
+def test_plugin_sections_are_free_form_but_enabled_is_a_boolean() -> None:
+    cfg = parse({"plugins": {"examples": {"enabled": True, "colour": "blue"}}})
+    assert cfg.plugins["examples"] == {"enabled": True, "colour": "blue"}
+    assert to_dict(cfg)["plugins"] == {"examples": {"enabled": True, "colour": "blue"}}
+    assert "plugins.examples.enabled: expected true or false" in error_of(
+        {"plugins": {"examples": {"enabled": "yes"}}}
+    )

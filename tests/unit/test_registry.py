@@ -1,0 +1,189 @@
+"""Unit tests of the translator registry: built-ins, entry-point plugins, ``enabled``.
+
+Third-party translators are installed as a real distribution would be: a
+``*.dist-info`` directory with ``METADATA`` and ``entry_points.txt``, put on
+``sys.path`` for one test (``importlib.metadata`` finds it like any other).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncer import config as config_mod
+from syncer.app import select_translators
+from syncer.kube.resources import Resource
+from tests.plugins.example import ExampleTranslator
+from translators import base
+from translators.base import Context, Create, Side, Translator, available, enabled
+from translators.configmaps import ConfigMapTranslator
+from translators.secrets import SecretTranslator
+
+Obj = dict[str, Any]
+
+
+def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entries: str) -> None:
+    """Make ``root`` a site directory holding one distribution ``name`` with ``entries``."""
+    dist = root / f"{name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{base.ENTRY_POINT_GROUP}]\n{entries}\n")
+    monkeypatch.syspath_prepend(str(root))
+
+
+class NoLookup:
+    def get(self, side: Side, resource: Resource, key: str) -> Obj | None:
+        return None
+
+    def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]:
+        return []
+
+
+# --- built-ins ------------------------------------------------------------------------------
+
+
+def test_available_includes_the_builtins() -> None:
+    found = available()
+    assert found["configMaps"] is ConfigMapTranslator
+    assert found["secrets"] is SecretTranslator
+    assert "examples" not in found  # no plugin installed in this test
+
+
+def test_available_returns_a_fresh_mapping() -> None:
+    available()["configMaps"] = ExampleTranslator
+    assert available()["configMaps"] is ConfigMapTranslator
+
+
+# --- enabled ---------------------------------------------------------------------------------
+
+
+def test_enabled_instantiates_only_enabled_kinds_with_their_options() -> None:
+    sections: dict[str, dict[str, Any]] = {
+        "configMaps": {"enabled": True, "all": True},
+        "secrets": {"enabled": False, "all": True},
+        "examples": {"enabled": True, "colour": "blue"},
+        "pods": {"enabled": True},  # a section without a translator is ignored
+    }
+    classes = {
+        "configMaps": ConfigMapTranslator,
+        "secrets": SecretTranslator,
+        "examples": ExampleTranslator,
+    }
+
+    result = enabled(sections, classes)
+
+    assert [type(t) for t in result] == [ConfigMapTranslator, ExampleTranslator]
+    assert result[0].options == {"enabled": True, "all": True}
+    assert isinstance(result[0], ConfigMapTranslator)
+    assert result[0].sync_all is True
+    assert result[1].options == {"enabled": True, "colour": "blue"}
+
+
+def test_enabled_without_sections_or_flag_is_off() -> None:
+    classes = {"configMaps": ConfigMapTranslator, "secrets": SecretTranslator}
+    assert enabled({}, classes) == []
+    assert enabled({"configMaps": {}, "secrets": {"all": True}}, classes) == []
+    assert enabled({"configMaps": {"enabled": True}}, {}) == []
+
+
+def test_enabled_builds_new_instances_each_time() -> None:
+    sections = {"secrets": {"enabled": True}}
+    first = enabled(sections, {"secrets": SecretTranslator})
+    second = enabled(sections, {"secrets": SecretTranslator})
+    assert first[0] is not second[0]
+
+
+def test_default_configuration_enables_configmaps_and_secrets() -> None:
+    """The path the syncer takes at start-up: parsed config -> sections -> translators."""
+    cfg = config_mod.parse({})
+    kinds = {t.kind: t for t in select_translators(cfg)}
+    assert {"configMaps", "secrets"} <= set(kinds)
+    assert kinds["configMaps"].options.get("all") is False
+
+    cfg = config_mod.parse({"sync": {"toHost": {"configMaps": {"all": True}}}})
+    kinds = {t.kind: t for t in select_translators(cfg)}
+    assert isinstance(kinds["configMaps"], ConfigMapTranslator)
+    assert kinds["configMaps"].sync_all is True
+
+
+# --- entry-point plugins ----------------------------------------------------------------------
+
+
+def test_a_plugin_registered_through_an_entry_point_is_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_plugin(
+        tmp_path, monkeypatch, "vcsync_example",
+        "example = tests.plugins.example:ExampleTranslator",
+    )
+
+    found = available()
+
+    assert found["examples"] is ExampleTranslator
+    assert found["configMaps"] is ConfigMapTranslator
+    assert found["secrets"] is SecretTranslator
+    (translator,) = enabled({"examples": {"enabled": True, "x": 1}}, found)
+    assert isinstance(translator, ExampleTranslator)
+    assert translator.options == {"enabled": True, "x": 1}
+
+
+def test_the_example_plugin_follows_the_contract() -> None:
+    t = ExampleTranslator({"enabled": True})
+    ctx = Context(vcluster="vc", host_namespace="vcluster-vc", lookup=NoLookup())
+    virtual = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "team", "uid": "u1"},
+        "spec": {"size": 3},
+    }
+    (action,) = t.to_host(virtual, ctx)
+    assert isinstance(action, Create)
+    assert action.side is Side.HOST
+    assert action.resource == Resource("example.com", "v1", "widgets", "Widget")
+    assert action.obj["metadata"]["namespace"] == "vcluster-vc"
+    assert action.obj["metadata"]["labels"]["vcsync.dev/managed-by"] == "vc"
+    assert action.obj["spec"] == {"size": 3}
+    assert t.sync(virtual, action.obj, ctx) == []
+    assert t.kind == "examples"
+    assert t.host == t.resource
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "tests.plugins.example:NOT_A_TRANSLATOR",  # not a class
+        "collections:OrderedDict",  # a class, but not a Translator
+        "translators.base:Side.HOST",  # an attribute path to a non-class
+    ],
+)
+def test_a_non_translator_entry_point_raises_type_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    install_plugin(tmp_path, monkeypatch, "vcsync_broken", f"broken = {target}")
+    with pytest.raises(TypeError, match="'broken'"):
+        available()
+
+
+def test_a_plugin_can_be_enabled_in_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As documented in ``enabled()`` and tests/plugins/example.py: a third-party kind is
+    configured under ``plugins.<kind>``; an unknown plugin kind is an error."""
+    install_plugin(
+        tmp_path, monkeypatch, "vcsync_example",
+        "example = tests.plugins.example:ExampleTranslator",
+    )
+    cfg = config_mod.parse({"plugins": {"examples": {"enabled": True, "colour": "blue"}}})
+    kinds = {t.kind: t for t in select_translators(cfg)}
+    assert isinstance(kinds.get("examples"), ExampleTranslator)
+    assert kinds["examples"].options["colour"] == "blue"
+    typo = config_mod.parse({"plugins": {"exmaples": {"enabled": True}}})
+    with pytest.raises(config_mod.ConfigError, match=r"plugins\.exmaples: no installed translator"):
+        select_translators(typo)
+
+
+def test_translator_is_abstract() -> None:
+    with pytest.raises(TypeError):
+        Translator()  # type: ignore[abstract]
