@@ -38,6 +38,7 @@ from translators.base import (
     Context,
     Create,
     Delete,
+    Direction,
     EnsureSynced,
     Patch,
     Requeue,
@@ -150,6 +151,10 @@ class Controller:
         if any(o is not None and naming.is_controlled_elsewhere(o) for o in (virtual, host)):
             return []
         t, ctx = self.translator, self.ctx
+        if t.direction is Direction.FROM_HOST:
+            if host is not None and t.wants(host, ctx):
+                return t.to_virtual(host, ctx) if virtual is None else t.sync(virtual, host, ctx)
+            return t.to_host(virtual, ctx) if virtual is not None else []
         wanted = virtual is not None and t.wants(virtual, ctx)
         if virtual is not None and wanted:
             if host is None:
@@ -206,18 +211,24 @@ class Controller:
         return requeue
 
     async def ensure(self, key: str) -> None:
-        """Create the host copy of ``key`` now if it is missing (a referencing object waits).
+        """Create the target-side copy of ``key`` now if it is missing (a referrer waits).
 
-        A virtual object that does not exist is not an error: Kubernetes lets a
-        pod reference a ConfigMap created later, and the trigger syncs it then.
+        toHost kinds: the host copy of a virtual object (a ConfigMap a pod
+        mounts); fromHost kinds: the virtual copy of a host object (the node a
+        pod is about to be bound to). The kind's own filter is not consulted:
+        the referrer's need is the reason. A source that does not exist is not
+        an error: Kubernetes lets a pod reference a ConfigMap created later.
         """
-        virtual = self._virtual.get(key)
-        if virtual is None or self.host_for(key) is not None:
-            return
-        # Conflict: created concurrently by this kind's own worker; it exists, as required.
-        with contextlib.suppress(Conflict):
-            await self._execute(self.translator.to_host(virtual, self.ctx), virtual)
-        self.queue.add(key)
+        t, virtual, host = self.translator, self._virtual.get(key), self.host_for(key)
+        if t.direction is Direction.FROM_HOST:
+            actions = t.to_virtual(host, self.ctx) if host is not None and virtual is None else []
+        else:
+            actions = t.to_host(virtual, self.ctx) if virtual is not None and host is None else []
+        if actions:
+            # Conflict: created concurrently by this kind's own worker; it exists, as required.
+            with contextlib.suppress(Conflict):
+                await self._execute(actions, virtual)
+            self.queue.add(key)
 
     async def _warn(self, virtual: Obj | None, reason: str, message: str) -> None:
         if virtual is not None:

@@ -4,9 +4,15 @@ A translator knows one kind and nothing about HTTP, queues or clocks. The
 engine calls exactly one of three pure functions per reconcile, depending on
 which side's object exists (both read from the caches, never from events):
 
-- :meth:`Translator.to_host` — the virtual object exists, the host one does not;
+- :meth:`Translator.to_host` — the virtual object exists, the host one does not
+  (fromHost kinds: the host source is gone or filtered out, delete the copy);
 - :meth:`Translator.sync` — both exist: minimal patches, or nothing;
-- :meth:`Translator.to_virtual` — only the host object exists.
+- :meth:`Translator.to_virtual` — only the host object exists (toHost kinds:
+  an orphan to delete; fromHost kinds: create the virtual copy).
+
+``wants(source)`` filters the *source* side: the virtual object for toHost
+kinds, the host object for fromHost kinds; a source not wanted is treated as
+absent.
 
 They return :data:`Action` values; the engine executes them in order and stops
 at the first failure, so an :class:`EnsureSynced` placed before a
@@ -107,6 +113,40 @@ class Warn:
     message: str
 
 
+DEFAULT_TOKEN_EXPIRATION = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpec:
+    """One service-account token a pod mounts: issue it and store it under ``key``."""
+
+    key: str
+    audience: str | None
+    expiration_seconds: int = DEFAULT_TOKEN_EXPIRATION
+
+
+@dataclass(frozen=True, slots=True)
+class IssueTokens:
+    """Issue tokens for a virtual pod and keep them in a host Secret.
+
+    Each token comes from a TokenRequest against the *virtual* API server for
+    ``service_account``, bound to the virtual pod (so the virtual API server
+    accepts it, and stops accepting it when the pod goes). ``secret`` is the
+    host Secret's metadata; the engine adds the data (tokens plus ``ca.crt``
+    of the virtual API server), re-issues before expiry, and sets ``owner``
+    (the host pod, once it exists) as owner so the host's garbage collector
+    removes the Secret with the pod. Time decisions stay in the engine.
+    """
+
+    secret_meta: Obj
+    namespace: str
+    service_account: str
+    pod_name: str
+    pod_uid: str
+    tokens: tuple[TokenSpec, ...]
+    owner: Obj | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Requeue:
     """Reconcile this key again after ``after`` seconds (e.g. a grace period runs out)."""
@@ -114,7 +154,7 @@ class Requeue:
     after: float
 
 
-Action = Create | Patch | Delete | EnsureSynced | Warn | Requeue
+Action = Create | Patch | Delete | EnsureSynced | IssueTokens | Warn | Requeue
 
 
 # -- what translators get from the world -------------------------------------
@@ -213,8 +253,8 @@ class Translator(ABC):
             return None
         return f"{identity.namespace}/{identity.name}" if identity.namespace else identity.name
 
-    def wants(self, virtual: Obj, ctx: Context) -> bool:
-        """Whether this virtual object should exist on the host at all."""
+    def wants(self, source: Obj, ctx: Context) -> bool:
+        """Whether the source object (virtual for toHost, host for fromHost) is synced."""
         return True
 
     @abstractmethod
@@ -232,7 +272,7 @@ class Translator(ABC):
 # -- registry -----------------------------------------------------------------
 
 _BUILTIN: dict[str, type[Translator]] = {}
-BUILTIN_MODULES = ("translators.configmaps", "translators.secrets")
+BUILTIN_MODULES = ("translators.configmaps", "translators.secrets", "translators.nodes")
 """Modules whose import registers the built-in translators (via :func:`register`)."""
 
 
