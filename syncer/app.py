@@ -34,13 +34,19 @@ from syncer import config as config_mod
 from syncer.controller import CacheLookup, Engine
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
+from syncer.kube.errors import NotFound
+from syncer.kube.resources import SERVICES
 from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import base, naming
+from translators import base, naming, pods
 from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
+
+
+class StartupError(RuntimeError):
+    """Something the syncer needs on the host is missing; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class RunOptions:
     set_values: tuple[str, ...] = ()
     health_address: str = "127.0.0.1:8080"
     leader_elect: bool = False
+    api_service: str = ""
+    """Host Service (in the host namespace) that fronts the virtual API server; default: name."""
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "info"
 
@@ -153,12 +161,29 @@ class Syncer:
             host = KubeClient.in_cluster(name="host", observer=observe, settings=host_settings)
         return {Side.VIRTUAL: virtual, Side.HOST: host}
 
-    def _build(self, clients: dict[str, KubeClient]) -> Engine:
+    async def _facts(self, host: KubeClient) -> dict[str, Any]:
+        """What pods need from the world besides the caches (see translators.pods)."""
+        name = self.options.api_service or self.options.name
+        try:
+            service = await host.get(SERVICES, name, self.options.host_namespace)
+        except NotFound as exc:
+            raise StartupError(
+                f"the host Service {self.options.host_namespace}/{name} that fronts the "
+                "virtual API server does not exist (set --api-service)"
+            ) from exc
+        return {
+            pods.API_SERVICE_IP: service["spec"].get("clusterIP", ""),
+            pods.POD_SECURITY_STANDARD: self.cfg.policies.pod_security_standard.value,
+            pods.SYNC_PRIORITY_CLASSES: self.cfg.sync.to_host.priority_classes.enabled,
+        }
+
+    def _build(self, clients: dict[str, KubeClient], facts: dict[str, Any]) -> Engine:
         opts = self.options
         informers = InformerSet(
             clients, opts.host_namespace, f"{naming.LABEL_MANAGED_BY}={opts.name}"
         )
-        ctx = Context(opts.name, opts.host_namespace, lookup=CacheLookup(informers))
+        ctx = Context(opts.name, opts.host_namespace, lookup=CacheLookup(informers),
+                      values=facts)
         status = StatusBatcher(clients[Side.VIRTUAL], self.may_write,
                                observer=self.metrics.observe_write)
         writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
@@ -172,7 +197,14 @@ class Syncer:
 
     async def run(self) -> int:
         clients = await self._clients()
-        self.engine = self._build(clients)
+        try:
+            facts = await self._facts(clients[Side.HOST])
+        except StartupError as exc:
+            log.error("cannot start: %s", exc)
+            for client in clients.values():
+                await client.close()
+            return 1
+        self.engine = self._build(clients, facts)
         runner = await self._serve()
         tasks = [asyncio.create_task(self.engine.run(), name="engine")]
         if self._elect_leader:

@@ -30,6 +30,7 @@ from syncer.informer import InformerSet
 from syncer.kube.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, KubeError
 from syncer.kube.resources import Resource
 from syncer.metrics import WorkqueueMetrics
+from syncer.store import NAMESPACE_INDEX
 from syncer.workqueue import ShardedQueue
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 from translators import naming
@@ -40,6 +41,7 @@ from translators.base import (
     Delete,
     Direction,
     EnsureSynced,
+    IssueTokens,
     Patch,
     Requeue,
     Side,
@@ -67,6 +69,9 @@ class CacheLookup:
 
     def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]:
         return self._informers.store(side, resource).by_index(index, value)
+
+    def in_namespace(self, side: Side, resource: Resource, namespace: str) -> list[Obj]:
+        return self._informers.store(side, resource).by_index(NAMESPACE_INDEX, namespace)
 
 
 class Controller:
@@ -115,6 +120,8 @@ class Controller:
         informers.subscribe(Side.HOST, t.host, self._on_objects(self._owner_keys))
         for index in t.indexes():
             informers.store(index.side, index.resource).add_indexer(index.name, index.func)
+        for side, resource in t.reads():
+            informers.informer(side, resource)
         for trigger in t.triggers():
             informers.subscribe(trigger.side, trigger.resource, self._on_objects(trigger.keys))
 
@@ -203,7 +210,12 @@ class Controller:
                 case Delete():
                     await self._writer.delete(action)
                 case EnsureSynced(kind=kind, key=key):
-                    await self.peers[kind].ensure(key)
+                    peer = self.peers.get(kind)
+                    if peer is not None:  # a disabled kind has nothing to ensure
+                        await peer.ensure(key)
+                case IssueTokens():
+                    delay = await self._writer.issue_tokens(action)
+                    requeue = delay if requeue is None else min(requeue, delay)
                 case Warn(reason=reason, message=message):
                     await self._warn(virtual, reason, message)
                 case Requeue(after=after):

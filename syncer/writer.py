@@ -13,6 +13,7 @@ Invariants (checked here, on every write, whatever a translator returned):
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import logging
 import time
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer.kube.client import KubeClient
-from syncer.kube.errors import KubeError, NotFound
-from syncer.kube.resources import EVENTS, Resource
+from syncer.kube.errors import AlreadyExists, KubeError, NotFound
+from syncer.kube.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
 from translators import naming
-from translators.base import Create, Delete, Patch, Side
+from translators.base import Create, Delete, IssueTokens, Patch, Side
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -214,8 +215,14 @@ class EventRecorder:
             log.warning("could not record event %s on %s: %s", reason, meta.get("name"), exc)
 
 
+TOKEN_REFRESH_AT = naming.PREFIX + "token-refresh-at"
+_TokenRecord = tuple[float, str | None]
+_TOKEN_REFRESH_FRACTION = 0.8  # kubelet refreshes projected tokens at 80% of their life
+
+
 class Writer:
-    """Runs Create/Patch/Delete actions against the right cluster, with the checks above."""
+    """Runs Create/Patch/Delete/IssueTokens actions against the right cluster, with the
+    checks above."""
 
     def __init__(
         self,
@@ -232,6 +239,8 @@ class Writer:
         self._gate = gate
         self._status = status
         self._observer = observer
+        # token Secret name -> (refresh at, epoch seconds; uid of its owner pod)
+        self._tokens: dict[str, _TokenRecord] = {}
 
     def _check(self, side: Side, resource: Resource, namespace: str | None) -> None:
         if not self._gate():
@@ -285,3 +294,83 @@ class Writer:
         except NotFound:
             return
         self._done(action.side, "DELETE", action.resource)
+
+    async def issue_tokens(self, action: IssueTokens) -> float:
+        """Make sure the pod's token Secret is fresh; return seconds until it is due again.
+
+        A fresh Secret costs nothing (its refresh time is remembered, or read
+        once after a restart); a missing or due one gets new TokenRequests
+        against the virtual API server and one write on the host.
+        """
+        meta = action.secret_meta
+        name, namespace = meta["name"], meta["namespace"]
+        self._check(Side.HOST, SECRETS, namespace)
+        record = self._tokens.get(name) or await self._read_token_record(name, namespace)
+        owner = action.owner["uid"] if action.owner else None
+        now = time.time()
+        if record is not None and record[0] > now:
+            if owner and record[1] != owner:
+                await self._own(name, namespace, action.owner)
+                self._tokens[name] = (record[0], owner)
+            return record[0] - now
+        refresh_at = await self._write_tokens(action, record is not None)
+        self._tokens[name] = (refresh_at, owner)
+        return refresh_at - now
+
+    async def _read_token_record(self, name: str, namespace: str) -> _TokenRecord | None:
+        try:
+            secret = await self._clients[Side.HOST].get(SECRETS, name, namespace)
+        except NotFound:
+            return None
+        annotations = secret["metadata"].get("annotations") or {}
+        owners = secret["metadata"].get("ownerReferences") or [{}]
+        return float(annotations.get(TOKEN_REFRESH_AT, 0)), owners[0].get("uid")
+
+    async def _write_tokens(self, action: IssueTokens, exists: bool) -> float:
+        virtual = self._clients[Side.VIRTUAL]
+        data: dict[str, str] = {}
+        for spec in action.tokens:
+            request: Obj = {"spec": {
+                "expirationSeconds": spec.expiration_seconds,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                                   "name": action.pod_name, "uid": action.pod_uid},
+            }}
+            if spec.audience:
+                request["spec"]["audiences"] = [spec.audience]
+            issued = await virtual.create_subresource(
+                SERVICEACCOUNTS, action.service_account, "token", request, action.namespace
+            )
+            data[spec.key] = _b64(issued["status"]["token"])
+        root_ca = await virtual.get(CONFIGMAPS, "kube-root-ca.crt", action.namespace)
+        data["ca.crt"] = _b64(root_ca.get("data", {}).get("ca.crt", ""))
+        lifetime = min(spec.expiration_seconds for spec in action.tokens)
+        refresh_at = time.time() + _TOKEN_REFRESH_FRACTION * lifetime
+        secret = _token_secret(action, data, refresh_at)
+        host = self._clients[Side.HOST]
+        meta = action.secret_meta
+        if exists:
+            await host.replace(SECRETS, meta["name"], secret, meta["namespace"])
+        else:
+            try:
+                await host.create(SECRETS, secret, meta["namespace"])
+            except AlreadyExists:
+                await host.replace(SECRETS, meta["name"], secret, meta["namespace"])
+        self._done(Side.HOST, "PUT" if exists else "POST", SECRETS)
+        return refresh_at
+
+    async def _own(self, name: str, namespace: str, owner: Obj | None) -> None:
+        patch = {"metadata": {"ownerReferences": [owner]}}
+        await self._clients[Side.HOST].patch(SECRETS, name, patch, namespace)
+        self._done(Side.HOST, "PATCH", SECRETS)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _token_secret(action: IssueTokens, data: dict[str, str], refresh_at: float) -> Obj:
+    meta = dict(action.secret_meta)
+    meta["annotations"] = {**meta.get("annotations", {}), TOKEN_REFRESH_AT: f"{refresh_at:.0f}"}
+    if action.owner:
+        meta["ownerReferences"] = [action.owner]
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta, "data": data}

@@ -167,6 +167,8 @@ class Lookup(Protocol):
 
     def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]: ...
 
+    def in_namespace(self, side: Side, resource: Resource, namespace: str) -> list[Obj]: ...
+
 
 @dataclass(frozen=True)
 class Context:
@@ -235,6 +237,10 @@ class Translator(ABC):
     def indexes(self) -> Sequence[Index]:
         return ()
 
+    def reads(self) -> Sequence[tuple[Side, Resource]]:
+        """Caches the translator reads through ``ctx.lookup`` (the engine watches them)."""
+        return ()
+
     def triggers(self) -> Sequence[Trigger]:
         return ()
 
@@ -272,7 +278,9 @@ class Translator(ABC):
 # -- registry -----------------------------------------------------------------
 
 _BUILTIN: dict[str, type[Translator]] = {}
-BUILTIN_MODULES = ("translators.configmaps", "translators.secrets", "translators.nodes")
+BUILTIN_MODULES = (
+    "translators.configmaps", "translators.secrets", "translators.nodes", "translators.pods",
+)
 """Modules whose import registers the built-in translators (via :func:`register`)."""
 
 

@@ -27,6 +27,8 @@ def register(commands: Any) -> None:
     p.add_argument("--leader-elect", action="store_true",
                    help="take a Lease in the host namespace; only the holder writes")
     p.add_argument("--identity", help="leader-election identity (default hostname-pid)")
+    p.add_argument("--api-service", default="",
+                   help="host Service fronting the virtual API server (default: --name)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=_handle)
 
@@ -43,6 +45,7 @@ def _handle(args: argparse.Namespace) -> int:
             set_values=tuple(args.set),
             health_address=args.health_address,
             leader_elect=args.leader_elect,
+            api_service=args.api_service,
             log_level=args.log_level,
             **extra,
         )

@@ -18,8 +18,9 @@ import pytest
 from syncer.controller import Controller
 from syncer.kube import resources
 from syncer.kube.resources import Resource
+from tests.unit.fakes import FakeLookup
 from translators import naming
-from translators.base import Context, Create, Delete, Index, Patch, Side, Trigger
+from translators.base import Context, Create, Delete, Patch, Side, Trigger
 from translators.configmaps import ConfigMapTranslator
 from translators.referenced import ReferencedTranslator
 from translators.secrets import SecretTranslator
@@ -29,28 +30,6 @@ HOST_NS = "vcluster-vc"
 HOST_NAME = "app-cfg-x-team-x-vc"
 
 
-class FakeLookup:
-    """In-memory caches: objects by (side, resource, key); indexes by applying ``funcs``."""
-
-    def __init__(self, pods: list[Obj] | None = None, funcs: list[Index] | None = None) -> None:
-        self.objects: dict[tuple[Side, Resource], dict[str, Obj]] = {}
-        self.funcs = {(i.side, i.resource, i.name): i.func for i in funcs or ()}
-        self.queries: list[tuple[Side, Resource, str, str]] = []
-        for pod in pods or ():
-            self.add(Side.VIRTUAL, resources.PODS, pod)
-
-    def add(self, side: Side, resource: Resource, obj: Obj) -> None:
-        meta = obj["metadata"]
-        key = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-        self.objects.setdefault((side, resource), {})[key] = obj
-
-    def get(self, side: Side, resource: Resource, key: str) -> Obj | None:
-        return self.objects.get((side, resource), {}).get(key)
-
-    def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]:
-        self.queries.append((side, resource, index, value))
-        func = self.funcs[(side, resource, index)]  # KeyError: the translator never declared it
-        return [o for o in self.objects.get((side, resource), {}).values() if value in func(o)]
 
 
 def context(translator: ReferencedTranslator, pods: list[Obj] | None = None) -> Context:

@@ -16,8 +16,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.fakes import NoLookup
 from translators import naming
-from translators.base import Context, Side
+from translators.base import Context
 from translators.objects import (
     fields_patch,
     host_metadata,
@@ -48,12 +49,6 @@ def same_json(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-class NoLookup:
-    def get(self, side: Side, resource: Any, key: str) -> Obj | None:
-        raise AssertionError("metadata helpers must not read caches")
-
-    def by_index(self, side: Side, resource: Any, index: str, value: str) -> list[Obj]:
-        raise AssertionError("metadata helpers must not read caches")
 
 
 CTX = Context(vcluster="vc", host_namespace="vcluster-vc", lookup=NoLookup())

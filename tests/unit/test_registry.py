@@ -16,6 +16,7 @@ from syncer import config as config_mod
 from syncer.app import select_translators
 from syncer.kube.resources import Resource
 from tests.plugins.example import ExampleTranslator
+from tests.unit.fakes import NoLookup
 from translators import base
 from translators.base import Context, Create, Side, Translator, available, enabled
 from translators.configmaps import ConfigMapTranslator
@@ -33,12 +34,6 @@ def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entri
     monkeypatch.syspath_prepend(str(root))
 
 
-class NoLookup:
-    def get(self, side: Side, resource: Resource, key: str) -> Obj | None:
-        return None
-
-    def by_index(self, side: Side, resource: Resource, index: str, value: str) -> list[Obj]:
-        return []
 
 
 # --- built-ins ------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""The stack most behaviour tests need: host + virtual control planes + ``vcsync run``.
+
+Per test: a fresh host namespace on the session's host cluster, a fresh
+virtual control plane, the host Services a virtual cluster has in real
+deployments (the API Service in front of the virtual kube-apiserver, and its
+DNS Service), and syncer processes started on demand with a given config.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncer.kube import resources as r
+from syncer.kube.client import KubeClient
+from syncer.kube.errors import NotFound
+from syncer.local.cluster import HostCluster, VirtualControlPlane
+from syncer.local.syncer_process import SyncerProcess
+from tests.conftest import ClientFactory
+from translators import naming
+
+Obj = dict[str, Any]
+VC = "vc1"
+FAST_LEASE = {"leaseDuration": 4, "renewDeadline": 3, "retryPeriod": 0.5}
+
+
+def sync_config(to_host: Obj | None = None, from_host: Obj | None = None, **extra: Any) -> Obj:
+    """A syncer config: small queues, fast leases, and the given sync sections."""
+    return {
+        "sync": {"toHost": to_host or {}, "fromHost": from_host or {}},
+        "syncer": {"shards": 2, "workersPerShard": 2, "leaderElection": FAST_LEASE},
+        **extra,
+    }
+
+
+def _service(name: str, labels: dict[str, str] | None = None) -> Obj:
+    return {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"ports": [{"name": "p", "port": 443 if name == VC else 53}]},
+    }
+
+
+@dataclass
+class Stack:
+    """Host + virtual control planes, their clients, and syncer processes between them."""
+
+    host_cluster: HostCluster
+    virtual_cluster: VirtualControlPlane
+    host: KubeClient
+    virtual: KubeClient
+    host_namespace: str
+    root: Path
+    config: Obj
+    syncers: list[SyncerProcess] = field(default_factory=list)
+    api_ip: str = ""
+    dns_ip: str = ""
+
+    def syncer(self, identity: str = "", *extra: str) -> SyncerProcess:
+        path = self.root / "sync.yaml"
+        path.write_text(yaml.safe_dump(self.config))
+        proc = SyncerProcess(
+            name=VC, host=self.host_cluster, virtual=self.virtual_cluster,
+            host_namespace=self.host_namespace, root=self.root, config=path,
+            identity=identity, extra_args=list(extra),
+        )
+        self.syncers.append(proc)
+        return proc
+
+    def host_name(self, name: str, namespace: str) -> str:
+        return naming.host_name(name, namespace, VC)
+
+    async def host_get(self, res: r.Resource, name: str, namespace: str) -> Obj | None:
+        """The host copy of virtual ``namespace/name``, or None."""
+        try:
+            return await self.host.get(res, self.host_name(name, namespace), self.host_namespace)
+        except NotFound:
+            return None
+
+    async def host_list(self, res: r.Resource) -> list[Obj]:
+        items, _ = await self.host.list(res, self.host_namespace)
+        return items
+
+    async def virtual_get(self, res: r.Resource, name: str, namespace: str) -> Obj | None:
+        try:
+            return await self.virtual.get(res, name, namespace)
+        except NotFound:
+            return None
+
+    async def prepare_host_services(self) -> None:
+        """The API Service (chart/CLI made) and the DNS Service (synced from kube-dns)."""
+        api = await self.host.create(r.SERVICES, _service(VC), self.host_namespace)
+        dns_labels = {naming.LABEL_MANAGED_BY: VC, naming.LABEL_NAMESPACE: "kube-system"}
+        dns = _service(self.host_name("kube-dns", "kube-system"), dns_labels)
+        dns_obj = await self.host.create(r.SERVICES, dns, self.host_namespace)
+        self.api_ip, self.dns_ip = api["spec"]["clusterIP"], dns_obj["spec"]["clusterIP"]
+
+
+@pytest.fixture
+def config() -> Obj:
+    """Override in a test module to run the syncer with other sync rules."""
+    return sync_config()
+
+
+@pytest.fixture
+async def stack(
+    host_cluster: HostCluster, virtual_cluster: VirtualControlPlane, connect: ClientFactory,
+    tmp_path: Path, config: Obj,
+) -> AsyncIterator[Stack]:
+    host, virtual = await connect(host_cluster), await connect(virtual_cluster)
+    host_namespace = f"vcluster-{uuid.uuid4().hex[:8]}"
+    await host.create(r.NAMESPACES, {"metadata": {"name": host_namespace}})
+    s = Stack(host_cluster, virtual_cluster, host, virtual, host_namespace, tmp_path, config)
+    await s.prepare_host_services()
+    yield s
+    for proc in s.syncers:
+        proc.stop()

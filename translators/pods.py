@@ -1,0 +1,182 @@
+"""Pods: virtual -> host, status and binding back (ACCEPTANCE scenarios 7-19).
+
+The life of a pod, case by case (the engine picks the case from what exists):
+
+- virtual only, never ran: check the Pod Security Standard, make sure every
+  referenced ConfigMap/Secret is on the host, issue its service-account
+  tokens, create the host pod (``translators.podspec.host_pod``);
+- virtual only, but it ran (the host pod vanished: deleted or evicted out of
+  band): the virtual pod already shows the last host status; delete it
+  rather than silently starting a new copy;
+- virtual only and being deleted: the host pod is gone, finish the deletion
+  (grace 0: the syncer plays the kubelet's part);
+- both: deletion of the virtual pod is passed down with its grace period and
+  a uid precondition; once the host scheduler bound the host pod, the virtual
+  pod is bound to the same node (its virtual Node made first); status flows
+  up through the batched status writer; mutable spec fields flow down;
+- host only: an orphan (also after a restart), deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from syncer.kube import resources
+from translators import naming, podspec, pss, references
+from translators.base import (
+    Action,
+    Context,
+    Create,
+    Delete,
+    EnsureSynced,
+    IssueTokens,
+    Patch,
+    Requeue,
+    Side,
+    Translator,
+    Warn,
+    register,
+)
+
+Obj = dict[str, Any]
+API_SERVICE_IP = "api_service_ip"
+POD_SECURITY_STANDARD = "pod_security_standard"
+SYNC_PRIORITY_CLASSES = "sync_priority_classes"
+DNS_SERVICE = ("kube-dns", "kube-system")
+_DNS_RETRY = 5.0
+_RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
+
+
+def token_secret_name(virtual: Obj) -> str:
+    """Host name of a pod's token Secret.
+
+    Derived from the virtual uid and free of ``-x-``, so no tenant object's
+    host name (``<name>-x-<ns>-x-<vc>``, or a 52-character cut plus hash) can
+    ever be the same.
+    """
+    uid = virtual["metadata"].get("uid", "")
+    return f"vcsync-token-{hashlib.sha256(uid.encode()).hexdigest()[:16]}"
+
+
+def _ran(virtual: Obj) -> bool:
+    status = virtual.get("status") or {}
+    return bool(status.get("startTime")) or status.get("phase") in _RAN_PHASES
+
+
+def _meta(obj: Obj) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return meta["name"], meta.get("namespace", ""), meta.get("uid", "")
+
+
+@register
+class PodTranslator(Translator):
+    kind = "pods"
+    resource = resources.PODS
+
+    def reads(self) -> Sequence[tuple[Side, resources.Resource]]:
+        return (
+            (Side.VIRTUAL, resources.SERVICES),
+            (Side.VIRTUAL, resources.NAMESPACES),
+            (Side.HOST, resources.SERVICES),
+        )
+
+    # -- the world a pod is translated in --------------------------------------
+
+    def _dns_ip(self, ctx: Context) -> str | None:
+        name, namespace = DNS_SERVICE
+        key = f"{ctx.host_namespace}/{naming.host_name(name, namespace, ctx.vcluster)}"
+        service = ctx.lookup.get(Side.HOST, resources.SERVICES, key)
+        ip = (service or {}).get("spec", {}).get("clusterIP")
+        return ip if ip and ip != "None" else None
+
+    def world(self, virtual: Obj, ctx: Context, dns_ip: str) -> podspec.PodWorld:
+        namespace = virtual["metadata"]["namespace"]
+        ns = ctx.lookup.get(Side.VIRTUAL, resources.NAMESPACES, namespace) or {}
+        return podspec.PodWorld(
+            vcluster=ctx.vcluster,
+            host_namespace=ctx.host_namespace,
+            api_service_ip=str(ctx.values.get(API_SERVICE_IP, "")),
+            dns_ip=dns_ip,
+            services=tuple(ctx.lookup.in_namespace(Side.VIRTUAL, resources.SERVICES, namespace)),
+            namespace_labels=ns.get("metadata", {}).get("labels") or {},
+            sync_priority_classes=bool(ctx.values.get(SYNC_PRIORITY_CLASSES, False)),
+            token_secret=token_secret_name(virtual),
+        )
+
+    # -- the three cases ---------------------------------------------------------
+
+    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        name, namespace, uid = _meta(virtual)
+        if virtual["metadata"].get("deletionTimestamp") or _ran(virtual):
+            return [Delete(Side.VIRTUAL, self.resource, name, namespace, uid, grace_period=0)]
+        violations = pss.check(virtual, ctx.values.get(POD_SECURITY_STANDARD, "privileged"))
+        if violations:
+            level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
+            return [Warn("PodSecurityViolation", pss.message(violations, level))]
+        dns_ip = self._dns_ip(ctx)
+        if dns_ip is None:
+            return [Requeue(_DNS_RETRY)]  # the DNS Service is synced first; wait for it
+        actions: list[Action] = [
+            EnsureSynced("configMaps", key) for key in references.configmap_keys(virtual)
+        ]
+        actions += [EnsureSynced("secrets", key) for key in references.secret_keys(virtual)]
+        if podspec.token_requests(virtual):
+            actions.append(self._tokens(virtual, ctx, None))
+        pod = podspec.host_pod(virtual, self.world(virtual, ctx, dns_ip))
+        actions.append(Create(Side.HOST, self.host, pod))
+        return actions
+
+    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
+        name, namespace, _ = _meta(virtual)
+        host_name, host_ns, host_uid = _meta(host)
+        if virtual["metadata"].get("deletionTimestamp"):
+            if host["metadata"].get("deletionTimestamp"):
+                return []
+            grace = virtual["metadata"].get("deletionGracePeriodSeconds")
+            return [Delete(Side.HOST, self.host, host_name, host_ns, host_uid, grace_period=grace)]
+        actions: list[Action] = []
+        node = host.get("spec", {}).get("nodeName")
+        if node and not virtual.get("spec", {}).get("nodeName"):
+            actions += [EnsureSynced("nodes", node), Create(
+                Side.VIRTUAL, self.resource, _binding(name, namespace, node),
+                subresource="binding", name=name,
+            )]
+        status = podspec.status_patch(virtual, host)
+        if status:
+            actions.append(Patch(Side.VIRTUAL, self.resource, name, namespace, status, "status"))
+        dns_ip = self._dns_ip(ctx) or ""
+        spec = podspec.spec_patch(virtual, host, self.world(virtual, ctx, dns_ip))
+        if spec:
+            actions.append(Patch(Side.HOST, self.host, host_name, host_ns, spec,
+                                 patch_type="strategic"))
+        if podspec.token_requests(virtual):
+            actions.append(self._tokens(virtual, ctx, host))
+        return actions
+
+    def _tokens(self, virtual: Obj, ctx: Context, host: Obj | None) -> IssueTokens:
+        name, namespace, uid = _meta(virtual)
+        identity = naming.VirtualIdentity(name, namespace, uid, "Pod")
+        meta = {
+            "name": token_secret_name(virtual),
+            "namespace": ctx.host_namespace,
+            "labels": naming.host_labels({}, ctx.vcluster, namespace),
+            "annotations": naming.host_annotations({}, identity),
+        }
+        owner = None
+        if host is not None:
+            host_name, _, host_uid = _meta(host)
+            owner = {"apiVersion": "v1", "kind": "Pod", "name": host_name, "uid": host_uid}
+        service_account = virtual.get("spec", {}).get("serviceAccountName") or "default"
+        return IssueTokens(meta, namespace, service_account, name, uid,
+                           podspec.token_requests(virtual), owner)
+
+
+def _binding(name: str, namespace: str, node: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": namespace},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    }
