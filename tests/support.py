@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import ipaddress
+import os
 import subprocess
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import orjson
@@ -84,3 +88,34 @@ def syncer_idle(url: str) -> bool:
     return bool(queues) and all(
         q["depth"] == 0 and q["processing"] == 0 and q["delayed"] == 0 for q in queues
     )
+
+
+def listening_addresses(pids: list[int]) -> list[tuple[str, int, int]]:
+    """(ip, port, pid) of every TCP socket in LISTEN state that one of ``pids`` holds.
+
+    Read from /proc (socket inodes of each process matched against
+    /proc/net/tcp and tcp6), so it needs no tool and sees every address family.
+    """
+    owners: dict[str, int] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[target[8:-1]] = pid
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in owners:
+                ip_hex, port_hex = local.split(":")
+                found.append((_proc_ip(ip_hex), int(port_hex, 16), owners[inode]))
+    return found
+
+
+def _proc_ip(hex_ip: str) -> str:
+    """/proc/net/tcp stores addresses as host-order 32-bit words."""
+    raw = bytes.fromhex(hex_ip)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from syncer.kube.client import KubeClient
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 from tests.conftest import ClientFactory, VirtualFactory
-from tests.support import kubectl, wait_until
+from tests.support import kubectl, listening_addresses, wait_until
 
 Obj = dict[str, Any]
 
@@ -155,3 +156,15 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     with cluster:
         assert len(leftover_pids(owner)) == 3, "kine, kube-apiserver, controller-manager"
     assert leftover_pids(owner) == []
+
+
+def test_components_listen_only_on_loopback(
+    host_cluster: HostCluster, virtual_cluster: VirtualControlPlane
+) -> None:
+    pids = [c.pid for cl in (host_cluster, virtual_cluster) for c in cl.components.values()]
+    found = listening_addresses(pids)
+    listeners = {pid for _, _, pid in found}
+    assert listeners == set(pids), f"some component listens nowhere: {found}"
+    outside = [(ip, port, pid) for ip, port, pid in found
+               if ipaddress.ip_address(ip) not in ipaddress.ip_network("127.0.0.0/8")]
+    assert outside == [], f"listening outside 127.0.0.0/8: {outside}"

@@ -258,7 +258,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 async def test_burst_is_available_immediately() -> None:
     """Real clock: the first ``burst`` tokens never wait, however slow the refill."""
     bucket = TokenBucket(qps=0.001, burst=5)
-    waits = [await bucket.acquire() for _ in range(5)]
+    async with asyncio.timeout(2):  # a regression fails here instead of sleeping 1000 s
+        waits = [await bucket.acquire() for _ in range(5)]
     assert waits == [0.0] * 5
 
 

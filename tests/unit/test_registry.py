@@ -30,16 +30,16 @@ def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entri
     dist = root / f"{name}-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{base.ENTRY_POINT_GROUP}]\n{entries}\n")
+    # the documented group name, spelled out: a renamed group must fail these tests
+    (dist / "entry_points.txt").write_text(f"[vcsync.translators]\n{entries}\n")
     monkeypatch.syspath_prepend(str(root))
-
-
 
 
 # --- built-ins ------------------------------------------------------------------------------
 
 
 def test_available_includes_the_builtins() -> None:
+    assert base.ENTRY_POINT_GROUP == "vcsync.translators"
     found = available()
     assert found["configMaps"] is ConfigMapTranslator
     assert found["secrets"] is SecretTranslator
