@@ -262,7 +262,6 @@ class Tuning(_Section):
     workers_per_shard: int = field(default=4, metadata=_bound(">=", 1))
     # Seconds an unreferenced ConfigMap/Secret copy stays on the host, so a pod
     # recreated right away (rollout) does not race the removal of what it needs.
-    reference_grace_period: float = field(default=5, metadata=_bound(">=", 0))
     leader_election: LeaderElection = field(default=LeaderElection())
 
 

@@ -146,11 +146,15 @@ class PodTranslator(Translator):
         status = podspec.status_patch(virtual, host)
         if status:
             actions.append(Patch(Side.VIRTUAL, self.resource, name, namespace, status, "status"))
-        dns_ip = self._dns_ip(ctx) or ""
-        spec = podspec.spec_patch(virtual, host, self.world(virtual, ctx, dns_ip))
+        world = self.world(virtual, ctx, self._dns_ip(ctx) or "")
+        spec = podspec.spec_patch(virtual, host, world)
         if spec:
             actions.append(Patch(Side.HOST, self.host, host_name, host_ns, spec,
                                  patch_type="strategic"))
+        debug = podspec.ephemeral_containers_patch(virtual, host, world)
+        if debug:
+            actions.append(Patch(Side.HOST, self.host, host_name, host_ns, debug,
+                                 "ephemeralcontainers", patch_type="strategic"))
         if podspec.token_requests(virtual):
             actions.append(self._tokens(virtual, ctx, host))
         return actions

@@ -49,7 +49,6 @@ syncer:
   virtual: {qps: 100, burst: 200}
   shards: 8
   workersPerShard: 4
-  referenceGracePeriod: 5
   leaderElection: {enabled: false, leaseDuration: 15, renewDeadline: 10, retryPeriod: 2}
 plugins: {}
 """
@@ -81,7 +80,6 @@ syncer:
   virtual: {qps: 1, burst: 1}
   shards: 2
   workersPerShard: 1
-  referenceGracePeriod: 0
   leaderElection: {enabled: true, leaseDuration: 1.5, renewDeadline: 1, retryPeriod: 0.25}
 """
 
@@ -215,7 +213,6 @@ def test_enabled_kinds() -> None:
         (nested("syncer.virtual.burst", 0), "syncer.virtual.burst: must be >= 1"),
         (nested("syncer.shards", 0), "syncer.shards: must be >= 1"),
         (nested("syncer.workersPerShard", -1), "syncer.workersPerShard: must be >= 1"),
-        (nested("syncer.referenceGracePeriod", -0.5), "syncer.referenceGracePeriod: must be >= 0"),
         (
             nested("syncer.leaderElection.retryPeriod", 0),
             "syncer.leaderElection.retryPeriod: must be > 0",
