@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import orjson
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.local import binaries
@@ -119,3 +120,11 @@ def _proc_ip(hex_ip: str) -> str:
     raw = bytes.fromhex(hex_ip)
     words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
     return str(ipaddress.ip_address(words))
+
+
+def kubeconfig_for_token(cluster: ControlPlane, token: str, path: Path) -> Path:
+    """A kubeconfig for ``cluster`` that authenticates with ``token`` (e.g. a ServiceAccount's)."""
+    config = cluster.kubeconfig_dict()
+    config["users"][0]["user"] = {"token": token}
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -91,9 +91,12 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, TooManyRequests | ConnectionLost)
 
 
+_BACKOFF = wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.5)
+
+
 def _wait(state: RetryCallState) -> float:
     """Jittered exponential backoff, but never shorter than the server's Retry-After."""
-    backoff = wait_exponential_jitter(initial=0.2, max=10.0, jitter=0.5)(state)
+    backoff = _BACKOFF(state)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, TooManyRequests):
         return max(backoff, exc.retry_after)

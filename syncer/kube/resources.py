@@ -51,6 +51,7 @@ NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 PVS = Resource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 CRDS = Resource(

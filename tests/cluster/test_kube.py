@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncer.kube import resources as r
-from syncer.kube.client import KubeClient
+from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
 from syncer.local.cluster import VirtualControlPlane
 from syncer.writer import StatusBatcher
-from tests.conftest import ClientFactory
+from tests.conftest import OWNER, ClientFactory
+from tests.support import kubeconfig_for_token, wait_until
 
 Obj = dict[str, Any]
 
@@ -51,10 +53,8 @@ async def test_forbidden_for_an_unprivileged_identity(
     token = await vc.create_subresource(
         r.SERVICEACCOUNTS, "nobody", "token", {"spec": {}}, "default"
     )
-    config = virtual_cluster.kubeconfig_dict()
-    config["users"][0]["user"] = {"token": token["status"]["token"]}
-    path = tmp_path / "nobody.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
+    path = kubeconfig_for_token(virtual_cluster, token["status"]["token"],
+                                tmp_path / "nobody.kubeconfig")
     async with await KubeClient.from_kubeconfig(str(path), name="nobody") as nobody:
         with pytest.raises(Forbidden):
             await nobody.list(r.SECRETS, "kube-system")
@@ -124,3 +124,63 @@ async def test_binding_subresource(vc: KubeClient) -> None:
         "default",
     )
     assert (await vc.get(r.PODS, "bindme", "default"))["spec"]["nodeName"] == "n1"
+
+
+@pytest.fixture(scope="module")
+def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualControlPlane]:
+    """An API server that answers 429 as soon as two requests are in flight."""
+    cluster = VirtualControlPlane(
+        name="throttled", root=tmp_path_factory.mktemp("throttled"), store="memory",
+        owner=OWNER, apiserver_args=[
+            "--enable-priority-and-fairness=false",
+            "--max-requests-inflight=1",
+            "--max-mutating-requests-inflight=1",
+        ],
+    )
+    with cluster:
+        yield cluster
+
+
+async def _editor_kubeconfig(cluster: VirtualControlPlane, admin: KubeClient, path: Path) -> Path:
+    """A kubeconfig for a ServiceAccount allowed to edit ``default`` (not system:masters,
+    which the API server exempts from its in-flight limits)."""
+    await admin.create(r.SERVICEACCOUNTS, {"metadata": {"name": "editor"}}, "default")
+    await admin.create(r.ROLEBINDINGS, {
+        "metadata": {"name": "editor"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "edit"},
+        "subjects": [{"kind": "ServiceAccount", "name": "editor", "namespace": "default"}],
+    }, "default")
+    token = await admin.create_subresource(r.SERVICEACCOUNTS, "editor", "token",
+                                           {"spec": {}}, "default")
+    return kubeconfig_for_token(cluster, token["status"]["token"], path)
+
+
+async def _allowed(client: KubeClient) -> bool:
+    try:
+        await client.create(r.CONFIGMAPS, _cm(f"probe-{uuid.uuid4().hex[:6]}"), "default")
+    except Forbidden:
+        return False
+    return True
+
+
+async def test_throttling_is_retried_with_backoff_until_everything_lands(
+    throttled: VirtualControlPlane, connect: ClientFactory, tmp_path: Path
+) -> None:
+    admin = await connect(throttled)
+    kubeconfig = await _editor_kubeconfig(throttled, admin, tmp_path / "editor.kubeconfig")
+    codes: list[int] = []
+    settings = ClientSettings(qps=0, burst=1, retries=12)  # no client-side pacing: provoke 429s
+    async with await KubeClient.from_kubeconfig(
+        str(kubeconfig), name="burst", settings=settings,
+        observer=lambda cluster, verb, code, seconds: codes.append(code),
+    ) as client:
+        await wait_until(lambda: _allowed(client), "RBAC to let the editor create ConfigMaps")
+        codes.clear()
+        await asyncio.gather(
+            *(client.create(r.CONFIGMAPS, _cm(f"t{i}"), "default") for i in range(100))
+        )
+    items, _ = await admin.list(r.CONFIGMAPS, "default")
+    assert {f"t{i}" for i in range(100)} <= {i["metadata"]["name"] for i in items}
+    assert 429 in codes, "the server never throttled: the test proves nothing"
+    assert len(codes) < 100 * 6, f"{len(codes)} requests for 100 creates: no backoff"
