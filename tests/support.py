@@ -83,12 +83,13 @@ def metric_total(url: str, name: str, **labels: str) -> float:
 
 
 def syncer_idle(url: str) -> bool:
-    """True when every queue of the syncer is empty, nothing is processing or delayed."""
+    """True when every queue of the syncer is empty and nothing is processing.
+
+    Delayed re-queues (token refreshes due in an hour) do not count as work.
+    """
     stats = orjson.loads(http_get(f"{url}/debug/statistics"))
     queues = stats.get("queues", {}).values()
-    return bool(queues) and all(
-        q["depth"] == 0 and q["processing"] == 0 and q["delayed"] == 0 for q in queues
-    )
+    return bool(queues) and all(q["depth"] == 0 and q["processing"] == 0 for q in queues)
 
 
 def listening_addresses(pids: list[int]) -> list[tuple[str, int, int]]:

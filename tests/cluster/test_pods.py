@@ -6,6 +6,7 @@ virtual control plane and a real ``vcsync run`` process between them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 
 from syncer.kube import resources as r
+from syncer.local.cluster import HostCluster, fake_node
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
-from tests.support import wait_until
+from tests.support import metric_total, syncer_idle, wait_until
 from translators import naming
 
 Obj = dict[str, Any]
@@ -257,3 +259,132 @@ async def test_restricted_pod_security_blocks_and_warns(
     assert "restricted" in events[0]["message"]
     assert demo.host_namespace not in events[0]["message"]
     assert await demo.host_get(r.PODS, "unsafe", NS) is None
+
+
+async def test_long_names_are_hashed_and_forged_labels_rewritten(
+    demo: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenarios 2-4: the 63-character rule, ownership metadata, no forged ownership."""
+    long_name = "c" * 60
+    await demo.virtual.create(r.CONFIGMAPS, {"metadata": {"name": long_name}, "data": {}}, NS)
+    forged = {naming.LABEL_MANAGED_BY: "someone-else", "tier": "web"}
+    pod = _pod("labelled")
+    pod["metadata"]["labels"] = forged
+    pod["spec"]["volumes"] = [{"name": "v", "configMap": {"name": long_name}}]
+    await demo.virtual.create(r.PODS, pod, NS)
+    host = await wait_until(lambda: demo.host_get(r.PODS, "labelled", NS), "host pod")
+    assert host is not None
+    labels = host["metadata"]["labels"]
+    assert labels[naming.LABEL_MANAGED_BY] == VC, "a tenant label must not forge ownership"
+    assert labels["tier"] == "web"
+    rewritten = naming.host_label_key(naming.LABEL_MANAGED_BY, VC)
+    assert labels[rewritten] == "someone-else"
+    cm_name = host["spec"]["volumes"][0]["configMap"]["name"]
+    full = f"{long_name}-x-{NS}-x-{VC}"
+    assert len(cm_name) == 63
+    assert cm_name == naming.safe_name(full)
+    cm = await demo.host.get(r.CONFIGMAPS, cm_name, demo.host_namespace)
+    annotations = cm["metadata"]["annotations"]
+    assert annotations[naming.ANNOTATION_OBJECT_NAME] == long_name
+    assert annotations[naming.ANNOTATION_OBJECT_NAMESPACE] == NS
+    assert annotations[naming.ANNOTATION_OBJECT_KIND] == "ConfigMap"
+    virtual = await demo.virtual.get(r.PODS, "labelled", NS)
+    assert virtual["metadata"]["labels"] == forged, "the virtual object reads back unchanged"
+    assert not any(k.startswith(naming.PREFIX) for k in
+                   (virtual["metadata"].get("annotations") or {}))
+
+
+async def test_grace_period_reaches_the_host_pod(demo: Stack, syncer: SyncerProcess) -> None:
+    """Scenario 15: the host pod is deleted with the virtual pod's grace period."""
+    await demo.virtual.create(r.PODS, _pod("graceful"), NS)
+    await wait_until(lambda: _bound(demo, "graceful"), "graceful bound")
+    host = await demo.host_get(r.PODS, "graceful", NS)
+    assert host is not None
+    seen: list[int] = []
+    watch = demo.host.watch(r.PODS, host["metadata"]["resourceVersion"], demo.host_namespace,
+                            field_selector=f"metadata.name={host['metadata']['name']}")
+    await demo.virtual.delete(r.PODS, "graceful", NS, grace_period=7)
+
+    async def grace_seen() -> bool:
+        async for event in watch:
+            grace = event.object["metadata"].get("deletionGracePeriodSeconds")
+            if grace is not None:
+                seen.append(grace)
+                return True
+        return False
+
+    await asyncio.wait_for(grace_seen(), 30)
+    assert seen == [7]
+    await wait_until(lambda: _is_none(demo.virtual_get(r.PODS, "graceful", NS)),
+                     "virtual pod gone after the host pod")
+
+
+async def test_orphans_are_collected_after_a_restart(demo: Stack) -> None:
+    """Scenario 17 (and 33's no-duplicate part): what vanished while down is cleaned up."""
+    first = demo.syncer().start()
+    for name in ("stays", "goes"):
+        await demo.virtual.create(r.PODS, _pod(name), NS)
+    await wait_until(lambda: _all_bound(demo, "stays", "goes"), "both pods bound")
+    first.stop()
+    await demo.virtual.delete(r.PODS, "goes", NS, grace_period=0)
+    second = demo.syncer().start()
+    await wait_until(lambda: _is_none(demo.host_get(r.PODS, "goes", NS)),
+                     "the orphan host pod to be deleted")
+    await wait_until(lambda: syncer_idle(second.url), "the resync to finish")
+    names = sorted(p["metadata"]["name"] for p in await _host_pods(demo))
+    assert names == [demo.host_name("stays", NS)], names
+    second.stop()
+    third = demo.syncer().start()
+    await wait_until(lambda: syncer_idle(third.url), "the idle resync to finish")
+    assert metric_total(third.url, "vcsync_writes_total") == 0, "an idle restart wrote"
+
+
+async def test_debug_containers_reach_the_host_pod(demo: Stack, syncer: SyncerProcess) -> None:
+    await demo.virtual.create(r.PODS, _pod("debugged"), NS)
+    await wait_until(lambda: _bound(demo, "debugged"), "debugged bound")
+    await demo.virtual.patch(r.PODS, "debugged", {"spec": {"ephemeralContainers": [
+        {"name": "dbg", "image": "busybox", "targetContainerName": "main"}]}}, NS,
+        subresource="ephemeralcontainers", patch_type="strategic")
+
+    async def added() -> bool:
+        host = await demo.host_get(r.PODS, "debugged", NS)
+        return bool(host and host["spec"].get("ephemeralContainers"))
+
+    await wait_until(added, "the ephemeral container on the host pod")
+
+
+@pytest.mark.parametrize("config", [sync_config(from_host={"nodes": {"selector": {"all": True}}})])
+async def test_real_node_mode_mirrors_host_nodes(
+    demo: Stack, syncer: SyncerProcess, host_cluster: HostCluster
+) -> None:
+    """Scenario 27, real-node mode: every host node mirrored, appearing and vanishing."""
+    host_nodes = {n["metadata"]["name"] for n in (await demo.host.list(r.NODES))[0]}
+
+    async def mirrored() -> set[str]:
+        return {n["metadata"]["name"] for n in await _virtual_nodes(demo)}
+
+    await wait_until(lambda: _equals(mirrored(), host_nodes), "all host nodes mirrored")
+    extra = fake_node("kwok-extra")
+    extra["spec"] = {"taints": [{"key": "test", "effect": "NoSchedule"}]}
+    await demo.host.create(r.NODES, extra)
+    try:
+        await wait_until(lambda: _equals(mirrored(), host_nodes | {"kwok-extra"}),
+                         "a new host node to appear")
+        virtual = await demo.virtual.get(r.NODES, "kwok-extra")
+        assert virtual["spec"]["taints"] == extra["spec"]["taints"]
+        assert virtual["metadata"]["labels"]["type"] == "kwok"
+        await wait_until(lambda: _has_ready(demo, "kwok-extra"),
+                         "the node's Ready condition copied from the host", timeout=30)
+    finally:
+        await demo.host.delete(r.NODES, "kwok-extra")
+    await wait_until(lambda: _equals(mirrored(), host_nodes), "the node to vanish with the host's")
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
+
+
+async def _has_ready(stack: Stack, name: str) -> bool:
+    node = await stack.virtual.get(r.NODES, name)
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in node.get("status", {}).get("conditions") or [])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
+from syncer.local import binaries
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 from tests.conftest import ClientFactory, VirtualFactory
@@ -168,3 +170,16 @@ def test_components_listen_only_on_loopback(
     outside = [(ip, port, pid) for ip, port, pid in found
                if ipaddress.ip_address(ip) not in ipaddress.ip_network("127.0.0.0/8")]
     assert outside == [], f"listening outside 127.0.0.0/8: {outside}"
+
+
+def test_binaries_report_their_pinned_versions() -> None:
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        out = subprocess.run([str(binaries.binary_path(component)), "--version"],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == f"Kubernetes {binaries.KUBERNETES_VERSION}", out
+    etcd = subprocess.run([str(binaries.binary_path("etcd")), "--version"],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"etcd Version: {binaries.ETCD_VERSION.lstrip('v')}" in etcd
+    helm = subprocess.run([str(binaries.binary_path("helm")), "version", "--short"],
+                          capture_output=True, text=True, check=True).stdout
+    assert helm.startswith(binaries.HELM_VERSION), helm
