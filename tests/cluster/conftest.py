@@ -8,6 +8,7 @@ DNS Service), and syncer processes started on demand with a given config.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import yaml
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
+from syncer.local import hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.syncer_process import SyncerProcess
 from tests.conftest import ClientFactory
@@ -36,13 +38,6 @@ def sync_config(to_host: Obj | None = None, from_host: Obj | None = None, **extr
         "sync": {"toHost": to_host or {}, "fromHost": from_host or {}},
         "syncer": {"shards": 2, "workersPerShard": 2, "leaderElection": FAST_LEASE},
         **extra,
-    }
-
-
-def _service(name: str, labels: dict[str, str] | None = None) -> Obj:
-    return {
-        "metadata": {"name": name, "labels": labels or {}},
-        "spec": {"ports": [{"name": "p", "port": 443 if name == VC else 53}]},
     }
 
 
@@ -92,14 +87,6 @@ class Stack:
         except NotFound:
             return None
 
-    async def prepare_host_services(self) -> None:
-        """The API Service (chart/CLI made) and the DNS Service (synced from kube-dns)."""
-        api = await self.host.create(r.SERVICES, _service(VC), self.host_namespace)
-        dns_labels = {naming.LABEL_MANAGED_BY: VC, naming.LABEL_NAMESPACE: "kube-system"}
-        dns = _service(self.host_name("kube-dns", "kube-system"), dns_labels)
-        dns_obj = await self.host.create(r.SERVICES, dns, self.host_namespace)
-        self.api_ip, self.dns_ip = api["spec"]["clusterIP"], dns_obj["spec"]["clusterIP"]
-
 
 @pytest.fixture
 def config() -> Obj:
@@ -113,10 +100,11 @@ async def stack(
     tmp_path: Path, config: Obj,
 ) -> AsyncIterator[Stack]:
     host, virtual = await connect(host_cluster), await connect(virtual_cluster)
-    host_namespace = f"vcluster-{uuid.uuid4().hex[:8]}"
-    await host.create(r.NAMESPACES, {"metadata": {"name": host_namespace}})
-    s = Stack(host_cluster, virtual_cluster, host, virtual, host_namespace, tmp_path, config)
-    await s.prepare_host_services()
+    prepared = await asyncio.to_thread(
+        hostns.prepare, host_cluster.client(), f"vcluster-{uuid.uuid4().hex[:8]}", VC
+    )
+    s = Stack(host_cluster, virtual_cluster, host, virtual, prepared.name, tmp_path, config,
+              api_ip=prepared.api_ip, dns_ip=prepared.dns_ip)
     yield s
     for proc in s.syncers:
         proc.stop()
