@@ -35,6 +35,7 @@ from syncer.workqueue import ShardedQueue
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 from translators import naming
 from translators.base import (
+    ALL_IN_NAMESPACE,
     Action,
     Context,
     Create,
@@ -132,9 +133,18 @@ class Controller:
             for obj in (old, new):
                 if obj is not None:
                     for key in keys(obj):
-                        self.queue.add(key)
+                        self._add(key)
 
         return handler
+
+    def _add(self, key: str) -> None:
+        """Queue ``key``; ``<namespace>/*`` (see ``Trigger``) queues the whole namespace."""
+        namespace, _, name = key.rpartition("/")
+        if name != ALL_IN_NAMESPACE:
+            self.queue.add(key)
+            return
+        for obj in self._virtual.by_index(NAMESPACE_INDEX, namespace):
+            self.queue.add(f"{namespace}/{obj['metadata']['name']}")
 
     def start(self) -> None:
         self.queue.start(self.reconcile)

@@ -216,7 +216,6 @@ class EventRecorder:
 
 
 TOKEN_REFRESH_AT = naming.PREFIX + "token-refresh-at"
-_TokenRecord = tuple[float, str | None]
 _TOKEN_REFRESH_FRACTION = 0.8  # kubelet refreshes projected tokens at 80% of their life
 
 
@@ -239,8 +238,8 @@ class Writer:
         self._gate = gate
         self._status = status
         self._observer = observer
-        # token Secret name -> (refresh at, epoch seconds; uid of its owner pod)
-        self._tokens: dict[str, _TokenRecord] = {}
+        # token Secret name -> when it is due for refresh (epoch seconds)
+        self._tokens: dict[str, float] = {}
 
     def _check(self, side: Side, resource: Resource, namespace: str | None) -> None:
         if not self._gate():
@@ -305,26 +304,22 @@ class Writer:
         meta = action.secret_meta
         name, namespace = meta["name"], meta["namespace"]
         self._check(Side.HOST, SECRETS, namespace)
-        record = self._tokens.get(name) or await self._read_token_record(name, namespace)
-        owner = action.owner["uid"] if action.owner else None
         now = time.time()
-        if record is not None and record[0] > now:
-            if owner and record[1] != owner:
-                await self._own(name, namespace, action.owner)
-                self._tokens[name] = (record[0], owner)
-            return record[0] - now
-        refresh_at = await self._write_tokens(action, record is not None)
-        self._tokens[name] = (refresh_at, owner)
+        refresh_at = self._tokens.get(name)
+        if refresh_at is None:
+            refresh_at = await self._read_refresh_at(name, namespace)
+        if refresh_at is None or refresh_at <= now:
+            refresh_at = await self._write_tokens(action, exists=refresh_at is not None)
+        self._tokens[name] = refresh_at
         return refresh_at - now
 
-    async def _read_token_record(self, name: str, namespace: str) -> _TokenRecord | None:
+    async def _read_refresh_at(self, name: str, namespace: str) -> float | None:
         try:
             secret = await self._clients[Side.HOST].get(SECRETS, name, namespace)
         except NotFound:
             return None
         annotations = secret["metadata"].get("annotations") or {}
-        owners = secret["metadata"].get("ownerReferences") or [{}]
-        return float(annotations.get(TOKEN_REFRESH_AT, 0)), owners[0].get("uid")
+        return float(annotations.get(TOKEN_REFRESH_AT, 0))
 
     async def _write_tokens(self, action: IssueTokens, exists: bool) -> float:
         virtual = self._clients[Side.VIRTUAL]
@@ -358,11 +353,6 @@ class Writer:
         self._done(Side.HOST, "PUT" if exists else "POST", SECRETS)
         return refresh_at
 
-    async def _own(self, name: str, namespace: str, owner: Obj | None) -> None:
-        patch = {"metadata": {"ownerReferences": [owner]}}
-        await self._clients[Side.HOST].patch(SECRETS, name, patch, namespace)
-        self._done(Side.HOST, "PATCH", SECRETS)
-
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
@@ -371,6 +361,5 @@ def _b64(text: str) -> str:
 def _token_secret(action: IssueTokens, data: dict[str, str], refresh_at: float) -> Obj:
     meta = dict(action.secret_meta)
     meta["annotations"] = {**meta.get("annotations", {}), TOKEN_REFRESH_AT: f"{refresh_at:.0f}"}
-    if action.owner:
-        meta["ownerReferences"] = [action.owner]
+    meta["ownerReferences"] = [action.owner]
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta, "data": data}

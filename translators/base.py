@@ -133,9 +133,9 @@ class IssueTokens:
     ``service_account``, bound to the virtual pod (so the virtual API server
     accepts it, and stops accepting it when the pod goes). ``secret`` is the
     host Secret's metadata; the engine adds the data (tokens plus ``ca.crt``
-    of the virtual API server), re-issues before expiry, and sets ``owner``
-    (the host pod, once it exists) as owner so the host's garbage collector
-    removes the Secret with the pod. Time decisions stay in the engine.
+    of the virtual API server), re-issues before expiry, and makes ``owner``
+    (the host pod) its owner so the host's garbage collector removes the
+    Secret with the pod. Time decisions stay in the engine.
     """
 
     secret_meta: Obj
@@ -144,7 +144,7 @@ class IssueTokens:
     pod_name: str
     pod_uid: str
     tokens: tuple[TokenSpec, ...]
-    owner: Obj | None = None
+    owner: Obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,7 @@ class Context:
 
 
 IndexFunc = Callable[[Obj], Iterable[str]]
+ALL_IN_NAMESPACE = "*"
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,9 @@ class Trigger:
     """Events of another kind that must re-reconcile keys of this one.
 
     ``keys`` maps an object of ``resource`` on ``side`` to keys of this
-    translator (e.g. a pod to the ConfigMaps it references).
+    translator (e.g. a pod to the ConfigMaps it references); the key
+    ``<namespace>/*`` stands for every virtual object of this kind in that
+    namespace (e.g. a namespace's labels changed: relabel its pods).
     """
 
     side: Side

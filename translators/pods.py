@@ -3,8 +3,9 @@
 The life of a pod, case by case (the engine picks the case from what exists):
 
 - virtual only, never ran: check the Pod Security Standard, make sure every
-  referenced ConfigMap/Secret is on the host, issue its service-account
-  tokens, create the host pod (``translators.podspec.host_pod``);
+  referenced ConfigMap/Secret is on the host, create the host pod
+  (``translators.podspec.host_pod``); its service-account tokens follow in
+  the first sync, in a Secret owned by the host pod;
 - virtual only, but it ran (the host pod vanished: deleted or evicted out of
   band): the virtual pod already shows the last host status; delete it
   rather than silently starting a new copy;
@@ -26,6 +27,7 @@ from typing import Any
 from syncer.kube import resources
 from translators import naming, podspec, pss, references
 from translators.base import (
+    ALL_IN_NAMESPACE,
     Action,
     Context,
     Create,
@@ -36,6 +38,7 @@ from translators.base import (
     Requeue,
     Side,
     Translator,
+    Trigger,
     Warn,
     register,
 )
@@ -74,6 +77,10 @@ def _meta(obj: Obj) -> tuple[str, str, str]:
 class PodTranslator(Translator):
     kind = "pods"
     resource = resources.PODS
+
+    def triggers(self) -> Sequence[Trigger]:
+        """Host pods carry their namespace's labels (for namespace selectors): follow them."""
+        return (Trigger(Side.VIRTUAL, resources.NAMESPACES, _whole_namespace),)
 
     def reads(self) -> Sequence[tuple[Side, resources.Resource]]:
         return (
@@ -122,8 +129,8 @@ class PodTranslator(Translator):
             EnsureSynced("configMaps", key) for key in references.configmap_keys(virtual)
         ]
         actions += [EnsureSynced("secrets", key) for key in references.secret_keys(virtual)]
-        if podspec.token_requests(virtual):
-            actions.append(self._tokens(virtual, ctx, None))
+        # The token Secret follows in the first sync, owned by the new host pod
+        # (one write; a real kubelet waits the few milliseconds for it).
         pod = podspec.host_pod(virtual, self.world(virtual, ctx, dns_ip))
         actions.append(Create(Side.HOST, self.host, pod))
         return actions
@@ -159,7 +166,7 @@ class PodTranslator(Translator):
             actions.append(self._tokens(virtual, ctx, host))
         return actions
 
-    def _tokens(self, virtual: Obj, ctx: Context, host: Obj | None) -> IssueTokens:
+    def _tokens(self, virtual: Obj, ctx: Context, host: Obj) -> IssueTokens:
         name, namespace, uid = _meta(virtual)
         identity = naming.VirtualIdentity(name, namespace, uid, "Pod")
         meta = {
@@ -168,13 +175,15 @@ class PodTranslator(Translator):
             "labels": naming.host_labels({}, ctx.vcluster, namespace),
             "annotations": naming.host_annotations({}, identity),
         }
-        owner = None
-        if host is not None:
-            host_name, _, host_uid = _meta(host)
-            owner = {"apiVersion": "v1", "kind": "Pod", "name": host_name, "uid": host_uid}
+        host_name, _, host_uid = _meta(host)
+        owner = {"apiVersion": "v1", "kind": "Pod", "name": host_name, "uid": host_uid}
         service_account = virtual.get("spec", {}).get("serviceAccountName") or "default"
         return IssueTokens(meta, namespace, service_account, name, uid,
                            podspec.token_requests(virtual), owner)
+
+
+def _whole_namespace(namespace: Obj) -> list[str]:
+    return [f"{namespace['metadata']['name']}/{ALL_IN_NAMESPACE}"]
 
 
 def _binding(name: str, namespace: str, node: str) -> Obj:

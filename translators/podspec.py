@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from translators import naming
+from translators import naming, references
 from translators.base import DEFAULT_TOKEN_EXPIRATION, TokenSpec
 from translators.objects import merge_patch, metadata_patch
 
@@ -33,8 +33,6 @@ CA_CERT_KEY = "ca.crt"
 """Key of the virtual API server's CA bundle in the pod's token Secret."""
 """What the API defaults a projected serviceAccountToken's expirationSeconds to."""
 
-_API_ACCESS_PREFIX = "kube-api-access-"
-_ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 _KUBERNETES_HOSTNAMES = (
     "kubernetes",
     "kubernetes.default",
@@ -555,7 +553,7 @@ def _projected(volume: Obj, scope: _Scope) -> Obj:
     projected: Obj = volume["projected"]
     if projected.get("sources") is None:
         return projected
-    api_access = str(volume.get("name", "")).startswith(_API_ACCESS_PREFIX)
+    api_access = str(volume.get("name", "")).startswith(references.API_ACCESS_PREFIX)
     sources = [_projection(source, api_access, scope) for source in projected["sources"]]
     return {**projected, "sources": sources}
 
@@ -573,7 +571,7 @@ def _projection(source: Obj, api_access: bool, scope: _Scope) -> Obj:
         token = source["serviceAccountToken"]
         return _secret_item(secret, token_key(token.get("audience")), token.get("path", ""))
     config_map = source.get("configMap")
-    if config_map and api_access and config_map.get("name") == _ROOT_CA_CONFIGMAP:
+    if config_map and api_access and config_map.get("name") == references.ROOT_CA_CONFIGMAP:
         return _secret_item(secret, CA_CERT_KEY, CA_CERT_KEY)
     if config_map:
         return {**source, "configMap": _renamed(config_map, "name", scope)}

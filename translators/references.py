@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 Obj = dict[str, Any]
+API_ACCESS_PREFIX = "kube-api-access-"
+"""Volumes the ServiceAccount admission injects; the syncer serves them from a token Secret."""
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 _CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
 # Volume sources that name a Secret through ``secretRef`` (legacy in-tree drivers).
 _SECRET_REF_VOLUMES = ("cephfs", "cinder", "flexVolume", "iscsi", "rbd", "scaleIO", "storageos")
@@ -37,13 +40,22 @@ def _name(ref: Obj | None, field: str = "name") -> Iterator[str]:
         yield str(ref[field])
 
 
+def _served_by_token_secret(volume: Obj, source: Obj) -> bool:
+    """The CA bundle of an injected API-access volume comes with the token, not a ConfigMap."""
+    config_map = source.get("configMap") or {}
+    return str(volume.get("name", "")).startswith(API_ACCESS_PREFIX) and (
+        config_map.get("name") == ROOT_CA_CONFIGMAP
+    )
+
+
 def configmap_names(pod: Obj) -> set[str]:
-    """Names of ConfigMaps in the pod's namespace that the pod reads."""
+    """Names of ConfigMaps in the pod's namespace that the host pod will read."""
     names: set[str] = set()
     for volume in _volumes(pod):
         names.update(_name(volume.get("configMap")))
-    for source in _projections(pod):
-        names.update(_name(source.get("configMap")))
+        for source in (volume.get("projected") or {}).get("sources") or ():
+            if not _served_by_token_secret(volume, source):
+                names.update(_name(source.get("configMap")))
     for container in _containers(pod):
         for env in container.get("env") or ():
             names.update(_name((env.get("valueFrom") or {}).get("configMapKeyRef")))

@@ -192,7 +192,15 @@ async def test_service_account_token_is_issued_by_the_virtual_api(
         for s in [s["secret"]]
     }
     assert len(secret_names) == 1, host["spec"]["volumes"]
-    secret = await demo.host.get(r.SECRETS, secret_names.pop(), demo.host_namespace)
+    secret_name = secret_names.pop()
+
+    async def token_secret() -> Obj | None:
+        items = await demo.host_list(r.SECRETS)
+        return next((s for s in items if s["metadata"]["name"] == secret_name), None)
+
+    secret = await wait_until(token_secret, "the pod's token Secret on the host")
+    assert secret is not None
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == host["metadata"]["uid"]
     token = base64.b64decode(secret["data"]["token"]).decode()
     review = await demo.virtual.create(r.TOKENREVIEWS, {
         "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
@@ -388,3 +396,17 @@ async def _has_ready(stack: Stack, name: str) -> bool:
     node = await stack.virtual.get(r.NODES, name)
     return any(c["type"] == "Ready" and c["status"] == "True"
                for c in node.get("status", {}).get("conditions") or [])
+
+
+async def test_namespace_labels_follow_to_host_pods(demo: Stack, syncer: SyncerProcess) -> None:
+    """Host pods carry their virtual namespace's labels (what namespace selectors match)."""
+    await demo.virtual.create(r.PODS, _pod("nslabelled"), NS)
+    await wait_until(lambda: _bound(demo, "nslabelled"), "nslabelled bound")
+    await demo.virtual.patch(r.NAMESPACES, NS, {"metadata": {"labels": {"team": "blue"}}})
+    key = naming.namespace_label_key("team", VC)
+
+    async def relabelled() -> bool:
+        host = await demo.host_get(r.PODS, "nslabelled", NS)
+        return bool(host and host["metadata"]["labels"].get(key) == "blue")
+
+    await wait_until(relabelled, "the namespace label on the host pod")
