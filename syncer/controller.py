@@ -112,7 +112,7 @@ class Controller:
     # -- wiring -------------------------------------------------------------
 
     def _owner_keys(self, host: Obj) -> Iterable[str]:
-        key = self.translator.virtual_key(host)
+        key = self.translator.virtual_key(host, self.ctx)
         return (key,) if key else ()
 
     def _wire(self, informers: InformerSet) -> None:

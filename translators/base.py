@@ -251,7 +251,7 @@ class Translator(ABC):
         """Which host objects to watch: by default only ours."""
         return f"{naming.LABEL_MANAGED_BY}={ctx.vcluster}"
 
-    def virtual_key(self, host: Obj) -> str | None:
+    def virtual_key(self, host: Obj, ctx: Context) -> str | None:
         """The virtual key a host object belongs to (from its identity annotations).
 
         Host objects of our kind made for *another* virtual kind (e.g. a pod's

@@ -123,7 +123,7 @@ class NodeTranslator(Translator):
         """Every host node: pods may be bound to nodes a label selector leaves out."""
         return ""
 
-    def virtual_key(self, host: Obj) -> str | None:
+    def virtual_key(self, host: Obj, ctx: Context) -> str | None:
         return str(host["metadata"]["name"])
 
     def wants(self, source: Obj, ctx: Context) -> bool:

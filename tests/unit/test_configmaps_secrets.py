@@ -395,7 +395,7 @@ def test_orphaned_host_copy_is_deleted_with_uid_precondition(
     with unchanged(host):
         actions = translator.to_virtual(host, context(translator))
     assert actions == [Delete(Side.HOST, resource, HOST_NAME, HOST_NS, "host-uid-7")]
-    assert translator.virtual_key(host) == "team/app-cfg"
+    assert translator.virtual_key(host, context(translator)) == "team/app-cfg"
 
 
 def test_no_translator_call_mutates_its_inputs() -> None:
@@ -411,7 +411,7 @@ def test_no_translator_call_mutates_its_inputs() -> None:
             t.to_host(virtual, ctx)
             t.sync(virtual, host, ctx)
             t.to_virtual(host, ctx)
-            t.virtual_key(host)
+            t.virtual_key(host, ctx)
             t.references(pods[0])
 
 
