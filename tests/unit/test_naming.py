@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
 from translators.naming import (
     ANNOTATION_MANAGED_ANNOTATIONS,
     ANNOTATION_OBJECT_KIND,
@@ -59,28 +59,10 @@ THOROUGH = settings(max_examples=150, deadline=None)  # cheap tests with many ca
 
 # --- independent validators (written from the Kubernetes rules, not from the module) ---
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
-def is_dns_label(text: str) -> bool:
-    return len(text) <= 63 and _DNS_LABEL.fullmatch(text) is not None
 
 
-def is_dns_subdomain(text: str) -> bool:
-    return len(text) <= 253 and _DNS_SUBDOMAIN.fullmatch(text) is not None
-
-
-def is_label_value(text: str) -> bool:
-    return text == "" or (len(text) <= 63 and _LABEL_NAME.fullmatch(text) is not None)
-
-
-def is_label_key(key: str) -> bool:
-    prefix, slash, name = key.rpartition("/")
-    if slash and not is_dns_subdomain(prefix):
-        return False
-    return name != "" and is_label_value(name)
 
 
 def hash10(text: str) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.fakes import NoLookup
+from tests.unit.oracles import apply_merge_patch, same_json
 from translators import naming
 from translators.base import Context
 from translators.objects import (
@@ -31,22 +31,6 @@ Obj = dict[str, Any]
 FAST = settings(max_examples=60, deadline=None, database=None)
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 section 2 MergePatch(Target, Patch), returning a new document."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
-
-
-def same_json(a: Any, b: Any) -> bool:
-    """Equality of JSON documents (bool is not a number; key order is irrelevant)."""
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 
