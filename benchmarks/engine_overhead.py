@@ -23,7 +23,7 @@ from typing import Any, cast
 import orjson
 import uvloop
 
-from syncer.controller import CacheLookup, Engine
+from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import KubeClient, WatchEvent
 from syncer.kube.resources import CONFIGMAPS
@@ -97,9 +97,10 @@ async def _run(events: int) -> float:
     ctx = Context("bench", "bench-host", CacheLookup(informers))
     status = StatusBatcher(clients[Side.VIRTUAL], lambda: True)
     writer = Writer(clients, "bench", "bench-host", lambda: True, status)
-    engine = Engine([NoopTranslator()], informers, writer, status,
-                    EventRecorder(clients[Side.VIRTUAL], lambda: True), ctx, lambda: True,
+    recorder = EventRecorder(clients[Side.VIRTUAL], lambda: True)
+    wiring = Wiring(informers, writer, status, recorder, ctx, lambda: True,
                     shards=8, workers_per_shard=4)
+    engine = Engine([NoopTranslator()], wiring)
     cpu = time.process_time()
     runner = asyncio.create_task(engine.run())
     await asyncio.wait_for(host.done.wait(), 300)

@@ -31,7 +31,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
 from syncer import config as config_mod
-from syncer.controller import CacheLookup, Engine
+from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import NotFound
@@ -189,11 +189,11 @@ class Syncer:
         writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
                         observer=self.metrics.observe_write)
         events = EventRecorder(clients[Side.VIRTUAL], self.may_write)
-        return Engine(
-            self.translators, informers, writer, status, events, ctx, self.may_write,
+        return Engine(self.translators, Wiring(
+            informers, writer, status, events, ctx, self.may_write,
             shards=self.cfg.syncer.shards, workers_per_shard=self.cfg.syncer.workers_per_shard,
             queue_metrics=self.queue_metrics,
-        )
+        ))
 
     async def run(self) -> int:
         clients = await self._clients()

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -75,35 +76,40 @@ class CacheLookup:
         return self._informers.store(side, resource).by_index(NAMESPACE_INDEX, namespace)
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What every controller of one virtual cluster shares."""
+
+    informers: InformerSet
+    writer: Writer
+    status: StatusBatcher
+    events: EventRecorder
+    ctx: Context
+    gate: Callable[[], bool]
+    """True while this process may write (the Lease holder, or the only replica)."""
+    shards: int = 4
+    workers_per_shard: int = 2
+    queue_metrics: WorkqueueMetrics | None = None
+
+
 class Controller:
     """Reconciles one translator's kind; :meth:`reconcile` is the queue's handler."""
 
-    def __init__(
-        self,
-        translator: Translator,
-        informers: InformerSet,
-        writer: Writer,
-        events: EventRecorder,
-        ctx: Context,
-        gate: Callable[[], bool],
-        *,
-        shards: int = 4,
-        workers_per_shard: int = 2,
-        queue_metrics: WorkqueueMetrics | None = None,
-    ) -> None:
+    def __init__(self, translator: Translator, wiring: Wiring) -> None:
         self.translator = translator
-        self.ctx = ctx
+        self.ctx = wiring.ctx
         self.queue = ShardedQueue(
-            translator.kind, shards=shards, workers_per_shard=workers_per_shard,
-            metrics=queue_metrics,
+            translator.kind, shards=wiring.shards, workers_per_shard=wiring.workers_per_shard,
+            metrics=wiring.queue_metrics,
         )
         self.peers: Mapping[str, Controller] = {}
-        self._writer = writer
-        self._events = events
-        self._gate = gate
+        self._writer = wiring.writer
+        self._events = wiring.events
+        self._gate = wiring.gate
+        informers = wiring.informers
         self._virtual = informers.store(Side.VIRTUAL, translator.resource)
         host_informer = informers.informer(
-            Side.HOST, translator.host, translator.host_label_selector(ctx)
+            Side.HOST, translator.host, translator.host_label_selector(self.ctx)
         )
         self._host = host_informer.store
         self._host.add_indexer(OWNER_INDEX, self._owner_keys)
@@ -277,27 +283,10 @@ def _uid_changed(virtual: Obj, host: Obj) -> bool:
 class Engine:
     """All controllers of one virtual cluster, sharing caches, writer and status batcher."""
 
-    def __init__(
-        self,
-        translators: list[Translator],
-        informers: InformerSet,
-        writer: Writer,
-        status: StatusBatcher,
-        events: EventRecorder,
-        ctx: Context,
-        gate: Callable[[], bool],
-        *,
-        shards: int = 4,
-        workers_per_shard: int = 2,
-        queue_metrics: WorkqueueMetrics | None = None,
-    ) -> None:
-        self.informers = informers
-        self.status = status
-        self.controllers = {
-            t.kind: Controller(t, informers, writer, events, ctx, gate, shards=shards,
-                               workers_per_shard=workers_per_shard, queue_metrics=queue_metrics)
-            for t in translators
-        }
+    def __init__(self, translators: list[Translator], wiring: Wiring) -> None:
+        self.informers = wiring.informers
+        self.status = wiring.status
+        self.controllers = {t.kind: Controller(t, wiring) for t in translators}
         for controller in self.controllers.values():
             controller.peers = self.controllers
         self.started = asyncio.Event()
