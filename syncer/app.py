@@ -143,7 +143,12 @@ class Syncer:
         self.elector: LeaderElector | None = None
 
     def may_write(self) -> bool:
-        return self._leading
+        """The write gate: always open without election; with it, only while the Lease is
+        ours *now* (the elector checks its renew deadline itself, so a stalled event
+        loop cannot keep writing on an expired lease)."""
+        if self.elector is None:
+            return self._leading
+        return self._leading and self.elector.is_leader
 
     async def _clients(self) -> dict[str, KubeClient]:
         s = self.cfg.syncer
