@@ -39,7 +39,7 @@ from syncer.kube.resources import SERVICES
 from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import base, naming, pods
+from translators import base, ingresses, naming, pods, pvcs
 from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
@@ -180,6 +180,8 @@ class Syncer:
             pods.API_SERVICE_IP: service["spec"].get("clusterIP", ""),
             pods.POD_SECURITY_STANDARD: self.cfg.policies.pod_security_standard.value,
             pods.SYNC_PRIORITY_CLASSES: self.cfg.sync.to_host.priority_classes.enabled,
+            pvcs.STORAGE_CLASSES_FROM_HOST: self.cfg.sync.from_host.storage_classes.enabled,
+            ingresses.INGRESS_CLASSES_FROM_HOST: self.cfg.sync.from_host.ingress_classes.enabled,
         }
 
     def _build(self, clients: dict[str, KubeClient], facts: dict[str, Any]) -> Engine:

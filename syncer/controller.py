@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from syncer.informer import InformerSet
 from syncer.kube.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, KubeError
 from syncer.kube.resources import Resource
 from syncer.metrics import WorkqueueMetrics
-from syncer.store import NAMESPACE_INDEX
+from syncer.store import NAMESPACE_INDEX, object_key
 from syncer.workqueue import ShardedQueue
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 from translators import naming
@@ -58,6 +59,8 @@ OWNER_INDEX = "virtual-owner"
 # they persist this many retries in a row: a blip is not the tenant's business.
 _PERSISTENT_FAILURES = 5
 _REJECTIONS = (Invalid, Forbidden, BadRequest)
+_EXPECTATION_RETRY = 0.1
+_EXPECTATION_TIMEOUT = 10.0
 
 
 class CacheLookup:
@@ -106,6 +109,7 @@ class Controller:
         self._writer = wiring.writer
         self._events = wiring.events
         self._gate = wiring.gate
+        self._expected: dict[str, tuple[str, float]] = {}  # key -> (uid we created, give up at)
         informers = wiring.informers
         self._virtual = informers.store(Side.VIRTUAL, translator.resource)
         host_informer = informers.informer(
@@ -123,7 +127,7 @@ class Controller:
 
     def _wire(self, informers: InformerSet) -> None:
         t = self.translator
-        informers.subscribe(Side.VIRTUAL, t.resource, lambda key, old, new: self.queue.add(key))
+        informers.subscribe(Side.VIRTUAL, t.resource, self._on_virtual)
         informers.subscribe(Side.HOST, t.host, self._on_objects(self._owner_keys))
         for index in t.indexes():
             informers.store(index.side, index.resource).add_indexer(index.name, index.func)
@@ -142,6 +146,12 @@ class Controller:
                         self._add(key)
 
         return handler
+
+    def _on_virtual(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        expected = self._expected.get(key)
+        if new is not None and expected and new["metadata"].get("uid") == expected[0]:
+            del self._expected[key]
+        self.queue.add(key)
 
     def _add(self, key: str) -> None:
         """Queue ``key``; ``<namespace>/*`` (see ``Trigger``) queues the whole namespace."""
@@ -197,6 +207,8 @@ class Controller:
 
     async def _reconcile(self, key: str) -> float | None:
         virtual = self._virtual.get(key)
+        if virtual is None and self._awaiting(key):
+            return _EXPECTATION_RETRY
         actions = self.plan(virtual, self.host_for(key))
         try:
             return await self._execute(actions, virtual)
@@ -220,7 +232,8 @@ class Controller:
         for action in actions:
             match action:
                 case Create():
-                    await self._writer.create(action)
+                    created = await self._writer.create(action)
+                    self._expect(action, created)
                 case Patch():
                     await self._writer.patch(action)
                 case Delete():
@@ -237,6 +250,33 @@ class Controller:
                 case Requeue(after=after):
                     requeue = after if requeue is None else min(requeue, after)
         return requeue
+
+    def _expect(self, action: Create, created: Obj) -> None:
+        """Remember a virtual object we just created until our cache has seen it.
+
+        Without this, a reconcile that runs between our Create and the cache's
+        ADDED event (e.g. the one queued by the DELETE of a Service we re-create
+        with the host's ClusterIP) would see "host only" and delete the host
+        copy as an orphan (client-go's controllers keep "expectations" for the
+        same reason).
+        """
+        if action.side != Side.VIRTUAL or action.subresource or (
+            action.resource != self.translator.resource
+        ):
+            return
+        meta = created.get("metadata", {})
+        self._expected[object_key(created)] = (
+            meta.get("uid", ""), time.monotonic() + _EXPECTATION_TIMEOUT
+        )
+
+    def _awaiting(self, key: str) -> bool:
+        expected = self._expected.get(key)
+        if expected is None:
+            return False
+        if time.monotonic() < expected[1]:
+            return True
+        del self._expected[key]  # the cache never saw it (deleted at once?): stop waiting
+        return False
 
     async def ensure(self, key: str) -> None:
         """Create the target-side copy of ``key`` now if it is missing (a referrer waits).

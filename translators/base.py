@@ -283,6 +283,9 @@ class Translator(ABC):
 _BUILTIN: dict[str, type[Translator]] = {}
 BUILTIN_MODULES = (
     "translators.configmaps", "translators.secrets", "translators.nodes", "translators.pods",
+    "translators.services", "translators.endpoints", "translators.events",
+    "translators.classes", "translators.pvcs", "translators.priorityclasses",
+    "translators.ingresses", "translators.networkpolicies",
 )
 """Modules whose import registers the built-in translators (via :func:`register`)."""
 

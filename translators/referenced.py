@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from syncer.kube import resources
-from translators.base import Action, Context, Create, Index, Patch, Side, Translator, Trigger
+from syncer.kube.resources import Resource
+from translators.base import (
+    Action,
+    Context,
+    Create,
+    Index,
+    IndexFunc,
+    Patch,
+    Side,
+    Translator,
+    Trigger,
+)
 from translators.objects import host_metadata, update_patch
 
 Obj = dict[str, Any]
@@ -34,18 +45,24 @@ class ReferencedTranslator(Translator):
     def sync_all(self) -> bool:
         return bool(self.options.get("all", False))
 
+    def referrers(self) -> Sequence[tuple[Resource, str, IndexFunc]]:
+        """Virtual kinds whose objects make one of ours needed: (kind, index name, keys)."""
+        return ((resources.PODS, self.index, self.references),)
+
     def indexes(self) -> Sequence[Index]:
-        return (Index(Side.VIRTUAL, resources.PODS, self.index, self.references),)
+        return tuple(Index(Side.VIRTUAL, res, name, keys) for res, name, keys in self.referrers())
 
     def triggers(self) -> Sequence[Trigger]:
-        return (Trigger(Side.VIRTUAL, resources.PODS, self.references),)
+        return tuple(Trigger(Side.VIRTUAL, res, keys) for res, _, keys in self.referrers())
 
     def wants(self, virtual: Obj, ctx: Context) -> bool:
         if self.sync_all:
             return True
         meta = virtual["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
-        return bool(ctx.lookup.by_index(Side.VIRTUAL, resources.PODS, self.index, key))
+        return any(
+            ctx.lookup.by_index(Side.VIRTUAL, res, name, key) for res, name, _ in self.referrers()
+        )
 
     def desired(self, virtual: Obj, ctx: Context) -> Obj:
         """The host copy: translated metadata plus the data fields, verbatim."""

@@ -99,3 +99,11 @@ def configmap_keys(pod: Obj) -> list[str]:
 def secret_keys(pod: Obj) -> list[str]:
     """``namespace/name`` of every Secret the pod references (index and trigger)."""
     return _keys(pod, secret_names(pod))
+
+
+def ingress_tls_secret_keys(ingress: Obj) -> list[str]:
+    """``namespace/name`` of every TLS Secret an Ingress names (index and trigger)."""
+    namespace = (ingress.get("metadata") or {}).get("namespace", "")
+    spec = ingress.get("spec") or {}
+    names = {t["secretName"] for t in spec.get("tls") or () if t.get("secretName")}
+    return [f"{namespace}/{name}" for name in sorted(names)]

@@ -7,11 +7,13 @@ original type the host's token controller would treat them as its own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from syncer.kube import resources
+from syncer.kube.resources import Resource
 from translators import references
-from translators.base import Context, register
+from translators.base import Context, IndexFunc, register
 from translators.referenced import ReferencedTranslator
 
 _SA_TOKEN = "kubernetes.io/service-account-token"
@@ -26,6 +28,13 @@ class SecretTranslator(ReferencedTranslator):
 
     def references(self, pod: dict[str, Any]) -> list[str]:
         return references.secret_keys(pod)
+
+    def referrers(self) -> Sequence[tuple[Resource, str, IndexFunc]]:
+        """Pods, and Ingresses for their TLS Secrets (scenario 31)."""
+        return (
+            *super().referrers(),
+            (resources.INGRESSES, "ingress-tls-refs", references.ingress_tls_secret_keys),
+        )
 
     def desired(self, virtual: dict[str, Any], ctx: Context) -> dict[str, Any]:
         obj = super().desired(virtual, ctx)

@@ -250,13 +250,26 @@ def test_indexes_and_triggers_map_pods_to_keys() -> None:
         (ConfigMapTranslator(), "configmap-refs", ["team/app-cfg"]),
         (SecretTranslator(), "secret-refs", ["team/pull"]),
     ):
-        (idx,) = t.indexes()
+        idx = t.indexes()[0]
         assert (idx.side, idx.resource, idx.name) == (Side.VIRTUAL, resources.PODS, index)
         assert list(idx.func(pod)) == keys
-        (trigger,) = t.triggers()
+        trigger = t.triggers()[0]
         assert isinstance(trigger, Trigger)
         assert (trigger.side, trigger.resource) == (Side.VIRTUAL, resources.PODS)
         assert list(trigger.keys(pod)) == keys
+
+
+def test_ingress_tls_secrets_count_as_referenced() -> None:
+    """Scenario 31: a Secret an Ingress names for TLS is synced like a pod's."""
+    t = SecretTranslator()
+    ingress = {"metadata": {"name": "web", "namespace": "team"},
+               "spec": {"tls": [{"secretName": "app-cfg"}]}}
+    lookup = FakeLookup(funcs=list(t.indexes()))
+    lookup.add(Side.VIRTUAL, resources.INGRESSES, ingress)
+    ctx = Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup)
+    assert t.wants(virtual_secret(), ctx)
+    assert [list(tr.keys(ingress)) for tr in t.triggers()
+            if tr.resource == resources.INGRESSES] == [["team/app-cfg"]]
 
 
 # --- sync -------------------------------------------------------------------------------------

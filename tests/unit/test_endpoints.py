@@ -1,0 +1,289 @@
+"""Unit tests of the Endpoints translator (ACCEPTANCE scenario 22).
+
+Fixtures are a selector-less virtual Service with hand-made Endpoints, as a
+tenant writes them for an external database or a pod it manages itself. The
+Service cache is a :class:`FakeLookup`; every call is checked not to mutate
+its inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from syncer.controller import Controller
+from syncer.kube import resources
+from tests.unit.fakes import FakeLookup
+from translators import naming
+from translators.base import Context, Create, Delete, Patch, Side
+from translators.endpoints import SKIP_MIRROR, EndpointsTranslator
+from translators.services import ServiceTranslator
+
+Obj = dict[str, Any]
+HOST_NS = "vcluster-vc"
+HOST_NAME = "db-x-team-x-vc"
+
+
+def service(name: str = "db", namespace: str = "team", selector: Obj | None = None) -> Obj:
+    spec: Obj = {"ports": [{"name": "pg", "protocol": "TCP", "port": 5432, "targetPort": 5432}]}
+    if selector is not None:
+        spec["selector"] = selector
+    return {"metadata": {"name": name, "namespace": namespace, "uid": "svc-uid"}, "spec": spec}
+
+
+def context(*services: Obj) -> Context:
+    lookup = FakeLookup()
+    for svc in services:
+        lookup.add(Side.VIRTUAL, resources.SERVICES, svc)
+    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup)
+
+
+def pod_ref(name: str, namespace: str = "team") -> Obj:
+    return {"kind": "Pod", "namespace": namespace, "name": name, "uid": f"uid-{name}",
+            "resourceVersion": "77"}
+
+
+def virtual_endpoints(name: str = "db", namespace: str = "team", **meta: Any) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": "ep-uid-1",
+            "resourceVersion": "55",
+            "creationTimestamp": "2024-05-01T10:00:00Z",
+            "labels": {"app": "db"},
+            **meta,
+        },
+        "subsets": [
+            {
+                "addresses": [
+                    {"ip": "10.244.1.5", "nodeName": "node-a", "hostname": "db-0",
+                     "targetRef": pod_ref("db-0")},
+                    {"ip": "10.244.2.9", "nodeName": "node-b",
+                     "targetRef": pod_ref("db-1", namespace="ops")},
+                    {"ip": "192.0.2.40",
+                     "targetRef": {"kind": "ExternalThing", "name": "legacy-db"}},
+                    {"ip": "192.0.2.41"},
+                ],
+                "notReadyAddresses": [
+                    {"ip": "10.244.3.3", "nodeName": "node-c", "targetRef": pod_ref("db-2")},
+                ],
+                "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}],
+            }
+        ],
+    }
+
+
+def stored(obj: Obj) -> Obj:
+    out = copy.deepcopy(obj)
+    out["metadata"].update({"uid": "host-ep-uid", "resourceVersion": "901"})
+    return out
+
+
+@contextmanager
+def unchanged(*objs: Obj) -> Iterator[None]:
+    before = copy.deepcopy(objs)
+    yield
+    assert objs == before, "a translator mutated its input"
+
+
+def to_host(virtual: Obj, ctx: Context | None = None) -> Obj:
+    with unchanged(virtual):
+        actions = EndpointsTranslator().to_host(virtual, ctx or context(service()))
+    assert len(actions) == 1
+    action = actions[0]
+    assert isinstance(action, Create)
+    assert (action.side, action.resource) == (Side.HOST, resources.ENDPOINTS)
+    return action.obj
+
+
+# --- which Endpoints are synced -----------------------------------------------------------------
+
+
+def test_endpoints_of_a_selector_less_service_are_wanted() -> None:
+    virtual = virtual_endpoints()
+    ctx = context(service())
+    with unchanged(virtual):
+        assert EndpointsTranslator().wants(virtual, ctx) is True
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        [service(selector={"app": "db"})],
+        [],
+        [service(namespace="other")],
+        [service(name="db-other")],
+    ],
+    ids=["service-has-selector", "no-service", "service-in-other-namespace", "other-name"],
+)
+def test_other_endpoints_are_not_wanted(services: list[Obj]) -> None:
+    assert EndpointsTranslator().wants(virtual_endpoints(), context(*services)) is False
+
+
+def test_empty_selector_counts_as_selector_less() -> None:
+    assert EndpointsTranslator().wants(virtual_endpoints(), context(service(selector={})))
+
+
+def test_api_server_endpoints_are_not_wanted() -> None:
+    kubernetes = virtual_endpoints("kubernetes", "default")
+    ctx = context(service("kubernetes", "default"))
+    assert EndpointsTranslator().wants(kubernetes, ctx) is False
+
+
+def test_reads_services_and_a_service_change_requeues_its_endpoints() -> None:
+    t = EndpointsTranslator()
+    assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES)]
+    (trigger,) = t.triggers()
+    assert (trigger.side, trigger.resource) == (Side.VIRTUAL, resources.SERVICES)
+    assert list(trigger.keys(service())) == ["team/db"]
+
+
+# --- to_host --------------------------------------------------------------------------------------
+
+
+def test_host_endpoints_are_named_like_the_host_service() -> None:
+    obj = to_host(virtual_endpoints())
+    host_service = ServiceTranslator().desired(service(), context())
+    assert obj["metadata"]["name"] == host_service["metadata"]["name"] == HOST_NAME
+    assert obj["metadata"]["namespace"] == HOST_NS
+    assert obj["metadata"]["labels"] == {
+        "app": "db", naming.LABEL_MANAGED_BY: "vc", naming.LABEL_NAMESPACE: "team",
+    }
+    annotations = obj["metadata"]["annotations"]
+    assert annotations[naming.ANNOTATION_OBJECT_KIND] == "Endpoints"
+    assert annotations[naming.ANNOTATION_OBJECT_UID] == "ep-uid-1"
+    assert obj["apiVersion"] == "v1"
+    assert obj["kind"] == "Endpoints"
+
+
+def test_subsets_are_copied_with_pod_references_renamed() -> None:
+    assert to_host(virtual_endpoints())["subsets"] == [
+        {
+            "addresses": [
+                {"ip": "10.244.1.5", "nodeName": "node-a", "hostname": "db-0",
+                 "targetRef": {"kind": "Pod", "namespace": HOST_NS, "name": "db-0-x-team-x-vc"}},
+                {"ip": "10.244.2.9", "nodeName": "node-b",
+                 "targetRef": {"kind": "Pod", "namespace": HOST_NS, "name": "db-1-x-ops-x-vc"}},
+                {"ip": "192.0.2.40"},
+                {"ip": "192.0.2.41"},
+            ],
+            "notReadyAddresses": [
+                {"ip": "10.244.3.3", "nodeName": "node-c",
+                 "targetRef": {"kind": "Pod", "namespace": HOST_NS, "name": "db-2-x-team-x-vc"}},
+            ],
+            "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}],
+        }
+    ]
+
+
+def test_pod_reference_without_namespace_is_in_the_endpoints_namespace() -> None:
+    virtual = virtual_endpoints()
+    virtual["subsets"][0]["addresses"][0]["targetRef"] = {
+        "kind": "Pod", "name": "db-0", "apiVersion": "v1",
+    }
+    ref = to_host(virtual)["subsets"][0]["addresses"][0]["targetRef"]
+    assert ref == {"kind": "Pod", "namespace": HOST_NS, "name": "db-0-x-team-x-vc",
+                   "apiVersion": "v1"}
+
+
+def test_the_host_copy_never_skips_mirroring() -> None:
+    virtual = virtual_endpoints(labels={"app": "db", SKIP_MIRROR: "true"})
+    assert SKIP_MIRROR not in to_host(virtual)["metadata"]["labels"]
+
+
+def test_endpoints_without_subsets() -> None:
+    virtual = virtual_endpoints()
+    del virtual["subsets"]
+    obj = to_host(virtual)
+    assert "subsets" not in obj
+    assert EndpointsTranslator().sync(virtual, stored(obj), context(service())) == []
+
+
+# --- sync -----------------------------------------------------------------------------------------
+
+
+def test_idle_sync_writes_nothing() -> None:
+    virtual = virtual_endpoints()
+    host = stored(to_host(virtual))
+    host["metadata"]["annotations"]["controller.example.com/seen"] = "yes"
+    with unchanged(virtual, host):
+        assert EndpointsTranslator().sync(virtual, host, context(service())) == []
+
+
+def test_subset_changes_are_patched() -> None:
+    virtual = virtual_endpoints()
+    host = stored(to_host(virtual))
+    changed = virtual_endpoints()
+    changed["subsets"][0]["addresses"] = [{"ip": "192.0.2.50"}]
+    with unchanged(changed, host):
+        actions = EndpointsTranslator().sync(changed, host, context(service()))
+    expected = copy.deepcopy(host["subsets"])
+    expected[0]["addresses"] = [{"ip": "192.0.2.50"}]
+    assert actions == [
+        Patch(Side.HOST, resources.ENDPOINTS, HOST_NAME, HOST_NS, {"subsets": expected})
+    ]
+
+
+def test_removed_subsets_and_a_skip_mirror_label_are_removed_on_the_host() -> None:
+    virtual = virtual_endpoints()
+    host = stored(to_host(virtual))
+    host["metadata"]["labels"][SKIP_MIRROR] = "true"
+    emptied = virtual_endpoints()
+    del emptied["subsets"]
+    assert EndpointsTranslator().sync(emptied, host, context(service())) == [
+        Patch(Side.HOST, resources.ENDPOINTS, HOST_NAME, HOST_NS,
+              {"metadata": {"labels": {SKIP_MIRROR: None}}, "subsets": None})
+    ]
+
+
+# --- the engine's cases -------------------------------------------------------------------------
+
+
+def planner(*services: Obj) -> Controller:
+    controller = Controller.__new__(Controller)
+    controller.translator = EndpointsTranslator()
+    controller.ctx = context(*services)
+    return controller
+
+
+def test_plan_creates_endpoints_of_a_selector_less_service() -> None:
+    c = planner(service())
+    virtual = virtual_endpoints()
+    assert c.plan(virtual, None) == c.translator.to_host(virtual, c.ctx)
+
+
+def test_plan_leaves_controller_built_endpoints_to_the_host() -> None:
+    c = planner(service(selector={"app": "db"}))
+    assert c.plan(virtual_endpoints(), None) == []
+
+
+def test_plan_deletes_the_host_copy_once_the_service_gets_a_selector() -> None:
+    virtual = virtual_endpoints()
+    host = stored(to_host(virtual))
+    c = planner(service(selector={"app": "db"}))
+    assert c.plan(virtual, host) == [
+        Delete(Side.HOST, resources.ENDPOINTS, HOST_NAME, HOST_NS, "host-ep-uid")
+    ]
+    assert c.translator.virtual_key(host, c.ctx) == "team/db"
+
+
+def test_no_call_mutates_its_inputs() -> None:
+    t = EndpointsTranslator()
+    svc = service()
+    ctx = context(svc)
+    virtual = virtual_endpoints(labels={SKIP_MIRROR: "true"})
+    host = stored(to_host(virtual_endpoints()))
+    host["subsets"][0]["addresses"][0]["ip"] = "10.244.9.9"
+    with unchanged(virtual, host, svc):
+        t.wants(virtual, ctx)
+        t.to_host(virtual, ctx)
+        t.sync(virtual, host, ctx)
+        t.to_virtual(host, ctx)
+        t.triggers()[0].keys(svc)

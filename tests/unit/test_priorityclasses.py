@@ -1,0 +1,146 @@
+"""Unit tests of the PriorityClass translator (cluster-scoped on the host)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from syncer.kube.resources import PRIORITYCLASSES
+from tests.unit.fakes import NoLookup
+from translators import naming
+from translators.base import Context, Create, Delete, Patch, Side
+from translators.priorityclasses import (
+    MAX_VALUE,
+    PriorityClassTranslator,
+    host_priority_class,
+)
+
+Obj = dict[str, Any]
+HOST_NS = "vcluster-vc"
+HOST_NAME = "vcsync-high-x-vcluster-vc-x-vc"
+T = PriorityClassTranslator()
+CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
+
+
+@contextmanager
+def unchanged(*objs: Obj) -> Iterator[None]:
+    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
+    before = copy.deepcopy(objs)
+    yield
+    assert objs == before, "a translator mutated its input"
+
+
+def virtual_class(name: str = "high", value: int = 1000, **fields: Any) -> Obj:
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {
+            "name": name,
+            "uid": "uid-pc",
+            "resourceVersion": "3",
+            "labels": {"team": "a"},
+            "annotations": {"note": "x"},
+        },
+        "value": value,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "description": "important work",
+        **fields,
+    }
+
+
+def stored(obj: Obj) -> Obj:
+    """``obj`` as the host API server returns it."""
+    out = copy.deepcopy(obj)
+    out["metadata"].update({"uid": "host-uid", "resourceVersion": "9"})
+    return out
+
+
+def test_to_host_creates_a_cluster_scoped_class_with_the_host_namespace_in_its_name() -> None:
+    virtual = virtual_class(globalDefault=True)
+    with unchanged(virtual):
+        (action,) = T.to_host(virtual, CTX)
+    assert action == Create(Side.HOST, PRIORITYCLASSES, {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {
+            "name": HOST_NAME,
+            "labels": {"team": "a", naming.LABEL_MANAGED_BY: "vc"},
+            "annotations": {
+                "note": "x",
+                naming.ANNOTATION_OBJECT_NAME: "high",
+                naming.ANNOTATION_OBJECT_UID: "uid-pc",
+                naming.ANNOTATION_OBJECT_KIND: "PriorityClass",
+                naming.ANNOTATION_MANAGED_ANNOTATIONS: "note",
+            },
+        },
+        "value": 1000,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "description": "important work",
+    })
+    assert not PRIORITYCLASSES.namespaced
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(2_000_000_000, MAX_VALUE), (MAX_VALUE + 1, MAX_VALUE), (MAX_VALUE, MAX_VALUE), (-5, -5)],
+)
+def test_value_is_capped_below_the_system_classes(value: int, expected: int) -> None:
+    assert host_priority_class(virtual_class(value=value), CTX)["value"] == expected
+
+
+def test_long_names_fit_the_name_limit() -> None:
+    name = host_priority_class(virtual_class(name="p" * 60), CTX)["metadata"]["name"]
+    assert len(name) <= naming.MAX_NAME_LENGTH
+
+
+def test_system_classes_of_the_virtual_cluster_are_not_synced() -> None:
+    assert not T.wants(virtual_class(name="system-cluster-critical"), CTX)
+    assert T.wants(virtual_class(), CTX)
+
+
+def test_virtual_key_claims_only_our_copies() -> None:
+    ours = stored(host_priority_class(virtual_class(), CTX))
+    assert T.virtual_key(ours, CTX) == "high"
+    other_ctx = Context(vcluster="vc", host_namespace="elsewhere", lookup=NoLookup())
+    twin = stored(host_priority_class(virtual_class(), other_ctx))
+    assert twin["metadata"]["labels"][naming.LABEL_MANAGED_BY] == "vc"
+    assert T.virtual_key(twin, CTX) is None
+    namespaced = copy.deepcopy(ours)
+    namespaced["metadata"]["annotations"][naming.ANNOTATION_OBJECT_NAMESPACE] = "team"
+    assert T.virtual_key(namespaced, CTX) is None
+    other_kind = copy.deepcopy(ours)
+    other_kind["metadata"]["annotations"][naming.ANNOTATION_OBJECT_KIND] = "Pod"
+    assert T.virtual_key(other_kind, CTX) is None
+
+
+def test_sync_is_idle_when_the_host_copy_matches() -> None:
+    virtual = virtual_class(globalDefault=True)
+    host = stored(host_priority_class(virtual, CTX))
+    with unchanged(virtual, host):
+        assert T.sync(virtual, host, CTX) == []
+
+
+def test_sync_resets_a_host_global_default_and_follows_description_and_labels() -> None:
+    virtual = virtual_class()
+    host = stored(host_priority_class(virtual, CTX))
+    host["globalDefault"] = True
+    virtual["description"] = "new"
+    virtual["metadata"]["labels"]["tier"] = "1"
+    with unchanged(virtual, host):
+        (action,) = T.sync(virtual, host, CTX)
+    assert action == Patch(Side.HOST, PRIORITYCLASSES, HOST_NAME, None, {
+        "metadata": {"labels": {"tier": "1"}},
+        "description": "new",
+        "globalDefault": None,
+    })
+
+
+def test_orphan_is_deleted_without_a_namespace() -> None:
+    host = stored(host_priority_class(virtual_class(), CTX))
+    assert T.to_virtual(host, CTX) == [
+        Delete(Side.HOST, PRIORITYCLASSES, HOST_NAME, None, "host-uid")
+    ]
