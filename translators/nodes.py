@@ -1,8 +1,9 @@
 """Nodes: host -> virtual, so the tenant sees where its pods run.
 
 Two modes, as in vCluster:
-- default: a virtual node exists only while some virtual pod is bound to it
-  (the tenant sees the nodes it uses, no more); it is created just before the
+- default: a virtual node exists only while some pod of this virtual cluster
+  runs on it (virtual pods bound to it, or their host copies placed there:
+  the tenant sees the nodes it uses, no more); it is created just before the
   first pod is bound (``EnsureSynced`` from the pod translator) and deleted
   when the last one goes;
 - real-node mode (``selector.all`` or ``selector.labels``): matching host
@@ -114,10 +115,12 @@ class NodeTranslator(Translator):
         return self.options.get("selector") or {}
 
     def indexes(self) -> Sequence[Index]:
-        return (Index(Side.VIRTUAL, resources.PODS, PODS_BY_NODE, bound_node),)
+        """Pods by node on both sides: the host pod is placed before its virtual pod is bound,
+        and the node must not be removed in between (it is created for that binding)."""
+        return tuple(Index(side, resources.PODS, PODS_BY_NODE, bound_node) for side in Side)
 
     def triggers(self) -> Sequence[Trigger]:
-        return (Trigger(Side.VIRTUAL, resources.PODS, bound_node),)
+        return tuple(Trigger(side, resources.PODS, bound_node) for side in Side)
 
     def host_label_selector(self, ctx: Context) -> str:
         """Every host node: pods may be bound to nodes a label selector leaves out."""
@@ -133,7 +136,7 @@ class NodeTranslator(Translator):
         selector = self._selector.get("labels") or {}
         if selector and _selector_matches(labels, selector):
             return True
-        return bool(ctx.lookup.by_index(Side.VIRTUAL, resources.PODS, PODS_BY_NODE, name))
+        return any(ctx.lookup.by_index(side, resources.PODS, PODS_BY_NODE, name) for side in Side)
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
         return [Create(Side.VIRTUAL, self.resource, virtual_node(host))]

@@ -115,9 +115,18 @@ async def _virtual_nodes(stack: Stack) -> list[Obj]:
 
 async def test_pod_environment_dns_and_host_aliases(demo: Stack, syncer: SyncerProcess) -> None:
     """Scenarios 8-10: API and Service env vars, hostAliases, DNS rewrite."""
-    svc = await demo.virtual.create(
+    await demo.virtual.create(
         r.SERVICES, {"metadata": {"name": "db"}, "spec": {"ports": [{"port": 5432}]}}, NS
     )
+
+    async def host_ip_shown() -> Obj | None:
+        host, virtual = await demo.host_get(r.SERVICES, "db", NS), await demo.virtual_get(
+            r.SERVICES, "db", NS)
+        same = host and virtual and host["spec"]["clusterIP"] == virtual["spec"]["clusterIP"]
+        return virtual if same else None
+
+    svc = await wait_until(host_ip_shown, "the virtual Service to show the host ClusterIP")
+    assert svc is not None
     user_env = [{"name": "DB_SERVICE_PORT", "value": "mine"}]
     pod = _pod("envy")
     pod["spec"]["containers"][0]["env"] = user_env
