@@ -26,7 +26,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.kube.blocking import BlockingClient
-from syncer.local import binaries, hostns
+from syncer.local import binaries, coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.process import wait_for
 from syncer.local.syncer_process import SyncerProcess
@@ -75,6 +75,7 @@ def main() -> None:
     with HostCluster(name="bench", root=root / "host") as host, \
             VirtualControlPlane(name="bench", root=root / "virtual") as virtual:
         ns = hostns.prepare(host.client(), "vcluster-bench", VC)
+        coredns.apply(virtual.client(), [coredns.dns_service()])
         syncer = SyncerProcess(VC, host, virtual, ns.name, root).start()
         try:
             samples = [deployment_ready_seconds(virtual, f"demo-{i}") for i in range(args.runs)]

@@ -48,7 +48,7 @@ API_SERVICE_IP = "api_service_ip"
 POD_SECURITY_STANDARD = "pod_security_standard"
 SYNC_PRIORITY_CLASSES = "sync_priority_classes"
 DNS_SERVICE = ("kube-dns", "kube-system")
-_DNS_RETRY = 5.0
+_DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
 
 

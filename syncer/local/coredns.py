@@ -112,9 +112,14 @@ def manifests() -> list[tuple[str, Obj]]:
     ]
 
 
-def apply(client: BlockingClient) -> None:
-    """Create every CoreDNS object in the virtual cluster (existing ones are kept)."""
-    for path, obj in manifests():
+def dns_service() -> tuple[str, Obj]:
+    """Only the ``kube-dns`` Service (tests that need a DNS target but no DNS pod)."""
+    return manifests()[-1]
+
+
+def apply(client: BlockingClient, objects: list[tuple[str, Obj]] | None = None) -> None:
+    """Create CoreDNS objects in the virtual cluster (all by default; existing ones kept)."""
+    for path, obj in manifests() if objects is None else objects:
         status, body = client.request("POST", path, obj)
         if status not in (200, 201, 409):
             name = obj["metadata"]["name"]

@@ -21,10 +21,11 @@ import yaml
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
-from syncer.local import hostns
+from syncer.local import coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.syncer_process import SyncerProcess
 from tests.conftest import ClientFactory
+from tests.support import wait_until
 from translators import naming
 
 Obj = dict[str, Any]
@@ -54,7 +55,13 @@ class Stack:
     config: Obj
     syncers: list[SyncerProcess] = field(default_factory=list)
     api_ip: str = ""
-    dns_ip: str = ""
+
+    async def dns_ip(self) -> str:
+        """The host ClusterIP of the synced kube-dns Service (what pods get as nameserver)."""
+        host = await wait_until(lambda: self.host_get(r.SERVICES, "kube-dns", "kube-system"),
+                                "the kube-dns Service on the host")
+        assert host is not None
+        return str(host["spec"]["clusterIP"])
 
     def syncer(self, identity: str = "", *extra: str) -> SyncerProcess:
         path = self.root / "sync.yaml"
@@ -103,8 +110,9 @@ async def stack(
     prepared = await asyncio.to_thread(
         hostns.prepare, host_cluster.client(), f"vcluster-{uuid.uuid4().hex[:8]}", VC
     )
+    await asyncio.to_thread(coredns.apply, virtual_cluster.client(), [coredns.dns_service()])
     s = Stack(host_cluster, virtual_cluster, host, virtual, prepared.name, tmp_path, config,
-              api_ip=prepared.api_ip, dns_ip=prepared.dns_ip)
+              api_ip=prepared.api_ip)
     yield s
     for proc in s.syncers:
         proc.stop()

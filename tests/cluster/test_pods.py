@@ -144,7 +144,7 @@ async def test_pod_environment_dns_and_host_aliases(demo: Stack, syncer: SyncerP
         "kubernetes.default.svc.cluster.local"]} in aliases
     assert host["spec"]["dnsPolicy"] == "None"
     dns = host["spec"]["dnsConfig"]
-    assert dns["nameservers"] == [demo.dns_ip]
+    assert dns["nameservers"] == [await demo.dns_ip()]
     assert dns["searches"] == [f"{NS}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
     assert {"name": "ndots", "value": "5"} in dns["options"]
 
