@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -19,18 +20,33 @@ from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 
 OWNER = os.environ.setdefault("VCSYNC_OWNER", f"pytest-{uuid.uuid4().hex[:12]}")
-_LIVE: list[ControlPlane] = []
+
+
+class Running(Protocol):
+    """Something a test started that has logs and must be stopped."""
+
+    def logs(self, lines: int = 30) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+_LIVE: list[Running] = []
+
+
+def track(process: Running) -> None:
+    """Show ``process``'s log tail when a test fails; stop it at the end of the session."""
+    _LIVE.append(process)
+
+
+def untrack(process: Running) -> None:
+    process.stop()
+    _LIVE.remove(process)
 
 
 def _started(cluster: ControlPlane) -> ControlPlane:
-    _LIVE.append(cluster)
+    track(cluster)
     cluster.start()
     return cluster
-
-
-def _stopped(cluster: ControlPlane) -> None:
-    cluster.stop()
-    _LIVE.remove(cluster)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +55,7 @@ def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostClust
     cluster = HostCluster(name="test", root=tmp_path_factory.mktemp("host"))
     _started(cluster)
     yield cluster
-    _stopped(cluster)
+    untrack(cluster)
 
 
 VirtualFactory = Callable[[str], VirtualControlPlane]
@@ -58,7 +74,7 @@ def virtual_cluster_factory(tmp_path: Path) -> Iterator[VirtualFactory]:
 
     yield make
     for cluster in made:
-        _stopped(cluster)
+        untrack(cluster)
 
 
 @pytest.fixture

@@ -88,6 +88,12 @@ class SyncerProcess:
     def kill(self) -> None:
         self._component().kill()
 
+    def logs(self, lines: int = 30) -> str:
+        """The tail of the syncer's log, for failure reports."""
+        if self.component is None:
+            return f"--- vcsync {self.name}: never started ---"
+        return f"--- vcsync {self.name} ({self.component.log}) ---\n{self.component.tail(lines)}"
+
     def exit_code(self) -> int | None:
         proc = self._component().proc
         return None if proc is None else proc.poll()

@@ -24,7 +24,7 @@ from syncer.kube.errors import NotFound
 from syncer.local import coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.syncer_process import SyncerProcess
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, track, untrack
 from tests.support import wait_until
 from translators import naming
 
@@ -72,6 +72,7 @@ class Stack:
             identity=identity, extra_args=list(extra),
         )
         self.syncers.append(proc)
+        track(proc)
         return proc
 
     def host_name(self, name: str, namespace: str) -> str:
@@ -115,4 +116,4 @@ async def stack(
               api_ip=prepared.api_ip)
     yield s
     for proc in s.syncers:
-        proc.stop()
+        untrack(proc)

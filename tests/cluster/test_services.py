@@ -1,0 +1,176 @@
+"""Services, Endpoints, DNS, events (ACCEPTANCE scenarios 20-23 and 29) end to end.
+
+Addresses written into Endpoints and LoadBalancer status are documentation
+addresses (192.0.2.0/24): objects only, never dialled (the API server refuses
+loopback addresses there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer.kube import resources as r
+from syncer.local import coredns
+from syncer.local.syncer_process import SyncerProcess
+from tests.cluster.conftest import VC, Stack
+from tests.support import wait_until
+from translators import naming
+
+Obj = dict[str, Any]
+NS = "shop"
+
+
+@pytest.fixture
+async def shop(stack: Stack) -> Stack:
+    await stack.virtual.create(r.NAMESPACES, {"metadata": {"name": NS}})
+    return stack
+
+
+@pytest.fixture
+def syncer(shop: Stack) -> SyncerProcess:
+    return shop.syncer().start()
+
+
+def _service(name: str, selector: dict[str, str] | None, **spec: Any) -> Obj:
+    body: Obj = {"ports": [{"name": "http", "port": 80, "targetPort": 8080}], **spec}
+    if selector is not None:
+        body["selector"] = selector
+    return {"metadata": {"name": name}, "spec": body}
+
+
+async def _host_ip_shown(stack: Stack, name: str, namespace: str = NS) -> Obj | None:
+    """The virtual Service once it shows its host copy's ClusterIP (else None)."""
+    host = await stack.host_get(r.SERVICES, name, namespace)
+    virtual = await stack.virtual_get(r.SERVICES, name, namespace)
+    if host and virtual and host["spec"]["clusterIP"] == virtual["spec"]["clusterIP"]:
+        return virtual
+    return None
+
+
+async def test_service_selector_is_confined_and_host_allocations_show(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 20: selector confined to the tenant; ClusterIP and NodePorts from the host."""
+    await shop.virtual.create(r.SERVICES, _service("web", {"app": "x"}, type="NodePort"), NS)
+    virtual = await wait_until(lambda: _host_ip_shown(shop, "web"),
+                               "the virtual Service to show the host ClusterIP")
+    assert virtual is not None
+    host = await shop.host_get(r.SERVICES, "web", NS)
+    assert host is not None
+    assert host["spec"]["selector"] == {
+        "app": "x", naming.LABEL_MANAGED_BY: VC, naming.LABEL_NAMESPACE: NS}
+
+    async def node_ports_match() -> bool:
+        v = await shop.virtual_get(r.SERVICES, "web", NS)
+        return bool(v and [p.get("nodePort") for p in v["spec"]["ports"]] ==
+                    [p["nodePort"] for p in host["spec"]["ports"]])
+
+    await wait_until(node_ports_match, "the virtual NodePort to equal the host's")
+
+
+async def test_api_and_dns_services_map_to_the_control_planes_host_services(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 21: default/kubernetes -> the API Service; kube-dns -> its host copy."""
+    async def api_mapped() -> bool:
+        svc = await shop.virtual_get(r.SERVICES, "kubernetes", "default")
+        return bool(svc and svc["spec"]["clusterIP"] == shop.api_ip)
+
+    await wait_until(api_mapped, "default/kubernetes to carry the API Service's ClusterIP")
+    assert await shop.host_get(r.SERVICES, "kubernetes", "default") is None
+    dns = await wait_until(lambda: _host_ip_shown(shop, "kube-dns", "kube-system"),
+                           "kube-system/kube-dns to show its host ClusterIP")
+    assert dns is not None
+    assert dns["spec"]["clusterIP"] == await shop.dns_ip()
+
+
+async def test_manual_endpoints_sync_only_for_selectorless_services(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 22."""
+    await shop.virtual.create(r.SERVICES, _service("external", None), NS)
+    # The Service is re-created with the host's ClusterIP first: the virtual
+    # endpoints controller deletes Endpoints whose Service is (briefly) gone,
+    # so manual Endpoints are written once it carries the host IP (README).
+    await wait_until(lambda: _host_ip_shown(shop, "external"), "external on the host IP")
+    await shop.virtual.create(r.ENDPOINTS, {
+        "metadata": {"name": "external"},
+        "subsets": [{"addresses": [{"ip": "192.0.2.42"}], "ports": [{"name": "http",
+                                                                      "port": 8080}]}],
+    }, NS)
+    host = await wait_until(lambda: shop.host_get(r.ENDPOINTS, "external", NS),
+                            "the manual Endpoints on the host")
+    assert host is not None
+    assert host["subsets"][0]["addresses"][0]["ip"] == "192.0.2.42"
+    assert host["metadata"]["annotations"][naming.ANNOTATION_OBJECT_NAME] == "external"
+
+    await shop.virtual.create(r.SERVICES, _service("selected", {"app": "y"}), NS)
+    await wait_until(lambda: _host_ip_shown(shop, "selected"), "the selector Service synced")
+    managed = await shop.host_get(r.ENDPOINTS, "selected", NS)
+    annotations = (managed or {}).get("metadata", {}).get("annotations") or {}
+    assert naming.ANNOTATION_OBJECT_NAME not in annotations, (
+        "Endpoints of a Service with a selector belong to the host's controllers")
+
+
+async def test_load_balancer_ingress_reaches_the_virtual_service(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 23 (the host's cloud controller is played by a status patch)."""
+    await shop.virtual.create(r.SERVICES, _service("lb", {"app": "z"}, type="LoadBalancer"), NS)
+    host = await wait_until(lambda: shop.host_get(r.SERVICES, "lb", NS), "the host Service")
+    assert host is not None
+    await shop.host.patch(r.SERVICES, host["metadata"]["name"],
+                          {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.77"}]}}},
+                          shop.host_namespace, subresource="status")
+
+    async def shown() -> bool:
+        svc = await shop.virtual_get(r.SERVICES, "lb", NS)
+        ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        return [i.get("ip") for i in ingress] == ["192.0.2.77"]
+
+    await wait_until(shown, "the LoadBalancer ingress IP in the virtual Service status")
+
+
+async def test_host_events_about_synced_pods_appear_with_virtual_names(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 29: the host scheduler's event about a host pod, rewritten."""
+    pod = {"metadata": {"name": "evented"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    await shop.virtual.create(r.PODS, pod, NS)
+    host_name = shop.host_name("evented", NS)
+
+    async def scheduled() -> list[Obj]:
+        events, _ = await shop.virtual.list(r.EVENTS, NS)
+        return [e for e in events if e["involvedObject"]["name"] == "evented"
+                and e["reason"] == "Scheduled"]
+
+    events = await wait_until(scheduled, "the host's Scheduled event in the virtual cluster")
+    event = events[0]
+    virtual_pod = await shop.virtual.get(r.PODS, "evented", NS)
+    assert event["involvedObject"]["uid"] == virtual_pod["metadata"]["uid"]
+    assert event["involvedObject"]["namespace"] == NS
+    assert host_name not in event["message"]
+    assert shop.host_namespace not in event["message"]
+    assert f"{NS}/evented" in event["message"], event["message"]
+
+
+async def test_coredns_runs_as_an_ordinary_synced_deployment(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """CoreDNS manifests: the DNS pod is synced like any other and goes Running."""
+    await wait_until(lambda: _host_ip_shown(shop, "kube-dns", "kube-system"), "kube-dns")
+    objects = [m for m in coredns.manifests() if m != coredns.dns_service()]
+    client = shop.virtual_cluster.client()
+    coredns.apply(client, objects)
+
+    async def running() -> list[Obj]:
+        pods, _ = await shop.virtual.list(r.PODS, "kube-system", label_selector="k8s-app=kube-dns")
+        return [p for p in pods if p.get("status", {}).get("phase") == "Running"]
+
+    pods = await wait_until(running, "a Running CoreDNS pod", timeout=60)
+    host = await shop.host_get(r.PODS, pods[0]["metadata"]["name"], "kube-system")
+    assert host is not None
+    assert host["spec"]["dnsPolicy"] == "Default", "CoreDNS itself must not resolve through itself"
