@@ -205,3 +205,32 @@ async def test_quota_rejection_warns_and_syncs_once_quota_frees(
     await data.virtual.delete(r.PODS, "first", NS, grace_period=0)
     await wait_until(lambda: data.host_get(r.PODS, "second", NS),
                      "the second pod once quota frees", timeout=120)
+
+
+@pytest.mark.parametrize("config", [sync_config(
+    {"ingresses": {"enabled": True}},
+    {"ingressClasses": {"enabled": True, "selector": {"labels": SELECTED}}})])
+async def test_selected_ingress_classes_appear_and_others_are_refused(
+    data: Stack, syncer: SyncerProcess
+) -> None:
+    """Scenario 28 for IngressClasses."""
+    public, private = f"public-{SUFFIX}", f"private-{SUFFIX}"
+    for name, labels in ((public, SELECTED), (private, {})):
+        await data.host.create(r.INGRESSCLASSES, {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"controller": "example.com/ingress"}})
+    try:
+        copy = await wait_until(lambda: _get_cluster(data, r.INGRESSCLASSES, public),
+                                "the selected IngressClass in the virtual cluster")
+        assert copy is not None
+        assert copy["spec"]["controller"] == "example.com/ingress"
+        assert await _get_cluster(data, r.INGRESSCLASSES, private) is None
+        await data.virtual.create(r.INGRESSES, {"metadata": {"name": "hidden"}, "spec": {
+            "ingressClassName": private, "defaultBackend": {
+                "service": {"name": "web", "port": {"number": 80}}}}}, NS)
+        await wait_until(lambda: _warning(data, "hidden", "IngressClassNotSynced"),
+                         "a Warning for the Ingress naming an unsynced class")
+        assert await data.host_get(r.INGRESSES, "hidden", NS) is None
+    finally:
+        for name in (public, private):
+            await data.host.delete(r.INGRESSCLASSES, name)
