@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from syncer.kube import resources
@@ -56,3 +59,11 @@ class NoLookup:
 
     def in_namespace(self, side: Side, resource: Resource, namespace: str) -> list[Obj]:
         raise AssertionError("unexpected cache read")
+
+
+@contextmanager
+def unchanged(*objs: Obj) -> Iterator[None]:
+    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
+    before = copy.deepcopy(objs)
+    yield
+    assert objs == before, "a translator mutated its input"

@@ -8,15 +8,13 @@ inside ``unchanged`` so a translator that mutates a cached object fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from syncer.controller import Controller
 from syncer.kube.resources import INGRESSCLASSES, STORAGECLASSES
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators.base import Context, Create, Delete, Direction, Patch, Side
 from translators.classes import (
     LAST_APPLIED,
@@ -31,12 +29,6 @@ Obj = dict[str, Any]
 SELECTED = {"enabled": True, "selector": {"labels": {"vcsync.dev/share": "true", "tier": "gold"}}}
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def context(lookup: FakeLookup | None = None) -> Context:

@@ -9,8 +9,6 @@ Every test that calls a translator also checks that its inputs are unchanged.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ import pytest
 from syncer.controller import Controller
 from syncer.kube import resources
 from syncer.kube.resources import Resource
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Side, Trigger
 from translators.configmaps import ConfigMapTranslator
@@ -93,12 +91,6 @@ def stored(obj: Obj, **server: str) -> Obj:
     return out
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def created(actions: list[Any]) -> Obj:

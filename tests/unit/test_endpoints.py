@@ -9,15 +9,13 @@ its inputs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from syncer.controller import Controller
 from syncer.kube import resources
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Side
 from translators.endpoints import SKIP_MIRROR, EndpointsTranslator
@@ -86,11 +84,6 @@ def stored(obj: Obj) -> Obj:
     return out
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def to_host(virtual: Obj, ctx: Context | None = None) -> Obj:

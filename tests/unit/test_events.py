@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from syncer.controller import Controller
 from syncer.kube import resources
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Patch, Side
 from translators.events import INVOLVED_RESOURCES, EventTranslator, virtual_event_name
@@ -31,12 +29,6 @@ HOST_EVENT_NAME = f"{POD_HOST_NAME}.17c8f5e0a1b2c3d4"
 VIRTUAL_EVENT_NAME = f"web-abc.{hashlib.sha256(HOST_EVENT_NAME.encode()).hexdigest()[:16]}"
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def host_obj(

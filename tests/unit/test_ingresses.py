@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from syncer.kube.resources import INGRESSCLASSES, INGRESSES
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, references
 from translators.base import Context, Create, Delete, EnsureSynced, Patch, Requeue, Side, Warn
 from translators.ingresses import (
@@ -23,12 +21,6 @@ HOST_NAME = "web-x-team-x-vc"
 T = IngressTranslator()
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def context(*classes: str, **values: Any) -> Context:

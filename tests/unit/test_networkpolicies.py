@@ -9,15 +9,13 @@ respect but ownership: such a pod must never be selected.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncer.kube.resources import NETWORKPOLICIES
-from tests.unit.fakes import NoLookup
+from tests.unit.fakes import NoLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Side
 from translators.networkpolicies import (
@@ -33,12 +31,6 @@ CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
 OWNED = {naming.LABEL_MANAGED_BY: "vc", naming.LABEL_NAMESPACE: "team"}
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def virtual_policy(**spec: Any) -> Obj:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from syncer.kube.resources import PRIORITYCLASSES
-from tests.unit.fakes import NoLookup
+from tests.unit.fakes import NoLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Side
 from translators.priorityclasses import (
@@ -26,12 +24,6 @@ T = PriorityClassTranslator()
 CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def virtual_class(name: str = "high", value: int = 1000, **fields: Any) -> Obj:

@@ -9,13 +9,11 @@ shared and must never be mutated.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from syncer.kube import resources
 from syncer.kube.resources import STORAGECLASSES
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Requeue, Side, Warn
 from translators.pvcs import (
@@ -33,12 +31,6 @@ VOLUME = "pvc-0f3a"
 T = PersistentVolumeClaimTranslator()
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def context(*objs: tuple[Side, Any, Obj], **values: Any) -> Context:

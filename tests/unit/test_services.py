@@ -11,15 +11,13 @@ Every translator call is checked not to mutate its inputs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from syncer.controller import Controller
 from syncer.kube import resources
-from tests.unit.fakes import FakeLookup
+from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, pods
 from translators.base import Action, Context, Create, Delete, Patch, Side, Warn
 from translators.services import API_SERVICE, ServiceTranslator, is_api_service
@@ -110,12 +108,6 @@ def converged(virtual: Obj, host: Obj) -> Obj:
     return out
 
 
-@contextmanager
-def unchanged(*objs: Obj) -> Iterator[None]:
-    """Fail if any of ``objs`` (cached objects, shared) is mutated inside the block."""
-    before = copy.deepcopy(objs)
-    yield
-    assert objs == before, "a translator mutated its input"
 
 
 def created(actions: list[Action]) -> Obj:
