@@ -292,8 +292,10 @@ class Syncer:
                 kind: dataclasses.asdict(c.queue.statistics())
                 for kind, c in self.engine.controllers.items()
             }
+            status = self.engine.status
             body["status_writes"] = {
-                "flushed": self.engine.status.flushed, "coalesced": self.engine.status.coalesced
+                "flushed": status.flushed, "coalesced": status.coalesced,
+                "pending": status.pending,
             }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 

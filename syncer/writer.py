@@ -104,6 +104,11 @@ class StatusBatcher:
         self.coalesced = 0
         self._failures = 0
 
+    @property
+    def pending(self) -> int:
+        """Objects with status patches not yet written."""
+        return len(self._pending) if not self._idle.is_set() else 0
+
     def submit(self, resource: Resource, name: str, namespace: str | None, patch: Obj) -> None:
         key = (resource.plural, name, namespace)
         pending = self._pending.get(key)

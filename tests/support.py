@@ -71,25 +71,32 @@ def http_get(url: str) -> bytes:
         return body
 
 
+def metric_samples(url: str, name: str, **labels: str) -> dict[str, float]:
+    """Non-zero samples of ``name`` (label set -> value) whose labels include ``labels``."""
+    text = http_get(f"{url}/metrics").decode()
+    return {
+        str(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.value
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    }
+
+
 def metric_total(url: str, name: str, **labels: str) -> float:
     """Sum of the samples of ``name`` on a /metrics page whose labels include ``labels``."""
-    text = http_get(f"{url}/metrics").decode()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    return sum(metric_samples(url, name, **labels).values())
 
 
 def syncer_idle(url: str) -> bool:
-    """True when every queue of the syncer is empty and nothing is processing.
-
-    Delayed re-queues (token refreshes due in an hour) do not count as work.
-    """
+    """True when every queue of the syncer is empty, nothing is processing, and no status
+    write is pending. Delayed re-queues (token refreshes due in an hour) are not work."""
     stats = orjson.loads(http_get(f"{url}/debug/statistics"))
     queues = stats.get("queues", {}).values()
-    return bool(queues) and all(q["depth"] == 0 and q["processing"] == 0 for q in queues)
+    pending = stats.get("status_writes", {}).get("pending", 0)
+    return bool(queues) and pending == 0 and all(
+        q["depth"] == 0 and q["processing"] == 0 for q in queues
+    )
 
 
 def listening_addresses(pids: list[int]) -> list[tuple[str, int, int]]:
