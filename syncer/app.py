@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,10 +100,35 @@ def configure_logging(level: str) -> None:
 
 
 def load_config(options: RunOptions) -> config_mod.SyncerConfig:
-    data = config_mod.to_dict(config_mod.load(options.config_path))
-    for assignment in options.set_values:
+    return read_config(options.config_path, options.set_values)
+
+
+def read_config(path: str | None, set_values: Sequence[str] = ()) -> config_mod.SyncerConfig:
+    """The file at ``path`` (or the defaults) with Helm-style ``--set`` overrides applied.
+
+    Shared by every command that takes ``--config``/``--set``, so they all read
+    the sync rules the same way.
+    """
+    data = config_mod.to_dict(config_mod.load(path))
+    for assignment in set_values:
         data = config_mod.apply_set(data, assignment)
     return config_mod.parse(data)
+
+
+def translator_facts(cfg: config_mod.SyncerConfig, api_service_ip: str) -> dict[str, Any]:
+    """The ``ctx.values`` translators get (see translators.pods): the API Service's
+    ClusterIP from the host, the rest from the configuration.
+
+    One function so that ``vcsync translate`` (no host) hands translators
+    exactly the keys ``vcsync run`` does.
+    """
+    return {
+        pods.API_SERVICE_IP: api_service_ip,
+        pods.POD_SECURITY_STANDARD: cfg.policies.pod_security_standard.value,
+        pods.SYNC_PRIORITY_CLASSES: cfg.sync.to_host.priority_classes.enabled,
+        pvcs.STORAGE_CLASSES_FROM_HOST: cfg.sync.from_host.storage_classes.enabled,
+        ingresses.INGRESS_CLASSES_FROM_HOST: cfg.sync.from_host.ingress_classes.enabled,
+    }
 
 
 def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
@@ -176,13 +202,7 @@ class Syncer:
                 f"the host Service {self.options.host_namespace}/{name} that fronts the "
                 "virtual API server does not exist (set --api-service)"
             ) from exc
-        return {
-            pods.API_SERVICE_IP: service["spec"].get("clusterIP", ""),
-            pods.POD_SECURITY_STANDARD: self.cfg.policies.pod_security_standard.value,
-            pods.SYNC_PRIORITY_CLASSES: self.cfg.sync.to_host.priority_classes.enabled,
-            pvcs.STORAGE_CLASSES_FROM_HOST: self.cfg.sync.from_host.storage_classes.enabled,
-            ingresses.INGRESS_CLASSES_FROM_HOST: self.cfg.sync.from_host.ingress_classes.enabled,
-        }
+        return translator_facts(self.cfg, service["spec"].get("clusterIP", ""))
 
     def _build(self, clients: dict[str, KubeClient], facts: dict[str, Any]) -> Engine:
         opts = self.options

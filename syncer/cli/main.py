@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from syncer.cli import run as run_cmd
+from syncer.cli import translate as translate_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run_cmd.register(commands)
+    translate_cmd.register(commands)
     return parser
 
 
