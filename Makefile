@@ -35,7 +35,7 @@ typecheck: install
 	$(BIN)/mypy
 
 ## Lint, type-check, then the whole test suite (pytest's "no tests" exit 5 is a failure).
-test: install binaries lint typecheck
+test: install binaries-skew lint typecheck
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

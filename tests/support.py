@@ -51,6 +51,20 @@ async def wait_until(
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
 
 
+def eventually(probe: Callable[[], T], what: str, timeout: float = 30.0,
+               interval: float = 0.3) -> T:
+    """Blocking twin of :func:`wait_until` for tests that drive subprocesses."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+        time.sleep(interval)
+
+
 def kubectl(cluster: ControlPlane, *args: str, check: bool = True) -> str:
     """Run the pinned kubectl against ``cluster``; return stdout (raise with stderr)."""
     proc = subprocess.run(

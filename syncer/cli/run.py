@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from syncer.app import RunOptions, run
-
 
 def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
@@ -34,6 +32,10 @@ def register(commands: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    # Imported here: the engine pulls in kubernetes_asyncio (seconds of import
+    # time) that the other commands never need.
+    from syncer.app import RunOptions, run
+
     extra = {"identity": args.identity} if args.identity else {}
     return run(
         RunOptions(

@@ -32,7 +32,6 @@ from typing import Any, TextIO
 import yaml
 
 from syncer import config as config_mod
-from syncer.app import read_config, select_translators, translator_facts
 from syncer.kube.resources import Resource
 from syncer.offline import (
     GroupKind,
@@ -124,6 +123,10 @@ def _handle(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> list[Item]:
     """Load everything first (all input is in the lookup before any translator runs, so a
     ConfigMap's filter sees pods given after it), then translate in input order."""
+    # Imported here: syncer.app pulls in the engine and kubernetes_asyncio
+    # (seconds of import time) that the other commands never need.
+    from syncer.app import read_config, select_translators, translator_facts
+
     cfg = read_config(args.config, args.set)
     translators = select_translators(cfg)
     installed = base.available()

@@ -8,7 +8,9 @@ them here keeps all HTTP inside ``syncer/kube/``.
 
 from __future__ import annotations
 
+import base64
 import ssl
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -40,13 +42,45 @@ def probe(url: str, timeout: float = 2.0) -> int | None:
 
 
 class BlockingClient:
-    """Bearer-token JSON requests against one API server, verified by its CA."""
+    """JSON requests against one API server, verified by its CA.
 
-    def __init__(self, server: str, ca_file: Path, token: str, timeout: float = 10.0) -> None:
+    ``ca`` is the CA file, or a ready TLS context (one built from a kubeconfig
+    that authenticates with a client certificate). ``token`` may be empty.
+    """
+
+    def __init__(
+        self, server: str, ca: Path | ssl.SSLContext, token: str, timeout: float = 10.0
+    ) -> None:
         self._server = server.rstrip("/")
-        self._ctx = ssl.create_default_context(cafile=str(ca_file))
+        self._ctx = ca if isinstance(ca, ssl.SSLContext) else ssl.create_default_context(
+            cafile=str(ca))
         self._token = token
         self._timeout = timeout
+
+    @classmethod
+    def from_kubeconfig(cls, config: dict[str, Any], timeout: float = 10.0) -> BlockingClient:
+        """A client for the current context of a self-contained (flattened) kubeconfig.
+
+        Raises :class:`BlockingError` naming what the kubeconfig lacks.
+        """
+        try:
+            current = config["current-context"]
+            context = _entry(config, "contexts", current)["context"]
+            cluster = _entry(config, "clusters", context["cluster"])["cluster"]
+            user = _entry(config, "users", context["user"])["user"]
+            server = cluster["server"]
+        except (KeyError, TypeError) as exc:
+            raise BlockingError(f"incomplete kubeconfig: missing {exc}") from exc
+        ctx = ssl.create_default_context()
+        if cluster.get("insecure-skip-tls-verify"):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif cluster.get("certificate-authority-data"):
+            ctx.load_verify_locations(
+                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        if user.get("client-certificate-data"):
+            _load_client_cert(ctx, user)
+        return cls(server, ctx, str(user.get("token", "")), timeout)
 
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None
@@ -54,7 +88,8 @@ class BlockingClient:
         """Send one request; return (status, body). Connection failures give status 0."""
         data = orjson.dumps(body) if body is not None else None
         req = urllib.request.Request(self._server + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self._token}")
+        if self._token:
+            req.add_header("Authorization", f"Bearer {self._token}")
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -72,3 +107,20 @@ class BlockingClient:
         if not 200 <= status < 300:
             raise BlockingError(f"{method} {path} -> {status}: {payload[:300]!r}")
         return orjson.loads(payload) if payload else None
+
+
+def _entry(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    for item in config.get(section) or ():
+        if item.get("name") == name:
+            return dict(item)
+    raise KeyError(f"{section[:-1]} {name!r}")
+
+
+def _load_client_cert(ctx: ssl.SSLContext, user: dict[str, Any]) -> None:
+    """``ssl`` reads client certificates only from files: write both to one private temp file."""
+    pem = base64.b64decode(user["client-certificate-data"]) + b"\n" + base64.b64decode(
+        user["client-key-data"])
+    with tempfile.NamedTemporaryFile(suffix=".pem") as handle:
+        handle.write(pem)
+        handle.flush()
+        ctx.load_cert_chain(handle.name)

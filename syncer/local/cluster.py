@@ -32,8 +32,8 @@ import yaml
 
 from syncer.kube.blocking import BlockingClient, probe
 from syncer.local import binaries
-from syncer.local.pki import Pki, generate_pki
-from syncer.local.process import Component, LaunchError, free_port, wait_for
+from syncer.local.pki import Pki, generate_pki, load_pki
+from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
 
 DEFAULT_SERVICE_CIDR = "10.96.0.0/16"
 # What a virtual cluster's controller-manager must not run: nodes are mirrored
@@ -53,6 +53,9 @@ _SQLITE_PARAMS = (
     "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate"
     "&_stmt_cache_size=20&cache=shared"
 )
+_PORT_OF = {"etcd": "store", "kine": "store", "kube-apiserver": "apiserver",
+            "kube-controller-manager": "controller-manager", "kube-scheduler": "scheduler"}
+"""Which entry of ``ports`` each component listens on (kwok's key is its name)."""
 _ADMIN = "vcsync-admin"
 _MASTERS = ("system:masters",)
 
@@ -70,6 +73,8 @@ class ControlPlane:
     ready_timeout: float = 90.0
     apiserver_args: list[str] = field(default_factory=list)
     """Extra kube-apiserver flags (e.g. ``--watch-cache=false`` to force 410s in tests)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of every component (the CLI marks its clusters' processes)."""
     components: dict[str, Component] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pki: Pki | None = None
@@ -119,6 +124,64 @@ class ControlPlane:
         component.stop()
         component.start()
         self._wait_ready(name)
+
+    def record(self) -> dict[str, Any]:
+        """What :meth:`restore` needs to manage this control plane from another process."""
+        return {
+            "kind": self.kind, "name": self.name, "root": str(self.root),
+            "kubernetesVersion": self.kubernetes_version, "serviceCIDR": self.service_cidr,
+            "owner": self.owner, "env": self.env, "ports": self.ports,
+            "components": [
+                {"name": c.name, "argv": c.argv, "log": str(c.log), "pid": c.pid}
+                for c in self.components.values()
+            ],
+        }
+
+    @staticmethod
+    def restore(record: dict[str, Any]) -> ControlPlane:
+        """A handle on a control plane that :meth:`start` launched in the background.
+
+        Its components keep their recorded pids (for :meth:`stop` and
+        :meth:`running`), flags, ports and certificates (for :meth:`resume`).
+        """
+        shape: type[ControlPlane] = HostCluster if record["kind"] == "host" else (
+            VirtualControlPlane)
+        plane = shape(
+            name=record["name"], root=Path(record["root"]),
+            kubernetes_version=record["kubernetesVersion"], service_cidr=record["serviceCIDR"],
+            die_with_parent=False, owner=record["owner"], env=dict(record["env"]),
+            ports=dict(record["ports"]), pki=load_pki(Path(record["root"]) / "pki"),
+        )
+        for c in record["components"]:
+            plane.components[c["name"]] = Component(
+                name=c["name"], argv=list(c["argv"]), log=Path(c["log"]), owner=plane.owner,
+                die_with_parent=False, env=plane.env, pid=int(c["pid"]),
+            )
+        return plane
+
+    def resume(self) -> None:
+        """Start the recorded components again, in order, with the same flags and ports.
+
+        The ports are checked first: a readiness probe that finds *another*
+        process listening on a component's port would pass and blame the
+        next component instead.
+        """
+        for name in self.components:
+            port = self.ports.get(_PORT_OF.get(name, name))
+            if port is not None and not port_free(port):
+                raise LaunchError(f"port {port} of {name} ({self.kind} {self.name!r}) is in "
+                                  "use by another process")
+        try:
+            for name, component in self.components.items():
+                component.start()
+                self._wait_ready(name)
+        except BaseException:
+            self.stop()
+            raise
+
+    def dead_components(self) -> list[str]:
+        """Components whose process is not running (all of them for a stopped plane)."""
+        return [name for name, c in self.components.items() if not c.running()]
 
     def logs(self, lines: int = 30) -> str:
         """The tail of every component's log, for failure reports."""
@@ -282,6 +345,7 @@ class ControlPlane:
             log=self.root / "logs" / f"{name}.log",
             owner=self.owner,
             die_with_parent=self.die_with_parent,
+            env=self.env,
         )
         self.components[name] = component
         component.start()

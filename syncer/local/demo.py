@@ -1,79 +1,127 @@
-"""``make demo``: a host cluster and a virtual control plane, until Ctrl-C.
+"""``make demo``: the hands-on tour, run as a guided session of real commands.
 
-Why a module of its own: it is the first thing a new user runs, so it prints
-what is running, where the kubeconfigs are, and what to try, then tears
-everything down cleanly on Ctrl-C or SIGTERM.
+Why a script that runs the commands instead of a text to copy: it is the
+first thing a new user runs; every command is printed as typed, then its
+output, so the terminal reads like the README's five-minute tour. Clusters
+are left running at the end; a second run starts the tour afresh (it
+deletes the two tour clusters first, never anything else).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
+import shlex
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-from syncer.local.binaries import binary_path
-from syncer.local.cluster import HostCluster, VirtualControlPlane
-from syncer.local.process import LaunchError
+import orjson
+
+from syncer.local import binaries
+
+_TOUR_CLUSTERS = ("my-vcluster", "my-vcluster-2")
+_HOST_CONTEXT = "vcsync-host-vcsync"
 
 
-def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "vcsync"
+class TourError(RuntimeError):
+    """A tour command failed; its output was already shown."""
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _shown(argv: list[str]) -> str:
+    """The command as the user would type it (``vcsync``/``kubectl`` on PATH)."""
+    head = argv[0]
+    if head == sys.executable:
+        return shlex.join(["vcsync", *argv[3:]])
+    return shlex.join(["kubectl" if "kubectl" in Path(head).name else head, *argv[1:]])
+
+
+def _run(argv: list[str], check: bool = True) -> str:
+    print(f"\n$ {_shown(argv)}", flush=True)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)
+    print(proc.stdout, end="", flush=True)
+    if check and proc.returncode != 0:
+        raise TourError(f"`{_shown(argv)}` failed with exit code {proc.returncode}")
+    return proc.stdout
+
+
+def vcsync(*args: str, check: bool = True) -> str:
+    return _run([sys.executable, "-m", "syncer.cli.main", *args], check)
+
+
+def kubectl(*args: str) -> str:
+    return _run([str(binaries.binary_path("kubectl")), *args])
+
+
+def _link_kubectl() -> None:
+    """Put ``kubectl`` next to ``vcsync`` in the venv, so ``. .venv/bin/activate`` gives both."""
+    link = Path(sys.executable).parent / "kubectl"
+    if not link.exists():
+        link.symlink_to(binaries.binary_path("kubectl"))
+
+
+def _quiet(*args: str) -> str:
+    """A ``vcsync`` query the tour needs but the user need not see."""
+    argv = [sys.executable, "-m", "syncer.cli.main", *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def _prepare_host() -> None:
+    rows = [line.split() for line in _quiet("host", "list").splitlines()[1:]]
+    status = next((row[1] for row in rows if row[0] == "vcsync"), None)
+    if status == "Running":
+        kubectl("config", "use-context", _HOST_CONTEXT)
+        return
+    if status is not None:
+        vcsync("host", "delete")
+    vcsync("host", "create")
+
+
+def tour() -> None:
+    _prepare_host()
+    existing = {row["name"] for row in orjson.loads(_quiet("list", "--output", "json"))}
+    for name in _TOUR_CLUSTERS:
+        if name in existing:
+            vcsync("delete", name)
+    vcsync("create", "my-vcluster")
+    kubectl("get", "namespaces")
+    kubectl("create", "namespace", "demo")
+    kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2", "-n", "demo")
+    kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "demo",
+            "--timeout=180s")
+    kubectl("get", "pods", "-n", "demo")
+    vcsync("disconnect")
+    kubectl("get", "pods", "-n", "vcluster-my-vcluster")
+    vcsync("create", "my-vcluster-2")
+    kubectl("get", "namespaces")
+    vcsync("list")
+    vcsync("disconnect")
+
+
+def _epilogue() -> None:
+    venv = Path(sys.executable).parent
+    print(f"""
+The host cluster and both virtual clusters keep running. To use them:
+  . {venv}/activate                     # puts vcsync and kubectl on PATH
+  vcsync connect my-vcluster            # kubectl now talks to the virtual cluster
+  vcsync connect my-vcluster -- kubectl get pods -A
+  vcsync disconnect                     # back to the host context
+  vcsync pause my-vcluster / vcsync resume my-vcluster
+To delete them:
+  vcsync delete my-vcluster && vcsync delete my-vcluster-2
+  vcsync host delete                    # stops the host and anything left on it
+kubeconfig: {os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config"}""", flush=True)
 
 
 def main() -> int:
-    root = state_dir() / "demo"
-    shutil.rmtree(root, ignore_errors=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    host = HostCluster(name="demo", root=root / "host")
-    virtual = VirtualControlPlane(name="demo", root=root / "virtual")
     try:
-        for cluster in (host, virtual):
-            start = time.monotonic()
-            print(f"starting {cluster.kind} control plane {cluster.name!r} ...", flush=True)
-            cluster.start()
-            print(f"  ready in {time.monotonic() - start:.1f}s at {cluster.server}", flush=True)
-        _print_tour(host, virtual)
-        while True:
-            time.sleep(3600)
-    except LaunchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _link_kubectl()
+        tour()
+    except (TourError, binaries.BinaryMissing, subprocess.CalledProcessError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
-    finally:
-        virtual.stop()
-        host.stop()
-    print("stopped; no component is left running")
+    _epilogue()
     return 0
-
-
-def _print_tour(host: HostCluster, virtual: VirtualControlPlane) -> None:
-    kubectl = binary_path("kubectl")
-    print(
-        f"""
-host cluster    : KUBECONFIG={host.kubeconfig}
-virtual cluster : KUBECONFIG={virtual.kubeconfig}
-kubectl         : {kubectl}
-
-Try, in another terminal:
-  {kubectl} --kubeconfig {host.kubeconfig} get nodes
-  {kubectl} --kubeconfig {host.kubeconfig} create deployment web --image=nginx --replicas=2
-  {kubectl} --kubeconfig {host.kubeconfig} get pods -o wide      # Running on kwok nodes
-  {kubectl} --kubeconfig {virtual.kubeconfig} get namespaces     # the tenant's own API
-  {kubectl} --kubeconfig {virtual.kubeconfig} create deployment web --image=nginx
-  {kubectl} --kubeconfig {virtual.kubeconfig} get pods           # Pending: no syncer yet
-
-Press Ctrl-C to stop both.""",
-        flush=True,
-    )
 
 
 if __name__ == "__main__":

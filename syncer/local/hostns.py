@@ -10,9 +10,20 @@ only data, never dialled.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
-from syncer.kube.blocking import BlockingClient
+from syncer.kube import resources
+from syncer.kube.blocking import BlockingClient, BlockingError
+from syncer.kube.resources import Resource
+from syncer.local.process import wait_for
+from translators import naming
+
+MANAGED_KINDS: tuple[Resource, ...] = (
+    resources.PODS, resources.SERVICES, resources.ENDPOINTS, resources.CONFIGMAPS,
+    resources.SECRETS, resources.PVCS, resources.INGRESSES, resources.NETWORKPOLICIES,
+)
+"""Namespaced host kinds the built-in translators create (all carry the managed-by label)."""
 
 
 @dataclass(frozen=True)
@@ -22,11 +33,74 @@ class HostNamespace:
 
 
 def prepare(client: BlockingClient, namespace: str, vcluster: str) -> HostNamespace:
-    """Create the namespace and the API Service (named ``vcluster``)."""
-    client.json("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+    """Create the namespace and the API Service (named ``vcluster``).
+
+    The namespace is labelled with the virtual cluster's name so a host
+    admin sees who it belongs to.
+    """
+    client.json("POST", "/api/v1/namespaces", {"metadata": {
+        "name": namespace, "labels": {naming.LABEL_MANAGED_BY: vcluster}}})
     services = f"/api/v1/namespaces/{namespace}/services"
     api = client.json("POST", services, {
         "metadata": {"name": vcluster},
         "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
     })
     return HostNamespace(namespace, api["spec"]["clusterIP"])
+
+
+def delete_pods(client: BlockingClient, namespace: str, vcluster: str) -> None:
+    """Delete the virtual cluster's host pods at once (pause): nothing runs, state stays."""
+    _delete_managed(client, namespace, vcluster, (resources.PODS,))
+
+
+def cleanup(
+    client: BlockingClient, namespace: str, vcluster: str, keep_namespace: bool,
+    timeout: float = 60.0,
+) -> None:
+    """Delete every host object the virtual cluster owns, then (unless kept) its namespace.
+
+    Cluster-scoped copies (PriorityClasses) carry the host namespace in their
+    name; only those whose name is the one we would give their recorded
+    identity are ours (another tenant may use the same virtual cluster name). Waits until the
+    namespace is gone, so a later create of the same name does not collide
+    with a terminating namespace.
+    """
+    _delete_managed(client, namespace, vcluster, MANAGED_KINDS)
+    _delete_priority_classes(client, namespace, vcluster)
+    if keep_namespace:
+        _delete_api_service(client, namespace, vcluster)
+        return
+    path = resources.NAMESPACES.path(name=namespace)
+    status, body = client.request("DELETE", path)
+    if status not in (200, 202, 404):
+        raise BlockingError(f"deleting namespace {namespace}: {status} {body[:200]!r}")
+    if not wait_for(lambda: client.request("GET", path)[0] == 404, timeout, interval=0.5):
+        raise BlockingError(f"namespace {namespace} still terminating after {timeout:.0f}s")
+
+
+def _delete_managed(
+    client: BlockingClient, namespace: str, vcluster: str, kinds: tuple[Resource, ...]
+) -> None:
+    selector = urllib.parse.quote(f"{naming.LABEL_MANAGED_BY}={vcluster}")
+    for kind in kinds:
+        path = f"{kind.path(namespace)}?labelSelector={selector}"
+        status, body = client.request("DELETE", path)
+        if status not in (200, 404):
+            raise BlockingError(f"deleting {kind.plural} in {namespace}: {status} {body[:200]!r}")
+
+
+def _delete_priority_classes(client: BlockingClient, namespace: str, vcluster: str) -> None:
+    selector = urllib.parse.quote(f"{naming.LABEL_MANAGED_BY}={vcluster}")
+    listed = client.json("GET", f"{resources.PRIORITYCLASSES.path()}?labelSelector={selector}")
+    for item in listed.get("items") or ():
+        name, identity = item["metadata"]["name"], naming.identity_of(item)
+        ours = identity is not None and name == naming.host_cluster_scoped_name(
+            identity.name, namespace, vcluster)
+        if ours:
+            client.request("DELETE", resources.PRIORITYCLASSES.path(name=name))
+
+
+def _delete_api_service(client: BlockingClient, namespace: str, vcluster: str) -> None:
+    status, body = client.request("DELETE", resources.SERVICES.path(namespace, vcluster))
+    if status not in (200, 404):
+        raise BlockingError(f"deleting Service {namespace}/{vcluster}: {status} {body[:200]!r}")

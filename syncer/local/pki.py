@@ -9,6 +9,7 @@ kube-controller-manager. Everything here is loopback-only and throw-away.
 
 from __future__ import annotations
 
+import csv
 import datetime
 import ipaddress
 import secrets
@@ -133,5 +134,27 @@ def generate_pki(
         sa_key=_write(directory / "sa.key", _key_pem(sa_key)),
         sa_pub=_write(directory / "sa.pub", sa_pub),
         token_file=_write(directory / "tokens.csv", ("\n".join(rows) + "\n").encode()),
+        identities=identities,
+    )
+
+
+def load_pki(directory: Path) -> Pki:
+    """The :class:`Pki` that :func:`generate_pki` wrote to ``directory`` earlier.
+
+    Why: a paused virtual cluster resumes with the same CA and tokens, so the
+    kubeconfigs users already hold keep working.
+    """
+    with (directory / "tokens.csv").open(newline="") as rows:
+        identities = {
+            row[1]: Identity(row[1], tuple(g for g in row[3].split(",") if g), row[0])
+            for row in csv.reader(rows) if row
+        }
+    return Pki(
+        ca_cert=directory / "ca.crt",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
+        token_file=directory / "tokens.csv",
         identities=identities,
     )

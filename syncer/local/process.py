@@ -24,11 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OWNER_ENV = "VCSYNC_OWNER"
+CLUSTER_ENV = "VCSYNC_CLUSTER"
+"""Names the CLI-managed cluster a background process belongs to (see ``vcsync delete``)."""
 _PR_SET_PDEATHSIG = 1
 
 
 class LaunchError(RuntimeError):
     """A component did not start or did not become ready; the message says which."""
+
+
+def background_owner() -> str:
+    """The owner of processes that outlive the command starting them (CLI clusters).
+
+    Under a test session it is the session's owner, so its leftover check
+    sees CLI-started processes too.
+    """
+    return os.environ.get(OWNER_ENV) or "vcsync-cli"
 
 
 def free_port() -> int:
@@ -40,6 +51,17 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port`` (a bind test, as the component would)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -91,9 +113,11 @@ class Component:
         self.pid = self.proc.pid
 
     def running(self) -> bool:
+        """Alive, and (for a restored handle) still the process we started, not a reused pid."""
         if self.proc is not None:
             return self.proc.poll() is None
-        return self.pid > 0 and pid_alive(self.pid)
+        return self.pid > 0 and pid_alive(self.pid) and self.pid in leftover_pids(
+            self.owner, among=[self.pid])
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait up to ``timeout``, then SIGKILL. Idempotent."""
@@ -144,16 +168,35 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
         time.sleep(interval)
 
 
-def leftover_pids(owner: str) -> list[int]:
+def leftover_pids(owner: str, among: list[int] | None = None) -> list[int]:
     """Pids of live processes whose environment names ``owner`` (a /proc scan)."""
-    marker = f"{OWNER_ENV}={owner}".encode()
+    return pids_with_env(OWNER_ENV, owner, among)
+
+
+def pids_with_env(key: str, value: str, among: list[int] | None = None) -> list[int]:
+    """Pids of live processes (other than this one) whose environment has ``key=value``.
+
+    ``among`` limits the scan to those pids (default: every process).
+    """
+    marker = f"{key}={value}".encode()
+    candidates = among if among is not None else [
+        int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for pid in candidates:
+        if pid == os.getpid():
             continue
         with contextlib.suppress(OSError):
-            if marker in (entry / "environ").read_bytes().split(b"\0") and pid_alive(
-                int(entry.name)
-            ):
-                found.append(int(entry.name))
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if marker in environ and pid_alive(pid):
+                found.append(pid)
     return found
+
+
+def kill_all(pids: list[int], timeout: float = 10.0) -> None:
+    """SIGTERM ``pids``, then SIGKILL what is still alive after ``timeout``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        if wait_for(lambda: not any(pid_alive(p) for p in pids), timeout):
+            return

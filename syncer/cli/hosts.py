@@ -1,0 +1,129 @@
+"""``vcsync host create|delete|list``: local host clusters that outlive the command.
+
+Like kind clusters: etcd, kube-apiserver, controller-manager, scheduler and
+kwok (with fake nodes that run pods) as background processes, a context
+``vcsync-host-NAME`` merged into the user's kubeconfig, and a record under
+the state directory that later commands use to find and stop them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from typing import Any
+
+from syncer.cli import checks, kubeconfig, output, state, vclusters
+from syncer.cli.errors import CliError
+from syncer.cli.state import HostRecord
+from syncer.local import binaries
+from syncer.local.cluster import ControlPlane, HostCluster
+from syncer.local.process import (
+    CLUSTER_ENV,
+    LaunchError,
+    background_owner,
+    kill_all,
+    pids_with_env,
+)
+
+DEFAULT_NAME = "vcsync"
+_HOST_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok")
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "host", help="local host clusters (etcd, kube-apiserver, kwok nodes)",
+        description="Manage local host clusters that run as background processes.")
+    sub = p.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
+    create = sub.add_parser("create", help="start a local host cluster")
+    create.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    create.add_argument("--nodes", type=int, default=3, help="kwok nodes (default %(default)s)")
+    create.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION)
+    create.set_defaults(handler=create_host)
+    delete = sub.add_parser("delete", help="stop a local host cluster and its virtual clusters")
+    delete.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    delete.set_defaults(handler=delete_host)
+    listing = sub.add_parser("list", help="list local host clusters")
+    listing.set_defaults(handler=list_hosts)
+
+
+def marker(record_name: str) -> str:
+    return f"host:{HostRecord.directory(record_name)}"
+
+
+def create_host(args: argparse.Namespace) -> int:
+    name = checks.dns_label(args.name, "host cluster name", 40)
+    version = checks.kubernetes_version(args.kubernetes_version)
+    if not 1 <= args.nodes <= 100:
+        raise CliError(f"--nodes must be between 1 and 100, not {args.nodes}")
+    if HostRecord.load(name) is not None:
+        raise CliError(f"host cluster {name!r} already exists; delete it first with "
+                       f"`vcsync host delete {name}`")
+    checks.built(_HOST_COMPONENTS, version)
+    output.info(f"creating host cluster {name!r} (Kubernetes {version}, {args.nodes} nodes)")
+    directory = HostRecord.directory(name)
+    shutil.rmtree(directory, ignore_errors=True)
+    plane = HostCluster(name=name, root=directory / "cluster", kubernetes_version=version,
+                        nodes=args.nodes, die_with_parent=False,
+                        owner=background_owner(), env={CLUSTER_ENV: marker(name)})
+    try:
+        with output.step("etcd, kube-apiserver, controller-manager, scheduler, kwok nodes"):
+            plane.start()
+    except BaseException as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        if isinstance(exc, LaunchError):
+            raise CliError(f"host cluster {name!r} did not start: {exc}") from exc
+        raise
+    HostRecord(name, plane.context, args.nodes, version, plane.record()).save()
+    _add_context(plane)
+    output.info(f"host cluster {name!r} is ready; kubectl context {plane.context!r} "
+                "is now current")
+    return 0
+
+
+def _add_context(plane: ControlPlane) -> None:
+    config = kubeconfig.load()
+    own = plane.kubeconfig_dict()
+    kubeconfig.upsert(config, plane.context, own["clusters"][0]["cluster"],
+                      own["users"][0]["user"])
+    config["current-context"] = plane.context
+    kubeconfig.save(config)
+
+
+def delete_host(args: argparse.Namespace) -> int:
+    record = HostRecord.load(args.name)
+    if record is None:
+        output.info(f"host cluster {args.name!r} does not exist; nothing to delete")
+        return 0
+    for vcluster in state.VClusterRecord.all():
+        if vcluster.host_context == record.context:
+            vclusters.forget_with_host(vcluster)
+    with output.step(f"stop host cluster {record.name!r}"):
+        ControlPlane.restore(record.plane).stop()
+        kill_all(pids_with_env(CLUSTER_ENV, marker(record.name)))
+    config = kubeconfig.load()
+    kubeconfig.remove(config, record.context)
+    kubeconfig.save(config)
+    record.forget()
+    output.info(f"host cluster {record.name!r} deleted")
+    return 0
+
+
+def host_status(record: HostRecord) -> str:
+    dead = ControlPlane.restore(record.plane).dead_components()
+    if not dead:
+        return "Running"
+    if len(dead) == len(record.plane["components"]):
+        return "Stopped"
+    return f"Failed ({', '.join(dead)} not running)"
+
+
+def list_hosts(args: argparse.Namespace) -> int:
+    now = time.time()
+    rows = [
+        [r.name, host_status(r), r.kubernetes_version, str(r.nodes), r.context,
+         state.format_age(now - r.created)]
+        for r in HostRecord.all()
+    ]
+    print(output.table(["NAME", "STATUS", "KUBERNETES VERSION", "NODES", "CONTEXT", "AGE"], rows))
+    return 0

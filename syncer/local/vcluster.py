@@ -1,0 +1,197 @@
+"""A virtual cluster run by the ``local`` driver: control plane and syncer on this machine.
+
+The pieces: the host namespace with the Service fronting the virtual API
+(``syncer.local.hostns``), a :class:`VirtualControlPlane` (kine/SQLite, so
+its state survives pause/resume), CoreDNS inside the virtual cluster, and
+``vcsync run`` as a background process talking to the host through a
+self-contained copy of the host context's kubeconfig.
+
+Every process carries ``VCSYNC_CLUSTER=<marker>`` so that deletion finds
+them even when the recorded pids are stale (see :meth:`LocalVCluster.kill`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syncer.kube.blocking import BlockingClient, probe
+from syncer.local import coredns, hostns
+from syncer.local.cluster import ControlPlane, VirtualControlPlane
+from syncer.local.process import (
+    CLUSTER_ENV,
+    Component,
+    LaunchError,
+    background_owner,
+    free_port,
+    kill_all,
+    pids_with_env,
+    port_free,
+    wait_for,
+)
+
+SYNCER_READY_TIMEOUT = 60.0
+
+
+def host_client(kubeconfig: Path, timeout: float = 10.0) -> BlockingClient:
+    return BlockingClient.from_kubeconfig(yaml.safe_load(kubeconfig.read_text()), timeout)
+
+
+@dataclass
+class LocalVCluster:
+    """Handles on one local virtual cluster; :meth:`record`/:meth:`restore` persist them."""
+
+    name: str
+    namespace: str
+    root: Path
+    kubernetes_version: str
+    marker: str
+    plane: VirtualControlPlane | None = None
+    syncer: Component | None = None
+    syncer_port: int = field(default_factory=free_port)
+
+    @property
+    def host_kubeconfig(self) -> Path:
+        return self.root / "host.kubeconfig"
+
+    @property
+    def values_file(self) -> Path:
+        return self.root / "values.yaml"
+
+    @property
+    def owner(self) -> str:
+        return background_owner()
+
+    # -- creation steps (the CLI shows each with its elapsed time) -------------
+
+    def prepare_host(self) -> None:
+        hostns.prepare(host_client(self.host_kubeconfig), self.namespace, self.name)
+
+    def start_plane(self) -> None:
+        self.plane = VirtualControlPlane(
+            name=self.name, root=self.root / "virtual",
+            kubernetes_version=self.kubernetes_version, die_with_parent=False,
+            owner=self.owner, env={CLUSTER_ENV: self.marker},
+        )
+        self.plane.start()
+
+    def apply_dns(self) -> None:
+        coredns.apply(self._plane().client())
+
+    def start_syncer(self) -> None:
+        self.syncer = Component(
+            name="vcsync", argv=self._syncer_argv(), log=self.root / "logs" / "vcsync.log",
+            owner=self.owner, die_with_parent=False, env={CLUSTER_ENV: self.marker},
+        )
+        self.syncer.start()
+        self.wait_syncer()
+
+    def wait_syncer(self, timeout: float = SYNCER_READY_TIMEOUT) -> None:
+        """Wait for ``/readyz``: every informer synced, leader (if elected) chosen."""
+        syncer = self._syncer()
+
+        def ready() -> bool:
+            syncer.ensure_running()
+            return probe(f"http://127.0.0.1:{self.syncer_port}/readyz") == 200
+
+        if not wait_for(ready, timeout, interval=0.2):
+            raise LaunchError(f"vcsync run not ready after {timeout:.0f}s; last log lines:\n"
+                              f"{syncer.tail(15)}")
+
+    # -- life cycle ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Syncer first (it must not see a half-stopped API), then the control plane."""
+        if self.syncer is not None:
+            self.syncer.stop()
+        if self.plane is not None:
+            self.plane.stop()
+
+    def resume(self) -> None:
+        if not port_free(self.syncer_port):
+            raise LaunchError(f"port {self.syncer_port} of vcsync run (virtual cluster "
+                              f"{self.name!r}) is in use by another process")
+        try:
+            self._plane().resume()
+            self._syncer().start()
+            self.wait_syncer()
+        except BaseException:
+            self.stop()
+            raise
+
+    def kill(self) -> None:
+        """Stop whatever still runs, found by marker (recorded pids may be stale)."""
+        self.stop()
+        kill_all(pids_with_env(CLUSTER_ENV, self.marker))
+
+    def problems(self) -> list[str]:
+        """Components that should run but do not (empty: healthy)."""
+        dead = self._plane().dead_components()
+        if not self._syncer().running():
+            dead.append("vcsync")
+        return dead
+
+    def delete_host_pods(self) -> None:
+        hostns.delete_pods(host_client(self.host_kubeconfig), self.namespace, self.name)
+
+    def cleanup_host(self, keep_namespace: bool) -> None:
+        hostns.cleanup(host_client(self.host_kubeconfig), self.namespace, self.name,
+                       keep_namespace)
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """The virtual cluster's admin kubeconfig (one context, named by the launcher)."""
+        return self._plane().kubeconfig_dict()
+
+    # -- persistence -------------------------------------------------------------
+
+    def record(self) -> dict[str, Any]:
+        syncer = self._syncer()
+        return {
+            "plane": self._plane().record(),
+            "syncer": {"argv": syncer.argv, "log": str(syncer.log), "pid": syncer.pid,
+                       "port": self.syncer_port},
+        }
+
+    @classmethod
+    def restore(cls, name: str, namespace: str, root: Path, version: str, marker: str,
+                plane: dict[str, Any], syncer: dict[str, Any]) -> LocalVCluster:
+        restored = ControlPlane.restore(plane)
+        if not isinstance(restored, VirtualControlPlane):
+            raise LaunchError(f"state of virtual cluster {name} names a {restored.kind} plane")
+        component = Component(
+            name="vcsync", argv=list(syncer["argv"]), log=Path(syncer["log"]),
+            owner=restored.owner, die_with_parent=False, env={CLUSTER_ENV: marker},
+            pid=int(syncer["pid"]),
+        )
+        return cls(name, namespace, root, version, marker, restored, component,
+                   int(syncer["port"]))
+
+    # -- internals -----------------------------------------------------------------
+
+    def _syncer_argv(self) -> list[str]:
+        plane = self._plane()
+        args = [
+            sys.executable, "-m", "syncer.cli.main", "run",
+            f"--name={self.name}",
+            f"--host-namespace={self.namespace}",
+            f"--virtual-kubeconfig={plane.kubeconfig}",
+            f"--host-kubeconfig={self.host_kubeconfig}",
+            f"--health-address=127.0.0.1:{self.syncer_port}",
+        ]
+        if self.values_file.exists():
+            args.append(f"--config={self.values_file}")
+        return args
+
+    def _plane(self) -> VirtualControlPlane:
+        if self.plane is None:
+            raise LaunchError(f"virtual cluster {self.name} has no control plane yet")
+        return self.plane
+
+    def _syncer(self) -> Component:
+        if self.syncer is None:
+            raise LaunchError(f"virtual cluster {self.name} has no syncer yet")
+        return self.syncer
