@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncer.kube.blocking import probe
+
 OWNER_ENV = "VCSYNC_OWNER"
 CLUSTER_ENV = "VCSYNC_CLUSTER"
 """Names the CLI-managed cluster a background process belongs to (see ``vcsync delete``)."""
@@ -155,6 +157,21 @@ class Component:
     def ensure_running(self) -> None:
         if not self.running():
             raise LaunchError(f"{self.name} exited; last log lines:\n{self.tail(15)}")
+
+    def wait_http(self, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers 200 while the process keeps running.
+
+        Raises :class:`LaunchError` naming the component, with its last log
+        lines, when it exits or ``timeout`` passes first.
+        """
+
+        def ready() -> bool:
+            self.ensure_running()
+            return probe(url) == 200
+
+        if not wait_for(ready, timeout, interval=0.1):
+            raise LaunchError(f"{self.name} not ready after {timeout:.0f}s ({url}); last log "
+                              f"lines:\n{self.tail(15)}")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:

@@ -11,9 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncer.kube.blocking import probe
 from syncer.local.cluster import ControlPlane
-from syncer.local.process import Component, LaunchError, free_port, wait_for
+from syncer.local.process import Component, LaunchError, free_port
 
 
 @dataclass
@@ -66,15 +65,7 @@ class SyncerProcess:
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        component = self._component()
-
-        def ready() -> bool:
-            component.ensure_running()
-            return probe(f"{self.url}/readyz") == 200
-
-        if not wait_for(ready, timeout, interval=0.1):
-            raise LaunchError(f"vcsync {self.name} not ready after {timeout:.0f}s:\n"
-                              f"{component.tail(20)}")
+        self._component().wait_http(f"{self.url}/readyz", timeout)
 
     def _component(self) -> Component:
         if self.component is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from syncer.kube.blocking import BlockingClient, probe
+from syncer.kube.blocking import BlockingClient
 from syncer.local import coredns, hostns
 from syncer.local.cluster import ControlPlane, VirtualControlPlane
 from syncer.local.process import (
@@ -31,7 +31,6 @@ from syncer.local.process import (
     kill_all,
     pids_with_env,
     port_free,
-    wait_for,
 )
 
 SYNCER_READY_TIMEOUT = 60.0
@@ -92,15 +91,7 @@ class LocalVCluster:
 
     def wait_syncer(self, timeout: float = SYNCER_READY_TIMEOUT) -> None:
         """Wait for ``/readyz``: every informer synced, leader (if elected) chosen."""
-        syncer = self._syncer()
-
-        def ready() -> bool:
-            syncer.ensure_running()
-            return probe(f"http://127.0.0.1:{self.syncer_port}/readyz") == 200
-
-        if not wait_for(ready, timeout, interval=0.2):
-            raise LaunchError(f"vcsync run not ready after {timeout:.0f}s; last log lines:\n"
-                              f"{syncer.tail(15)}")
+        self._syncer().wait_http(f"http://127.0.0.1:{self.syncer_port}/readyz", timeout)
 
     # -- life cycle ------------------------------------------------------------
 
