@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
-from tests.chart.rendering import CHART, generator, schema, values_defaults
+from tests.chart.rendering import CHART, ROOT, generator, schema, values_defaults
 
 
 def leaves(tree: Any, node: dict[str, Any], path: str = "") -> dict[str, Any]:
@@ -56,3 +58,12 @@ def test_readme_table_lists_every_key() -> None:
     readme = (CHART / "README.md").read_text()
     for path in schema_leaves(schema()):
         assert f"| `{path}` |" in readme, path
+
+
+def test_chart_python_is_typed() -> None:
+    """helm/generate.py and the scripts the chart mounts pass mypy --strict (the project's
+    mypy configuration covers the packages, not helm/)."""
+    files = [ROOT / "helm" / "generate.py", *sorted((CHART / "files").glob("*.py"))]
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", *map(str, files)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

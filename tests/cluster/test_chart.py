@@ -283,3 +283,21 @@ def test_chart_pod_runs_on_embedded_etcd(installed: Installed, tmp_path: Path) -
         assert (tmp_path / "volumes" / "data" / "etcd" / "member").is_dir()
     finally:
         untrack(pod)
+
+
+def test_upgrade_keeps_the_credentials(installed: Installed) -> None:
+    """`helm upgrade` reads the CA and keys back (lookup): kubeconfigs stay valid."""
+    ns = installed.namespace
+
+    def secrets() -> tuple[Obj, Obj]:
+        return (installed.get(f"/api/v1/namespaces/{ns}/secrets/{RELEASE}-certs")["data"],
+                installed.get(f"/api/v1/namespaces/{ns}/secrets/vc-{RELEASE}")["data"])
+
+    before = secrets()
+    helm("upgrade", RELEASE, str(CHART), "-n", ns, "--set",
+         "policies.podSecurityStandard=baseline", "--wait", "--timeout=120s",
+         kubeconfig=installed.host.kubeconfig, timeout=180)
+    after = secrets()
+    assert after == before
+    config = installed.get(f"/api/v1/namespaces/{ns}/configmaps/{RELEASE}-config")
+    assert "podSecurityStandard: baseline" in config["data"]["config.yaml"]
