@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from syncer.cli import kubeconfig, output, state
+from syncer.cli import drivers, kubeconfig, output, state
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 
@@ -40,7 +40,7 @@ def register(commands: Any) -> None:
 
 def virtual_kubeconfig(record: VClusterRecord) -> kubeconfig.Config:
     """A self-contained kubeconfig for the virtual cluster, its context named ``record.context``."""
-    own = kubeconfig.load(Path(record.plane["root"]) / "kubeconfig")
+    own = drivers.handle(record).kubeconfig()
     cluster, user = own["clusters"][0]["cluster"], own["users"][0]["user"]
     config = kubeconfig.empty()
     kubeconfig.upsert(config, record.context, cluster, user)

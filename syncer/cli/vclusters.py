@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ import orjson
 import yaml
 
 from syncer import config as config_mod
-from syncer.cli import checks, connection, kubeconfig, output, state
+from syncer.cli import chart, checks, connection, drivers, kubeconfig, output, state
+from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
@@ -29,8 +31,8 @@ from syncer.local import binaries
 from syncer.local.process import LaunchError
 from syncer.local.vcluster import LocalVCluster
 
-_VIRTUAL_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kine")
-_DRIVERS = ("local", "helm")
+_COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
+               "helm": ("helm",)}
 
 
 def register(commands: Any) -> None:
@@ -62,12 +64,15 @@ def _register_create(commands: Any) -> None:
     p.add_argument("--namespace", "-n", help="host namespace (default vcluster-NAME)")
     p.add_argument("--connect", action=argparse.BooleanOptionalAction, default=True,
                    help="switch the kubeconfig to the new virtual cluster (default: yes)")
-    p.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION)
+    p.add_argument("--kubernetes-version",
+                   help="default: the values' controlPlane.distro.k8s.version, else "
+                        f"{binaries.KUBERNETES_VERSION}")
     p.add_argument("-f", "--values", action="append", default=[], metavar="VALUES_YAML",
                    help="sync rules, same keys as the Helm values (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one value, e.g. sync.toHost.ingresses.enabled=true")
-    p.add_argument("--driver", choices=_DRIVERS, default="local")
+    p.add_argument("--driver", choices=drivers.DRIVERS, default="local",
+                   help="local: processes on this machine; helm: the chart on the host")
     p.add_argument("--ttl", help="delete with `vcsync delete --expired` after this long (2h, 1d)")
     p.set_defaults(handler=create_cmd)
 
@@ -78,25 +83,31 @@ def _register_create(commands: Any) -> None:
 def create_cmd(args: argparse.Namespace) -> int:
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
-    version = checks.kubernetes_version(args.kubernetes_version)
     ttl = state.parse_duration(args.ttl) if args.ttl else None
-    if args.driver == "helm":
-        raise CliError("the helm driver is not available yet: it installs the Helm chart, "
-                       "which this build does not ship; use --driver local")
     values = _values(args.values, args.set)
+    version = _version(args.kubernetes_version, values, args.driver)
+    syncer_config = _render(name, namespace, values)
     config = kubeconfig.load()
     host_context = state.host_context(config)
     _check_free(name, namespace, host_context)
-    checks.built(_VIRTUAL_COMPONENTS, version)
+    checks.built(_COMPONENTS[args.driver], version)
     host_config = kubeconfig.extract(config, host_context, kubeconfig.path().parent)
     _check_host(host_config, host_context, namespace)
     output.info(f"creating virtual cluster {name!r} in host namespace {namespace!r} "
-                f"on {host_context!r} (Kubernetes {version})")
+                f"on {host_context!r} (Kubernetes {version}, driver {args.driver})")
     directory = VClusterRecord.directory_for(name, namespace, host_context)
-    vc = _start(name, namespace, directory, version, host_config, values)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    _write_private(directory / "host.kubeconfig", yaml.safe_dump(host_config))
+    (directory / "values.yaml").write_text(yaml.safe_dump(values))
+    if args.driver == "helm":
+        started: drivers.VirtualCluster = _install(name, namespace, directory)
+    else:
+        (directory / "syncer.yaml").write_text(yaml.safe_dump(syncer_config))
+        started = _start(name, namespace, directory, version)
     record = VClusterRecord(
         name, namespace, host_context, _context_name(name, namespace, host_context), version,
-        args.driver, **vc.record(), ttl_seconds=ttl)
+        args.driver, **started.record(), ttl_seconds=ttl)
     record.save()
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
@@ -104,12 +115,40 @@ def create_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
+    """``--kubernetes-version``, else ``controlPlane.distro.k8s.version``, else the default.
+
+    The result is written back into the values, so the chart and the local
+    driver run the same version.
+    """
+    k8s = values.setdefault("controlPlane", {}).setdefault("distro", {}).setdefault("k8s", {})
+    version = flag or k8s.get("version") or binaries.KUBERNETES_VERSION
+    k8s["version"] = version
+    return checks.kubernetes_version(version) if driver == "local" else str(version)
+
+
+def _render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The syncer config the chart renders for ``values`` (schema-checked), validated."""
+    with tempfile.TemporaryDirectory(prefix="vcsync-values-") as tmp:
+        file = Path(tmp) / "values.yaml"
+        file.write_text(yaml.safe_dump(values))
+        try:
+            rendered = chart.render_syncer_config(name, namespace, file)
+        except CliError as exc:
+            raise CliError(f"invalid values: {exc}") from exc
+    try:
+        config_mod.parse(rendered)
+    except config_mod.ConfigError as exc:
+        raise CliError(f"invalid values: {exc}") from exc
+    return rendered
+
+
 def _context_name(name: str, namespace: str, host_context: str) -> str:
     return f"vcsync_{name}_{namespace}_{host_context}"
 
 
 def _values(files: list[str], assignments: list[str]) -> dict[str, Any]:
-    """Values files merged in order, then ``--set``; validated like ``vcsync run`` does."""
+    """Values files merged in order, then ``--set`` (checked later, by the chart's schema)."""
     data: dict[str, Any] = {}
     try:
         for file in files:
@@ -119,7 +158,6 @@ def _values(files: list[str], assignments: list[str]) -> dict[str, Any]:
             data = _merge(data, loaded)
         for assignment in assignments:
             data = config_mod.apply_set(data, assignment)
-        config_mod.parse(data)
     except OSError as exc:
         raise CliError(f"cannot read values file: {exc}") from exc
     except (yaml.YAMLError, config_mod.ConfigError) as exc:
@@ -164,15 +202,9 @@ def _check_host(host_config: dict[str, Any], host_context: str, namespace: str) 
                        "choose another --namespace or delete it")
 
 
-def _start(name: str, namespace: str, directory: Path, version: str,
-           host_config: dict[str, Any], values: dict[str, Any]) -> LocalVCluster:
+def _start(name: str, namespace: str, directory: Path, version: str) -> LocalVCluster:
     """Run every creation step; on any failure undo them all and say which step failed."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
     vc = LocalVCluster(name, namespace, directory, version, marker=f"vcluster:{directory}")
-    _write_private(vc.host_kubeconfig, yaml.safe_dump(host_config))
-    if values:
-        vc.values_file.write_text(yaml.safe_dump(values))
     prepared = False
     try:
         with output.step(f"host namespace {namespace} and the Service fronting the API"):
@@ -186,21 +218,32 @@ def _start(name: str, namespace: str, directory: Path, version: str,
         with output.step("syncer (vcsync run), until its caches are synced"):
             vc.start_syncer()
     except BaseException as exc:
-        _undo(vc, prepared)
+        _undo(vc, prepared, directory)
         if isinstance(exc, LaunchError | BlockingError):
             raise CliError(f"creating virtual cluster {name!r} failed: {exc}") from exc
         raise
     return vc
 
 
-def _undo(vc: LocalVCluster, prepared: bool) -> None:
+def _install(name: str, namespace: str, directory: Path) -> HelmRelease:
+    release = HelmRelease(name, namespace, directory)
+    try:
+        with output.step(f"helm install {name} (waits until the control-plane pods are Ready)"):
+            release.install()
+    except BaseException:
+        _undo(release, True, directory)
+        raise
+    return release
+
+
+def _undo(vc: drivers.VirtualCluster, prepared: bool, directory: Path) -> None:
     vc.kill()
     if prepared:
         try:
             vc.cleanup_host(keep_namespace=False)
-        except BlockingError as exc:
-            output.info(f"warning: could not remove host namespace {vc.namespace}: {exc}")
-    shutil.rmtree(vc.root, ignore_errors=True)
+        except (BlockingError, CliError) as exc:
+            output.info(f"warning: could not clean up the host namespace: {exc}")
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _write_private(file: Path, text: str) -> None:
@@ -209,12 +252,6 @@ def _write_private(file: Path, text: str) -> None:
 
 
 # -- find ------------------------------------------------------------------------
-
-
-def handle(record: VClusterRecord) -> LocalVCluster:
-    return LocalVCluster.restore(
-        record.name, record.namespace, record.directory, record.kubernetes_version,
-        f"vcluster:{record.directory}", record.plane, record.syncer)
 
 
 # -- delete --------------------------------------------------------------------------
@@ -241,7 +278,7 @@ def delete_cmd(args: argparse.Namespace) -> int:
 
 
 def _delete(record: VClusterRecord, keep_namespace: bool) -> None:
-    vc = handle(record)
+    vc = drivers.handle(record)
     output.info(f"deleting virtual cluster {record.name!r} in {record.namespace!r}")
     with output.step("stop the syncer and the virtual control plane"):
         vc.kill()
@@ -260,7 +297,7 @@ def _delete(record: VClusterRecord, keep_namespace: bool) -> None:
 
 def forget_with_host(record: VClusterRecord) -> None:
     """The host cluster itself goes away: stop the processes, drop context and record."""
-    handle(record).kill()
+    drivers.handle(record).kill()
     connection.drop(record)
     record.forget()
     output.info(f"  virtual cluster {record.name!r} on it stopped and forgotten")
@@ -274,7 +311,7 @@ def pause_cmd(args: argparse.Namespace) -> int:
     if record.paused:
         output.info(f"virtual cluster {record.name!r} is already paused")
         return 0
-    vc = handle(record)
+    vc = drivers.handle(record)
     with output.step("stop the syncer and the virtual control plane"):
         vc.kill()  # the syncer first: it must not see the host pods vanish
     with output.step(f"delete the host pods in {record.namespace}"):
@@ -282,6 +319,7 @@ def pause_cmd(args: argparse.Namespace) -> int:
             vc.delete_host_pods()
         except BlockingError as exc:
             raise CliError(f"could not delete the host pods: {exc}") from exc
+    record.plane = vc.record()["plane"]  # the helm driver remembers its replicas here
     record.paused = True
     record.save()
     output.info(f"virtual cluster {record.name!r} paused; `vcsync resume {record.name}` "
@@ -291,7 +329,7 @@ def pause_cmd(args: argparse.Namespace) -> int:
 
 def resume_cmd(args: argparse.Namespace) -> int:
     record = state.require(args.name, args.namespace)
-    vc = handle(record)
+    vc = drivers.handle(record)
     if not record.paused and not vc.problems():
         output.info(f"virtual cluster {record.name!r} is running; nothing to resume")
         return 0
@@ -314,7 +352,7 @@ def resume_cmd(args: argparse.Namespace) -> int:
 def status(record: VClusterRecord) -> str:
     if record.paused:
         return "Paused"
-    problems = handle(record).problems()
+    problems = drivers.handle(record).problems()
     if problems:
         return f"Failed ({', '.join(problems)} not running)"
     return "Running"

@@ -58,8 +58,9 @@ class LocalVCluster:
         return self.root / "host.kubeconfig"
 
     @property
-    def values_file(self) -> Path:
-        return self.root / "values.yaml"
+    def config_file(self) -> Path:
+        """The syncer's ``--config`` (the CLI writes what the chart renders from the values)."""
+        return self.root / "syncer.yaml"
 
     @property
     def owner(self) -> str:
@@ -173,8 +174,8 @@ class LocalVCluster:
             f"--host-kubeconfig={self.host_kubeconfig}",
             f"--health-address=127.0.0.1:{self.syncer_port}",
         ]
-        if self.values_file.exists():
-            args.append(f"--config={self.values_file}")
+        if self.config_file.exists():
+            args.append(f"--config={self.config_file}")
         return args
 
     def _plane(self) -> VirtualControlPlane:
