@@ -54,9 +54,9 @@ class Installed:
         return result
 
 
-def _delete_namespace(host: HostCluster, namespace: str) -> None:
-    kubectl(host, "delete", "namespace", namespace, "--wait=true", "--timeout=60s",
-            check=False)
+def _delete_namespace(host: HostCluster, namespace: str, wait: bool = True) -> None:
+    kubectl(host, "delete", "namespace", namespace, f"--wait={str(wait).lower()}",
+            "--timeout=60s", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_server_side_dry_run(host_cluster: HostCluster, tmp_path: Path, name: st
         out = kubectl(host_cluster, "apply", "--server-side", "--dry-run=server",
                       f"--field-manager=chart-{name}", "-f", str(manifest))
     finally:
-        _delete_namespace(host_cluster, namespace)
+        _delete_namespace(host_cluster, namespace, wait=False)  # nothing was created in it
     lines = out.strip().splitlines()
     objects = [doc for doc in yaml.safe_load_all(manifest.read_text()) if doc]
     assert len(lines) == len(objects), out
