@@ -172,8 +172,10 @@ def ephemeral_containers_patch(virtual: Obj, host: Obj, world: PodWorld) -> Obj:
 def status_patch(virtual: Obj, host: Obj) -> Obj:
     """``{"status": <merge patch>}`` making the virtual status mirror the host's ({}: equal).
 
-    Two exceptions keep the mirror honest: ``observedGeneration`` counts the
-    host pod's generations, not the virtual pod's, so it is not copied; and
+    Three exceptions keep the mirror honest: ``observedGeneration`` counts the
+    host pod's generations, not the virtual pod's, so it is not copied;
+    ``qosClass`` stays the virtual API server's (immutable; host defaults such
+    as a LimitRange's requests may give the copy another class); and
     conditions of the virtual pod's readiness gates, which controllers of the
     virtual cluster set and the host never has, are kept (erasing them would
     fight those controllers forever).
@@ -703,7 +705,14 @@ def _gate_change(virtual: Obj, host: Obj) -> Obj:
 
 def _mirrored_status(virtual: Obj, host: Obj) -> Obj:
     host_status: Obj = host.get("status") or {}
-    status = {key: value for key, value in host_status.items() if key != "observedGeneration"}
+    status = {key: value for key, value in host_status.items()
+              if key not in ("observedGeneration", "qosClass")}
+    # qosClass is the virtual API server's to set, once (it is immutable): a
+    # host LimitRange that adds requests makes the host copy Burstable while
+    # the tenant's pod stays BestEffort, and copying it would fail every patch.
+    qos_class = (virtual.get("status") or {}).get("qosClass")
+    if qos_class is not None:
+        status["qosClass"] = qos_class
     conditions = [_without_generation(c) for c in host_status.get("conditions") or []]
     conditions += _gate_conditions(virtual, {c.get("type") for c in conditions})
     if conditions or "conditions" in host_status:

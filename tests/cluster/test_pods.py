@@ -436,3 +436,26 @@ async def test_namespace_labels_follow_to_host_pods(demo: Stack, syncer: SyncerP
         return bool(host and host["metadata"]["labels"].get(key) == "blue")
 
     await wait_until(relabelled, "the namespace label on the host pod")
+
+
+async def test_host_limit_range_defaults_do_not_block_status(demo: Stack) -> None:
+    """A host LimitRange gives the copy requests the tenant did not set (Burstable vs the
+    virtual BestEffort); the virtual pod still gets its Running status."""
+    limits = {"default": {"cpu": "500m", "memory": "256Mi"},
+              "defaultRequest": {"cpu": "100m", "memory": "64Mi"}, "type": "Container"}
+    await demo.host.create(r.Resource("", "v1", "limitranges", "LimitRange"), {
+        "metadata": {"name": "defaults"}, "spec": {"limits": [limits]}}, demo.host_namespace)
+    demo.syncer().start()
+    await demo.virtual.create(r.PODS, _pod("plain"), NS)
+
+    async def running() -> bool:
+        pod = await demo.virtual_get(r.PODS, "plain", NS)
+        return bool(pod and pod.get("status", {}).get("phase") == "Running")
+
+    await wait_until(running, "the virtual pod Running despite the host's LimitRange", 60)
+    host = await demo.host_get(r.PODS, "plain", NS)
+    pod = await demo.virtual_get(r.PODS, "plain", NS)
+    assert host is not None
+    assert pod is not None
+    assert host["status"]["qosClass"] == "Burstable"
+    assert pod["status"]["qosClass"] == "BestEffort"

@@ -1131,6 +1131,18 @@ def test_status_patch_does_not_copy_host_generations() -> None:
     assert status_patch(virtual, host) == {"status": {"conditions": [RUNNING["conditions"][0]]}}
 
 
+def test_status_patch_keeps_the_virtual_qos_class() -> None:
+    """A host LimitRange's default requests make the copy Burstable; the virtual pod's
+    qosClass is immutable, so copying it would make every status patch fail (422)."""
+    virtual = {**virtual_pod(), "status": {**RUNNING, "qosClass": "BestEffort"}}
+    host = {**stored_host(virtual), "status": {**RUNNING, "qosClass": "Burstable"}}
+    assert status_patch(virtual, host) == {}
+    pending = {**virtual_pod(), "status": {"phase": "Pending", "qosClass": "BestEffort"}}
+    patch = status_patch(pending, host)
+    assert "qosClass" not in patch["status"]
+    assert patch["status"]["phase"] == "Running"
+
+
 # --- purity ---------------------------------------------------------------------------------------
 
 
