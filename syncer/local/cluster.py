@@ -75,6 +75,8 @@ class ControlPlane:
     """Extra kube-apiserver flags (e.g. ``--watch-cache=false`` to force 410s in tests)."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment of every component (the CLI marks its clusters' processes)."""
+    extra_ips: list[str] = field(default_factory=list)
+    """More IPs for the serving certificate (the host API Service of a virtual cluster)."""
     components: dict[str, Component] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pki: Pki | None = None
@@ -243,7 +245,7 @@ class ControlPlane:
             "system:kube-scheduler": _MASTERS,
             "vcsync-kwok": _MASTERS,
         }
-        self.pki = generate_pki(self.root / "pki", self._service_ip(), users)
+        self.pki = generate_pki(self.root / "pki", self._service_ip(), users, self.extra_ips)
         for port in ("store", "peer", "apiserver", "controller-manager", "scheduler", "kwok"):
             self.ports.setdefault(port, free_port())
         self._write_kubeconfig(self.kubeconfig, _ADMIN)

@@ -13,7 +13,7 @@ import csv
 import datetime
 import ipaddress
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,26 +95,30 @@ def _cert(
     return builder.sign(signer, hashes.SHA256())
 
 
-def _serving_san(service_ip: str) -> list[x509.GeneralName]:
+def _serving_san(service_ips: Sequence[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in _SERVING_NAMES]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", *service_ips)]
     return names
 
 
 def generate_pki(
-    directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]]
+    directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]],
+    extra_ips: Sequence[str] = (),
 ) -> Pki:
     """Write a CA, a serving certificate, an SA key pair and a token file.
 
     ``users`` maps user names to their groups; each gets a random token.
     ``service_ip`` is the first IP of the service CIDR (the ``kubernetes``
-    Service), added to the serving certificate like kubeadm does.
+    Service), added to the serving certificate like kubeadm does; a virtual
+    cluster adds ``extra_ips``: the ClusterIP of the host Service in front of
+    it, which its pods on the host dial.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("vcsync-local-ca", ca_key, None)
     serving_key = ec.generate_private_key(ec.SECP256R1())
-    serving = _cert("kube-apiserver", serving_key, (ca, ca_key), _serving_san(service_ip))
+    serving = _cert("kube-apiserver", serving_key, (ca, ca_key),
+                    _serving_san([service_ip, *extra_ips]))
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sa_pub = sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -52,6 +52,9 @@ class LocalVCluster:
     plane: VirtualControlPlane | None = None
     syncer: Component | None = None
     syncer_port: int = field(default_factory=free_port)
+    api_ip: str = ""
+    """ClusterIP of the host Service in front of the API (host pods dial it; it is in the
+    serving certificate)."""
 
     @property
     def host_kubeconfig(self) -> Path:
@@ -69,13 +72,15 @@ class LocalVCluster:
     # -- creation steps (the CLI shows each with its elapsed time) -------------
 
     def prepare_host(self) -> None:
-        hostns.prepare(host_client(self.host_kubeconfig), self.namespace, self.name)
+        self.api_ip = hostns.prepare(
+            host_client(self.host_kubeconfig), self.namespace, self.name).api_ip
 
     def start_plane(self) -> None:
         self.plane = VirtualControlPlane(
             name=self.name, root=self.root / "virtual",
             kubernetes_version=self.kubernetes_version, die_with_parent=False,
             owner=self.owner, env={CLUSTER_ENV: self.marker},
+            extra_ips=[self.api_ip] if self.api_ip else [],
         )
         self.plane.start()
 

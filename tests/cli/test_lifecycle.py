@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 from typing import Any
 
 import yaml
+from cryptography import x509
 
 from tests.cli.conftest import HOST_CONTEXT, Cli
 from tests.support import eventually
@@ -55,6 +57,13 @@ def test_connect_and_disconnect_restore_the_previous_context(cli: Cli) -> None:
     contexts = {c["name"] for c in cli.kubeconfig()["contexts"]}
     assert {"other", HOST_CONTEXT, _context("conn")} <= contexts
     assert "not a virtual cluster" in cli.fails("disconnect")
+
+    # Host pods dial the API through the host Service: its ClusterIP is in the certificate.
+    api_ip = cli.kubectl_json("get", "service", "conn", "-n", "vcluster-conn")["spec"]["clusterIP"]
+    cert = next(cli.state.glob("vclusters/conn.*/virtual/pki/apiserver.crt")).read_bytes()
+    sans = x509.load_pem_x509_certificate(cert).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
+    assert ipaddress.ip_address(api_ip) in sans
 
     cli.run("delete", "conn")
     contexts = {c["name"] for c in cli.kubeconfig()["contexts"]}
