@@ -15,6 +15,20 @@ from syncer.local.cluster import ControlPlane
 from syncer.local.process import Component, LaunchError, free_port
 
 
+def run_argv(name: str, host_namespace: str, virtual_kubeconfig: Path, host_kubeconfig: Path,
+             port: int, config: Path | None) -> list[str]:
+    """``vcsync run`` for one virtual cluster, health endpoints on 127.0.0.1:``port``."""
+    args = [
+        sys.executable, "-m", "syncer.cli.main", "run",
+        f"--name={name}",
+        f"--host-namespace={host_namespace}",
+        f"--virtual-kubeconfig={virtual_kubeconfig}",
+        f"--host-kubeconfig={host_kubeconfig}",
+        f"--health-address=127.0.0.1:{port}",
+    ]
+    return args + ([f"--config={config}"] if config is not None else [])
+
+
 @dataclass
 class SyncerProcess:
     """One ``vcsync run`` for ``virtual`` on ``host`` in ``host_namespace``."""
@@ -37,16 +51,8 @@ class SyncerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        args = [
-            sys.executable, "-m", "syncer.cli.main", "run",
-            f"--name={self.name}",
-            f"--host-namespace={self.host_namespace}",
-            f"--virtual-kubeconfig={self.virtual.kubeconfig}",
-            f"--host-kubeconfig={self.host.kubeconfig}",
-            f"--health-address=127.0.0.1:{self.port}",
-        ]
-        if self.config is not None:
-            args.append(f"--config={self.config}")
+        args = run_argv(self.name, self.host_namespace, self.virtual.kubeconfig,
+                        self.host.kubeconfig, self.port, self.config)
         if self.identity:
             args.append(f"--identity={self.identity}")
         return args + self.extra_args

@@ -12,7 +12,6 @@ them even when the recorded pids are stale (see :meth:`LocalVCluster.kill`).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from syncer.local.process import (
     pids_with_env,
     port_free,
 )
+from syncer.local.syncer_process import run_argv
 
 SYNCER_READY_TIMEOUT = 60.0
 
@@ -170,18 +170,9 @@ class LocalVCluster:
     # -- internals -----------------------------------------------------------------
 
     def _syncer_argv(self) -> list[str]:
-        plane = self._plane()
-        args = [
-            sys.executable, "-m", "syncer.cli.main", "run",
-            f"--name={self.name}",
-            f"--host-namespace={self.namespace}",
-            f"--virtual-kubeconfig={plane.kubeconfig}",
-            f"--host-kubeconfig={self.host_kubeconfig}",
-            f"--health-address=127.0.0.1:{self.syncer_port}",
-        ]
-        if self.config_file.exists():
-            args.append(f"--config={self.config_file}")
-        return args
+        config = self.config_file if self.config_file.exists() else None
+        return run_argv(self.name, self.namespace, self._plane().kubeconfig,
+                        self.host_kubeconfig, self.syncer_port, config)
 
     def _plane(self) -> VirtualControlPlane:
         if self.plane is None:
