@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import resource
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -23,6 +22,7 @@ from typing import Any, cast
 import orjson
 import uvloop
 
+from benchmarks.common import self_rss_kib
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import KubeClient, WatchEvent
@@ -110,21 +110,16 @@ async def _run(events: int) -> float:
     return cpu
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
-
-
 def rss_per_10k(count: int = 10_000) -> float:
     """KiB of RSS that 10k cached ConfigMaps (512 B of data each) cost in a Store."""
     payloads = [orjson.dumps(configmap(i)) for i in range(count)]
     gc.collect()
-    before = _rss_kib()
+    before = self_rss_kib()
     store = Store()
     for payload in payloads:
         store.upsert(strip(orjson.loads(payload)))
     gc.collect()
-    return (_rss_kib() - before) * 10_000 / count
+    return (self_rss_kib() - before) * 10_000 / count
 
 
 def main() -> None:

@@ -20,38 +20,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from syncer.kube.blocking import BlockingClient
-from syncer.local import binaries, coredns, hostns
-from syncer.local.cluster import HostCluster, VirtualControlPlane
+from benchmarks.common import local_stack, ready_pods, writes
+from syncer.local import binaries
+from syncer.local.cluster import VirtualControlPlane
 from syncer.local.process import wait_for
-from syncer.local.syncer_process import SyncerProcess
-
-VC = "bench"
-
-
-def writes(url: str, **labels: str) -> float:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return sum(
-        s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "vcsync_writes_total" and all(s.labels.get(k) == v for k, v in labels.items())
-    )
-
-
-def _ready_pods(client: BlockingClient, namespace: str) -> int:
-    pods = client.json("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
-    return sum(
-        any(c["type"] == "Ready" and c["status"] == "True"
-            for c in p.get("status", {}).get("conditions") or [])
-        for p in pods
-    )
 
 
 def deployment_ready_seconds(virtual: VirtualControlPlane, namespace: str) -> float:
@@ -61,7 +35,7 @@ def deployment_ready_seconds(virtual: VirtualControlPlane, namespace: str) -> fl
     start = time.monotonic()
     subprocess.run([*kubectl, "create", "deployment", "web", "--image=nginx", "--replicas=2",
                     "-n", namespace], check=True, capture_output=True)
-    if not wait_for(lambda: _ready_pods(client, namespace) == 2, 120, interval=0.05):
+    if not wait_for(lambda: ready_pods(client, namespace) == 2, 120, interval=0.05):
         raise RuntimeError(f"pods in {namespace} not Ready within 120 s")
     return time.monotonic() - start
 
@@ -72,28 +46,22 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=120.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="vcsync-bench-"))
-    with HostCluster(name="bench", root=root / "host") as host, \
-            VirtualControlPlane(name="bench", root=root / "virtual") as virtual:
-        ns = hostns.prepare(host.client(), "vcluster-bench", VC)
-        coredns.apply(virtual.client(), [coredns.dns_service()])
-        syncer = SyncerProcess(VC, host, virtual, ns.name, root).start()
-        try:
-            samples = [deployment_ready_seconds(virtual, f"demo-{i}") for i in range(args.runs)]
-            pods = 2 * args.runs
-            host_writes = writes(syncer.url, side="host")
-            print(f"deployment (2 replicas) -> both virtual pods Ready: median "
-                  f"{statistics.median(samples):.2f}s (min {min(samples):.2f}, "
-                  f"max {max(samples):.2f}, n={len(samples)})")
-            print(f"host writes per synced pod: {host_writes / pods:.2f} "
-                  f"({host_writes:.0f} writes for {pods} pods; all writes incl. virtual: "
-                  f"{writes(syncer.url) / pods:.2f} per pod)")
-            before = writes(syncer.url, kind="Node")
-            time.sleep(args.idle)
-            per_minute = (writes(syncer.url, kind="Node") - before) * 60 / args.idle
-            print(f"node writes per minute, 3 idle nodes: {per_minute:.1f} "
-                  f"(over {args.idle:.0f}s)")
-        finally:
-            syncer.stop()
+    with local_stack(root) as stack:
+        syncer = stack.start_syncer()
+        samples = [deployment_ready_seconds(stack.virtual, f"demo-{i}") for i in range(args.runs)]
+        pods = 2 * args.runs
+        host_writes = writes(syncer.url, side="host")
+        print(f"deployment (2 replicas) -> both virtual pods Ready: median "
+              f"{statistics.median(samples):.2f}s (min {min(samples):.2f}, "
+              f"max {max(samples):.2f}, n={len(samples)})")
+        print(f"host writes per synced pod: {host_writes / pods:.2f} "
+              f"({host_writes:.0f} writes for {pods} pods; all writes incl. virtual: "
+              f"{writes(syncer.url) / pods:.2f} per pod)")
+        before = writes(syncer.url, kind="Node")
+        time.sleep(args.idle)
+        per_minute = (writes(syncer.url, kind="Node") - before) * 60 / args.idle
+        print(f"node writes per minute, 3 idle nodes: {per_minute:.1f} "
+              f"(over {args.idle:.0f}s)")
 
 
 if __name__ == "__main__":
