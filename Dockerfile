@@ -28,6 +28,7 @@ COPY README.md ./
 COPY syncer ./syncer
 COPY translators ./translators
 COPY benchmarks ./benchmarks
+COPY helm/vcsync ./helm/vcsync
 RUN /opt/vcsync/bin/pip wheel --no-cache-dir --no-deps . -w /wheels \
  && /opt/vcsync/bin/pip install --no-cache-dir --no-deps /wheels/vcsync-*.whl
 
