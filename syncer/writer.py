@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncer.kube.client import KubeClient
-from syncer.kube.errors import AlreadyExists, KubeError, NotFound
+from syncer.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
 from syncer.kube.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
 from translators import naming
 from translators.base import Create, Delete, IssueTokens, Patch, Side
@@ -266,9 +266,16 @@ class Writer:
         client = self._clients[action.side]
         if action.subresource:
             name = action.name or meta.get("name", "")
-            result = await client.create_subresource(
-                action.resource, name, action.subresource, action.obj, namespace
-            )
+            try:
+                result = await client.create_subresource(
+                    action.resource, name, action.subresource, action.obj, namespace
+                )
+            except Conflict:
+                if action.subresource != "binding":
+                    raise
+                # Already bound: our own earlier binding, which the cache has not
+                # seen yet (only the syncer binds virtual pods). Nothing to do.
+                return {}
         else:
             labels = meta.get("labels") or {}
             if action.side == Side.HOST and labels.get(naming.LABEL_MANAGED_BY) != self._vcluster:

@@ -15,10 +15,13 @@ import orjson
 import pytest
 
 from syncer.kube import resources as r
+from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
+from syncer.writer import StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import http_get, metric_samples, metric_total, syncer_idle, wait_until
 from translators import naming
+from translators.base import Create, Side
 
 Obj = dict[str, Any]
 NS = "team"
@@ -181,3 +184,20 @@ async def test_two_replicas_hand_over_the_lease(team: Stack) -> None:
     await wait_until(lambda: leaders() == [standby], "the standby to take over", timeout=15)
     await stack.virtual.create(r.CONFIGMAPS, _cm("after", {"k": "v"}), NS)
     await wait_until(lambda: _host_cm(stack, "after"), "sync by the new leader")
+
+
+async def test_a_repeated_binding_is_not_an_error(team: Stack) -> None:
+    """The cache may lag behind our own binding; binding again (409) counts as done."""
+    await team.virtual.create(r.PODS, {"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "busybox"}]}}, NS)
+    clients: dict[str, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
+    writer = Writer(clients, VC, team.host_namespace, lambda: True,
+                    StatusBatcher(team.virtual, lambda: True))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": NS},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "kwok-node-0"}}
+    action = Create(Side.VIRTUAL, r.PODS, binding, subresource="binding", name="p")
+    await writer.create(action)
+    assert await writer.create(action) == {}
+    pod = await team.virtual_get(r.PODS, "p", NS)
+    assert pod is not None
+    assert pod["spec"]["nodeName"] == "kwok-node-0"
