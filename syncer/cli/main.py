@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from syncer.cli import bench as bench_cmd
 from syncer.cli import connection, hosts, vclusters
 from syncer.cli import run as run_cmd
 from syncer.cli import translate as translate_cmd
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.register(commands)
     vclusters.register(commands)
     connection.register(commands)
+    bench_cmd.register(commands)
     return parser
 
 

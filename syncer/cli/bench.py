@@ -1,0 +1,139 @@
+"""``vcsync bench load|hotpath``: the bundled benchmarks (logic in the ``benchmarks`` package).
+
+``load`` starts its own local control planes and syncer (nothing of the
+user's is touched) and writes ``load.json``, ``load.md`` and ``load.png``;
+``hotpath`` needs no cluster and writes ``hotpath.json`` and ``hotpath.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from syncer.cli.errors import CliError
+
+_LOAD_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd",
+                    "kwok", "kine")
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "bench", help="load and hot-path benchmarks",
+        description="Benchmark the syncer against local control planes, or its hot path.")
+    sub = p.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
+    load = sub.add_parser(
+        "load", help="syncer vs. direct host writes against real local control planes",
+        description="Arms alternate A-B-B-A: N pods straight onto the host (same client "
+        "limits, same objects) vs. N pods through the virtual cluster and the syncer.")
+    size = load.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="small sizes (N=100), under 3 minutes: a smoke test")
+    size.add_argument("--large", action="store_true", help="N=10,000 pods per arm")
+    load.add_argument("--pods", type=int, help="N, pods per arm of the burst phase (2,000)")
+    load.add_argument("--shape", choices=["pods", "deployment"], default="pods",
+                      help="create pods one by one, or one Deployment of N replicas")
+    load.add_argument("--rate", type=float,
+                      help="pods/s of the steady phase (default 50; 0 skips it)")
+    load.add_argument("--steady-seconds", type=float, help="length of each steady arm (30)")
+    load.add_argument("--churn", type=int,
+                      help="pods (each with a ConfigMap and a Secret) of the churn phase (200)")
+    load.add_argument("--restart-objects", type=int,
+                      help="cached objects when the syncer is killed and restarted (10,000)")
+    load.add_argument("--output", type=Path,
+                      help="results directory (default vcsync-bench/<timestamp>)")
+    load.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="syncer configuration override for every phase, e.g. "
+                      "syncer.virtual.qps=300 (the direct arm follows syncer.host.* and "
+                      "syncer.shards/workersPerShard)")
+    load.add_argument("--no-progress", action="store_true", help="no progress bars")
+    load.add_argument("--profile", action="store_true",
+                      help="record the syncer with py-spy during its arms (py-spy must be "
+                      "installed); raw stacks and a summary go to the results")
+    load.set_defaults(handler=_load)
+    hot = sub.add_parser("hotpath", help="µs per pod of each stage of the sync hot path",
+                         description="parse -> store -> key -> translate -> patch -> "
+                         "serialize, against kubernetes_asyncio's V1Pod model path.")
+    hot.add_argument("--pods", type=int, default=2000, help="distinct pods per round")
+    hot.add_argument("--rounds", type=int, default=7, help="rounds (the median is reported)")
+    hot.add_argument("--output", type=Path,
+                     help="results directory (default vcsync-bench/<timestamp>)")
+    hot.set_defaults(handler=_hotpath)
+
+
+def _output(args: argparse.Namespace) -> Path:
+    out: Path = args.output or Path("vcsync-bench") / time.strftime("%Y%m%d-%H%M%S")
+    return out
+
+
+def _command() -> str:
+    return "vcsync " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "vcsync bench"
+
+
+def _load(args: argparse.Namespace) -> int:
+    # Imported here: the benchmarks pull in matplotlib and the engine.
+    from benchmarks import load, report
+    from syncer.cli import checks
+    from syncer.local import binaries
+
+    checks.built(_LOAD_COMPONENTS, binaries.KUBERNETES_VERSION)
+    for flag in ("pods", "churn", "restart_objects"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag == "pods" else 0):
+            raise CliError(f"--{flag.replace('_', '-')} must not be {value}")
+    if args.rate is not None and args.rate < 0:
+        raise CliError(f"--rate must not be negative, not {args.rate:g}")
+    size = "quick" if args.quick else "large" if args.large else "default"
+    output = _output(args)
+    options = load.options_for(
+        size, pods=args.pods, shape=args.shape, rate=args.rate,
+        steady_seconds=args.steady_seconds, churn=args.churn,
+        restart_objects=args.restart_objects, output=output, progress=not args.no_progress,
+        profile=args.profile, set_values=tuple(args.set))
+    try:
+        load.base_config(options.set_values)
+    except ValueError as exc:
+        raise CliError(f"--set: {exc}") from exc
+    say = _printer(options.progress)
+    try:
+        result = load.run(options, say)
+    except load.BenchError as exc:
+        first, *details = str(exc).splitlines() or ["(no message)"]
+        if details:  # e.g. the last log lines of a component that died
+            print("\n".join(details), file=sys.stderr)
+        raise CliError(f"load benchmark failed: {first}") from exc
+    for path in report.write_load(result, output, _command()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _hotpath(args: argparse.Namespace) -> int:
+    from benchmarks import hotpath, report
+
+    if args.pods < 1 or args.rounds < 1:
+        raise CliError("--pods and --rounds must be at least 1")
+    result = hotpath.run(args.pods, args.rounds)
+    print(f"hot path: {result.total_us:.1f} µs per pod "
+          f"({', '.join(f'{k} {v:.1f}' for k, v in result.stages_us.items())}); "
+          f"model path {result.model_us:.1f} µs ({result.speedup:.1f}x)")
+    for path in report.write_hotpath(result, _output(args), _command()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _printer(progress: bool) -> Any:
+    start = time.monotonic()
+
+    def say(message: str) -> None:
+        line = f"[{time.monotonic() - start:7.1f}s] {message}"
+        if progress:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            tqdm.write(line)
+        else:
+            print(line, flush=True)
+
+    return say
