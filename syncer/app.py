@@ -36,7 +36,7 @@ from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import NotFound
-from syncer.kube.resources import SERVICES
+from syncer.kube.resources import CONFIGMAPS, SECRETS, SERVICES
 from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.writer import EventRecorder, StatusBatcher, Writer
@@ -216,11 +216,14 @@ class Syncer:
         writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
                         observer=self.metrics.observe_write)
         events = EventRecorder(clients[Side.VIRTUAL], self.may_write)
-        return Engine(self.translators, Wiring(
+        engine = Engine(self.translators, Wiring(
             informers, writer, status, events, ctx, self.may_write,
             shards=self.cfg.syncer.shards, workers_per_shard=self.cfg.syncer.workers_per_shard,
             queue_metrics=self.queue_metrics,
         ))
+        writer.use_caches(informers.existing_store(Side.HOST, SECRETS),
+                          informers.existing_store(Side.VIRTUAL, CONFIGMAPS))
+        return engine
 
     async def run(self) -> int:
         clients = await self._clients()

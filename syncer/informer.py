@@ -220,6 +220,12 @@ class InformerSet:
         self.informer(side, resource)
         self._subscribers[(side, resource)].append(handler)
 
+    def existing_store(self, side: str, resource: Resource) -> Store | None:
+        """The store of ``resource`` on ``side`` if some subscriber asked for it, else None
+        (never creates an informer: after :meth:`start` a new one would never run)."""
+        informer = self._informers.get((side, resource))
+        return informer.store if informer is not None else None
+
     def store(self, side: str, resource: Resource) -> Store:
         return self.informer(side, resource).store
 
