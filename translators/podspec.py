@@ -157,9 +157,11 @@ def ephemeral_containers_patch(virtual: Obj, host: Obj, world: PodWorld) -> Obj:
     Ephemeral containers can only be added (``kubectl debug``), never changed,
     so the patch lists the translated virtual ones the host pod lacks.
     """
+    spec = virtual.get("spec") or {}
+    if not spec.get("ephemeralContainers"):
+        return {}  # the common case: no need to build the injected environment
     scope = _Scope(world, virtual["metadata"]["namespace"])
     present = {c["name"] for c in (host.get("spec") or {}).get("ephemeralContainers") or []}
-    spec = virtual.get("spec") or {}
     injected = _injected_env(spec, world)
     added = [
         _container(container, injected, scope)
@@ -248,6 +250,8 @@ def _service_account(spec: Obj) -> str:
 
 
 def _go_quote(text: str) -> str:
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # nothing to escape: the common case, without a loop per character
     return '"' + "".join(_go_escaped(char) for char in text) + '"'
 
 

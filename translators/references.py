@@ -35,9 +35,11 @@ def _projections(pod: Obj) -> Iterator[Obj]:
         yield from (volume.get("projected") or {}).get("sources") or ()
 
 
-def _name(ref: Obj | None, field: str = "name") -> Iterator[str]:
+def _name(ref: Obj | None, field: str = "name") -> tuple[str, ...]:
+    """The referenced name, if any (a tuple, not a generator: this runs per store update)."""
     if ref and ref.get(field):
-        yield str(ref[field])
+        return (str(ref[field]),)
+    return ()
 
 
 def _served_by_token_secret(volume: Obj, source: Obj) -> bool:
