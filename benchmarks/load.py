@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -53,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvloop
 
 from benchmarks.common import (
@@ -75,11 +77,11 @@ from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import KubeError, NotFound
 from syncer.local.process import LaunchError
 from syncer.local.syncer_process import SyncerProcess
-from syncer.store import Store
+from syncer.store import Store, strip
 from syncer.writer import _token_secret
 from translators import naming
 from translators.base import Context, Create, IssueTokens, Side
-from translators.pods import PodTranslator
+from translators.pods import PodTranslator, token_secret_name
 
 Obj = dict[str, Any]
 Say = Callable[[str], None]
@@ -358,9 +360,20 @@ class PhaseResult:
 
     @property
     def efficiency(self) -> float:
+        """Syncer-arm over direct-arm throughput to "all N host pods exist" (the target's)."""
         direct = sum(a.throughput for a in self.of("direct")) / len(self.of("direct"))
         syncer = sum(a.throughput for a in self.of("syncer")) / len(self.of("syncer"))
         return syncer / direct
+
+    @property
+    def ready_efficiency(self) -> float:
+        """The same to "all N Running" (direct: and their Secrets written) / "all N virtual pods
+        Ready" (syncer): every write done, not only the pods'."""
+        def rate(kind: str) -> float:
+            arms = self.of(kind)
+            return sum(a.pods / a.running_s for a in arms) / len(arms)
+
+        return rate("syncer") / rate("direct")
 
 
 @dataclass
@@ -392,6 +405,8 @@ class RestartResult:
     host_requests: dict[str, float]
     rss_before_kib: int
     rss_after_kib: int
+    object_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """What one synced pod's cached objects weigh: (JSON bytes, Python heap bytes)."""
 
 
 @dataclass
@@ -949,6 +964,7 @@ class Run:
             k in self.recorder.virtual_ready for k in keys), pods,
             self.arm_timeout(pods, None), bar="restart: pods synced")
         await self.wait_idle(quiet=2.0)
+        sizes = await self._object_sizes(keys[0])
         cached = metric(await asyncio.to_thread(scrape, url), "vcsync_cached_objects")
         before = self._sample()
         old = self._syncer()
@@ -983,8 +999,17 @@ class Run:
             all_writes=metric(samples, "vcsync_writes_total"), host_requests=requests,
             writes={" ".join(k): v for k, v in _delta(samples, [], "vcsync_writes_total").items()
                     if v},
-            rss_before_kib=before.rss_kib, rss_after_kib=after.rss_kib,
+            rss_before_kib=before.rss_kib, rss_after_kib=after.rss_kib, object_sizes=sizes,
         )
+
+    async def _object_sizes(self, key: str) -> dict[str, tuple[int, int]]:
+        """JSON and Python sizes of the objects the syncer caches for the pod ``key``."""
+        namespace, name = key.split("/")
+        virtual = await self.v.get(r.PODS, name, namespace)
+        host = await self.h.get(r.PODS, naming.host_name(name, namespace, VC), HOST_NAMESPACE)
+        secret = await self.h.get(r.SECRETS, token_secret_name(virtual), HOST_NAMESPACE)
+        return {what: _sizes(obj) for what, obj in (
+            ("virtual pod", virtual), ("host pod", host), ("token Secret", secret))}
 
     async def _until(self, check: Callable[[], bool], timeout: float, what: str) -> float:
         deadline = time.monotonic() + timeout
@@ -1034,6 +1059,19 @@ def _virtual_copy(template: Obj, namespace: str, i: int, generated: bool) -> Obj
         meta["generateName"] = name[:-5]
     meta.update(name=name, namespace=namespace, uid=str(uuid.uuid4()))
     return pod
+
+
+def _sizes(obj: Obj) -> tuple[int, int]:
+    """(JSON bytes, bytes of the Python objects ``orjson.loads`` makes) of a cached object."""
+    payload = orjson.dumps(strip(copy.deepcopy(obj)))
+    tracemalloc.start()
+    try:
+        parsed = orjson.loads(payload)
+        size = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del parsed
+    return len(payload), size
 
 
 def _b64(text: str) -> str:
