@@ -201,7 +201,12 @@ class EventTranslator(Translator):
         desired = _virtual_event(host, ctx)
         if desired is None:
             return []
-        patch = fields_patch(virtual, desired, _CHANGING)
+        # The API server returns unset timestamps as null ("lastTimestamp": null on every
+        # event the events.k8s.io recorders write): null is unset, not a field to remove
+        # (that patch changed nothing and was sent for every copy, twice per pod under
+        # load and once per event on every restart; vcsync bench load).
+        present = {k: v for k, v in virtual.items() if v is not None}
+        patch = fields_patch(present, desired, _CHANGING)
         if not patch:
             return []
         meta = virtual["metadata"]
