@@ -39,7 +39,9 @@ import asyncio
 import base64
 import contextlib
 import copy
+import logging
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -332,6 +334,11 @@ class ArmResult:
     cpu_s: float = 0.0
     rss_kib: int = 0
     hwm_kib: int = 0
+    stack_cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of every process of the stack during the arm (control planes, kwok, the
+    syncer, this benchmark), by process."""
+    machine_busy: float = 0.0
+    """Share of all cores busy during the arm, whoever used them (a shared machine)."""
 
     @property
     def throughput(self) -> float:
@@ -344,7 +351,8 @@ class ArmResult:
             "throughput_pods_per_s": self.throughput, "host_requests": self.host_requests,
             "virtual_requests": self.virtual_requests, "codes": self.codes, "verbs": self.verbs,
             "host_writes": self.host_writes, "cpu_s": self.cpu_s, "rss_kib": self.rss_kib,
-            "hwm_kib": self.hwm_kib,
+            "hwm_kib": self.hwm_kib, "stack_cpu_s": self.stack_cpu,
+            "machine_busy": self.machine_busy,
         }
 
 
@@ -641,6 +649,7 @@ class Run:
 
         self.say(f"{phase} {arm}: direct, {pods} pods into host namespace {hns}")
         workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        cpu_before = self._stack_cpu()
         try:
             start = time.monotonic()
             for i in range(pods):
@@ -661,6 +670,7 @@ class Run:
         running = self.recorder.host_running
         done = {k: max(running[k], written[k]) for k in keys}
         result = self._arm(phase, arm, "direct", keys, wanted, start, done)
+        result.stack_cpu, result.machine_busy = _cpu_delta(cpu_before, self._stack_cpu())
         result.host_requests = sum(counts.values())
         result.codes = {k: float(v) for k, v in counts.items()}
         result.verbs = {k: float(v) for k, v in verbs.items()}
@@ -677,6 +687,7 @@ class Run:
         url = self._syncer().url
         before_metrics = await asyncio.to_thread(scrape, url)
         before = self._sample()
+        cpu_before = self._stack_cpu()
         self.say(f"{phase} {arm}: syncer, {pods} {self.options.shape} into virtual namespace "
                  f"{vns}")
         with self._profiling(f"{phase}-{arm}"):
@@ -695,6 +706,7 @@ class Run:
         after_metrics = await asyncio.to_thread(scrape, url)
         result = self._arm(phase, arm, "syncer", keys, wanted, start, self.recorder.virtual_ready)
         result.cpu_s = after.cpu_seconds - before.cpu_seconds
+        result.stack_cpu, result.machine_busy = _cpu_delta(cpu_before, self._stack_cpu())
         result.rss_kib, result.hwm_kib = after.rss_kib, after.hwm_kib
         requests = _delta(after_metrics, before_metrics, "rest_client_requests_total")
         result.host_requests = sum(v for (cluster, verb, _), v in requests.items()
@@ -713,6 +725,23 @@ class Run:
                  f"{result.running_s:.1f}s; {result.host_requests / pods:.2f} host requests/pod")
         await self._cleanup_syncer(vns, keys)
         return result
+
+    def _stack_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of every process of the stack, plus the machine's busy and
+        total core-seconds (``/proc/stat``) under ``machine busy`` / ``machine total``."""
+        pids = {f"host {n}": c.pid for n, c in self.stack.host.components.items()}
+        pids |= {f"virtual {n}": c.pid for n, c in self.stack.virtual.components.items()}
+        pids["vcsync run"] = self._pid()
+        pids["benchmark"] = os.getpid()
+        cpu = {}
+        for name, pid in pids.items():
+            with contextlib.suppress(OSError):
+                cpu[name] = process_sample(pid).cpu_seconds
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu["machine total"] = sum(fields[:8]) / ticks
+        cpu["machine busy"] = (sum(fields[:8]) - fields[3] - fields[4]) / ticks  # not idle/iowait
+        return cpu
 
     @contextlib.contextmanager
     def _profiling(self, name: str) -> Iterator[None]:
@@ -761,9 +790,9 @@ class Run:
         await self.wait(f"{what}: Running/Ready", lambda: sum(k in done for k in keys), pods,
                         timeout)
 
-    async def _create_pods(self, vns: str, arm: str, pods: int, rate: float | None
-                           ) -> tuple[list[str], dict[str, float], float]:
-        names = [f"pod-{i:05d}" for i in range(pods)]
+    async def _create_pods(self, vns: str, arm: str, pods: int, rate: float | None,
+                           first: int = 0) -> tuple[list[str], dict[str, float], float]:
+        names = [f"pod-{i:05d}" for i in range(first, first + pods)]
         keys = [f"{vns}/{n}" for n in names]
         wanted: dict[str, float] = {}
         labels = self._pod_labels(arm)
@@ -956,14 +985,26 @@ class Run:
         """Kill the syncer holding ``target_objects`` cached objects; start it again."""
         vns = "restart"
         url = self._syncer().url
-        pods = max(1, math.ceil(target_objects / 3))  # virtual pod, host pod, token Secret
-        self.say(f"restart: syncing {pods} pods for {target_objects} cached objects")
+        # Host events of the earlier phases' pods (gone) would count as cached objects.
+        await self.h.request("DELETE", r.EVENTS.path(HOST_NAMESPACE))
         await self._namespace(self.v, vns)
-        keys, _, _ = await self._create_pods(vns, "restart", pods, None)
-        await self.wait("restart pods Ready", lambda: sum(
-            k in self.recorder.virtual_ready for k in keys), pods,
-            self.arm_timeout(pods, None), bar="restart: pods synced")
-        await self.wait_idle(quiet=2.0)
+        await self.wait_idle()
+        start_cached = cached = metric(await asyncio.to_thread(scrape, url),
+                                       "vcsync_cached_objects")
+        per_pod = 5.0  # virtual pod, host pod, token Secret, a host event and its copy
+        keys: list[str] = []
+        while cached < target_objects and len(keys) < 10 * target_objects:
+            pods = max(1, math.ceil((target_objects - cached) / per_pod))
+            self.say(f"restart: syncing {pods} more pods ({cached:.0f} of {target_objects} "
+                     "cached objects)")
+            batch, _, _ = await self._create_pods(vns, "restart", pods, None, first=len(keys))
+            keys.extend(batch)
+            await self.wait("restart pods Ready", self._counter(keys, self.recorder.virtual_ready),
+                            len(keys), self.arm_timeout(pods, None), bar="restart: pods synced")
+            await self.wait_idle(quiet=2.0)
+            cached = metric(await asyncio.to_thread(scrape, url), "vcsync_cached_objects")
+            per_pod = max(1.0, (cached - start_cached) / len(keys))
+        pods = len(keys)
         sizes = await self._object_sizes(keys[0])
         cached = metric(await asyncio.to_thread(scrape, url), "vcsync_cached_objects")
         before = self._sample()
@@ -1010,6 +1051,10 @@ class Run:
         secret = await self.h.get(r.SECRETS, token_secret_name(virtual), HOST_NAMESPACE)
         return {what: _sizes(obj) for what, obj in (
             ("virtual pod", virtual), ("host pod", host), ("token Secret", secret))}
+
+    @staticmethod
+    def _counter(keys: list[str], seen: dict[str, float]) -> Callable[[], int]:
+        return lambda: sum(k in seen for k in keys)
 
     async def _until(self, check: Callable[[], bool], timeout: float, what: str) -> float:
         deadline = time.monotonic() + timeout
@@ -1059,6 +1104,15 @@ def _virtual_copy(template: Obj, namespace: str, i: int, generated: bool) -> Obj
         meta["generateName"] = name[:-5]
     meta.update(name=name, namespace=namespace, uid=str(uuid.uuid4()))
     return pod
+
+
+def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> tuple[dict[str, float],
+                                                                          float]:
+    """Per-process CPU seconds between two :meth:`Run._stack_cpu` readings, and the share of
+    the machine's cores that were busy meanwhile."""
+    delta = {k: after[k] - before[k] for k in after if k in before}
+    total, busy = delta.pop("machine total", 0.0), delta.pop("machine busy", 0.0)
+    return delta, (busy / total if total else 0.0)
 
 
 def _sizes(obj: Obj) -> tuple[int, int]:
@@ -1143,6 +1197,8 @@ async def _run(stack: LocalStack, options: LoadOptions, say: Say) -> LoadResult:
 
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     start = time.monotonic()
+    # The benchmark's own informers reconnect idle watches now and then: not news.
+    logging.getLogger("syncer.informer").setLevel(logging.ERROR)
     run = Run(stack, options, say)
     watcher = Watcher(stack, run.recorder)
     await asyncio.to_thread(watcher.start)

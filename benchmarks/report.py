@@ -62,6 +62,20 @@ def added_percentiles(phase: PhaseResult, attr: str = "create_ms") -> dict[str, 
     return {k: syncer[k] - direct[k] for k in ("Perc50", "Perc90", "Perc99", "Max")}
 
 
+def _stack(arms: Sequence[ArmResult]) -> dict[str, float]:
+    """CPU milliseconds per pod of each process of the stack, over ``arms``."""
+    pods = sum(a.pods for a in arms)
+    total: dict[str, float] = {}
+    for arm in arms:
+        for name, seconds in arm.stack_cpu.items():
+            total[name] = total.get(name, 0.0) + seconds
+    return {k: v / pods * 1000 for k, v in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
+def _stack_ms(arms: Sequence[ArmResult]) -> float:
+    return sum(_stack(arms).values())
+
+
 def _codes(arms: Sequence[ArmResult]) -> dict[str, float]:
     total: dict[str, float] = {}
     for arm in arms:
@@ -98,6 +112,10 @@ def summary(result: LoadResult) -> Obj:
             "virtual_requests_per_pod_syncer": sum(a.virtual_requests for a in syncer) / pods,
             "host_writes_per_pod_syncer": sum(a.host_writes for a in syncer) / pods,
             "syncer_cpu_s_per_1000_pods": sum(a.cpu_s for a in syncer) / pods * 1000,
+            "stack_cpu_ms_per_pod_direct": _stack_ms(direct),
+            "stack_cpu_ms_per_pod_syncer": _stack_ms(syncer),
+            "machine_busy_direct": _mean([a.machine_busy for a in direct]),
+            "machine_busy_syncer": _mean([a.machine_busy for a in syncer]),
             "errors_syncer": _errors(_codes(syncer)),
             "errors_direct": _errors(_codes(direct)),
             "added_create_latency_ms": added_percentiles(phase),
@@ -298,6 +316,12 @@ def load_markdown(result: LoadResult, command: str) -> str:
             f"{ps['virtual_requests_per_pod_syncer']:.2f} virtual requests",
             f"- requests per synced pod by verb: {_per_pod(phase.of('syncer'))}",
             f"- syncer CPU: {ps['syncer_cpu_s_per_1000_pods']:.1f} s per 1,000 pods",
+            f"- CPU of the whole stack per pod: direct **{ps['stack_cpu_ms_per_pod_direct']:.1f} "
+            f"ms**, syncer **{ps['stack_cpu_ms_per_pod_syncer']:.1f} ms** ("
+            + ", ".join(f"{k} {v:.1f}" for k, v in list(_stack(phase.of("syncer")).items())[:6])
+            + f"); machine busy (all processes, other users too): direct "
+            f"{ps['machine_busy_direct']:.0%}, syncer {ps['machine_busy_syncer']:.0%} of "
+            f"{result.machine['cores']} cores",
             f"- 429 / 5xx / lost connections: syncer {_err(ps['errors_syncer'])}, direct "
             f"{_err(ps['errors_direct'])}", "",
         ]
