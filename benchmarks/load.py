@@ -108,8 +108,9 @@ class LoadOptions:
     """N, per arm of the burst phase."""
     shape: str = "pods"
     """``pods`` (created one by one) or ``deployment`` (one Deployment of N replicas)."""
-    rate: float = 50.0
-    """Pods per second of the steady phase (0: no steady phase)."""
+    rates: tuple[float, ...] = (10.0, 50.0)
+    """Pods per second of the steady phases, one phase per rate (empty: none); 50 is the
+    target's rate, 10 one this 2-core machine sustains through the syncer arm."""
     steady_seconds: float = 30.0
     churn: int = 200
     """Pods of the churn phase, each referencing its own ConfigMap and Secret (0: none)."""
@@ -130,7 +131,7 @@ class LoadOptions:
     work_dir: Path | None = None
 
 
-QUICK = {"pods": 100, "rate": 20.0, "steady_seconds": 5.0, "churn": 20, "churn_rounds": 2,
+QUICK = {"pods": 100, "rates": (20.0,), "steady_seconds": 5.0, "churn": 20, "churn_rounds": 2,
          "restart_objects": 300, "nodes": 2, "label": "quick"}
 LARGE = {"pods": 10_000, "label": "large"}
 
@@ -1210,15 +1211,15 @@ async def _run(stack: LocalStack, options: LoadOptions, say: Say) -> LoadResult:
         rest = run._sample()
         say(f"syncer at rest: RSS {rest.rss_kib / 1024:.1f} MiB")
         phases = [await run.phase("burst", options.pods, None)]
-        if options.rate > 0:
-            limits = steady_limits(options.rate, run.cfg)
+        for rate in sorted(r for r in options.rates if r > 0):
+            limits = steady_limits(rate, run.cfg)
             if limits != (*run.host_limits, *run.virtual_limits):
                 run.host_limits, run.virtual_limits = limits[:2], limits[2:]
-                say(f"steady: restarting the syncer with host QPS {limits[0]:g}/burst "
+                say(f"steady {rate:g}/s: restarting the syncer with host QPS {limits[0]:g}/burst "
                     f"{limits[1]}, virtual QPS {limits[2]:g}/burst {limits[3]} (both arms)")
                 await run.start_syncer(_with_limits(run.config, limits[:2], limits[2:]))
-            pods = max(1, round(options.rate * options.steady_seconds))
-            phases.append(await run.phase("steady", pods, options.rate))
+            pods = max(1, round(rate * options.steady_seconds))
+            phases.append(await run.phase(f"steady-{rate:g}", pods, rate))
         churn = await run.churn(options.churn, options.churn_rounds) if options.churn else None
         restart = await run.restart(options.restart_objects) if options.restart_objects else None
         run._sample()
@@ -1239,7 +1240,7 @@ def run(options: LoadOptions, say: Say = print) -> LoadResult:
     """
     import tempfile
 
-    needed = max(options.pods, math.ceil(options.rate * options.steady_seconds),
+    needed = max(options.pods, math.ceil(max(options.rates, default=0) * options.steady_seconds),
                  options.restart_objects // 3 + 1, options.churn)
     per_node = max(110, math.ceil(needed * 1.5 / options.nodes))
     root = options.work_dir or Path(tempfile.mkdtemp(prefix="vcsync-bench-load-"))

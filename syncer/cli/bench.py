@@ -36,8 +36,9 @@ def register(commands: Any) -> None:
     load.add_argument("--pods", type=int, help="N, pods per arm of the burst phase (2,000)")
     load.add_argument("--shape", choices=["pods", "deployment"], default="pods",
                       help="create pods one by one, or one Deployment of N replicas")
-    load.add_argument("--rate", type=float,
-                      help="pods/s of the steady phase (default 50; 0 skips it)")
+    load.add_argument("--rate", type=float, action="append",
+                      help="pods/s of a steady phase; repeat for several (default 10 and 50; "
+                      "0 alone: no steady phase)")
     load.add_argument("--steady-seconds", type=float, help="length of each steady arm (30)")
     load.add_argument("--churn", type=int,
                       help="pods (each with a ConfigMap and a Secret) of the churn phase (200)")
@@ -84,12 +85,13 @@ def _load(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < (1 if flag == "pods" else 0):
             raise CliError(f"--{flag.replace('_', '-')} must not be {value}")
-    if args.rate is not None and args.rate < 0:
-        raise CliError(f"--rate must not be negative, not {args.rate:g}")
+    if any(rate < 0 for rate in args.rate or ()):
+        raise CliError("--rate must not be negative")
     size = "quick" if args.quick else "large" if args.large else "default"
     output = _output(args)
     options = load.options_for(
-        size, pods=args.pods, shape=args.shape, rate=args.rate,
+        size, pods=args.pods, shape=args.shape,
+        rates=tuple(r for r in args.rate if r > 0) if args.rate else None,
         steady_seconds=args.steady_seconds, churn=args.churn,
         restart_objects=args.restart_objects, output=output, progress=not args.no_progress,
         profile=args.profile, set_values=tuple(args.set))

@@ -63,7 +63,7 @@ def test_quick_load_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> N
         assert item["unit"] == "ms"
         assert {"Perc50", "Perc90", "Perc99"} <= set(item["data"])
     summary = document["summary"]
-    assert {"burst", "steady", "churn", "restart", "memory"} <= set(summary)
+    assert {"burst", "steady-20", "churn", "restart", "memory"} <= set(summary)
     assert summary["burst"]["pods_per_arm"] == 100
     assert summary["restart"]["host_writes"] == 0
     assert [a["arm"] for a in document["arms"]][:4] == ["A1", "B1", "B2", "A2"]
