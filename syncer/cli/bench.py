@@ -35,7 +35,8 @@ def register(commands: Any) -> None:
     size.add_argument("--large", action="store_true", help="N=10,000 pods per arm")
     load.add_argument("--pods", type=int, help="N, pods per arm of the burst phase (2,000)")
     load.add_argument("--shape", choices=["pods", "deployment"], default="pods",
-                      help="create pods one by one, or one Deployment of N replicas")
+                      help="create pods one by one, or one Deployment of N replicas (then "
+                      "the virtual controller-manager's ReplicaSet pacing is part of the arm)")
     load.add_argument("--rate", type=float, action="append",
                       help="pods/s of a steady phase; repeat for several (default 10 and 50; "
                       "0 alone: no steady phase)")
