@@ -323,6 +323,17 @@ def test_sync_of_an_unchanged_event_writes_nothing() -> None:
             assert t.sync(virtual, event, ctx) == []
 
 
+def test_null_timestamps_the_api_returns_are_not_a_change() -> None:
+    """events.k8s.io recorders leave the core timestamps unset; the API returns them as null."""
+    t, ctx = EventTranslator(), pod_context()
+    event = host_event(firstTimestamp=None, lastTimestamp=None,
+                       eventTime="2024-05-01T10:00:02.000000Z")
+    virtual = stored(created(t.to_virtual(event, ctx)))
+    virtual.update(firstTimestamp=None, lastTimestamp=None)
+    with unchanged(virtual, event):
+        assert t.sync(virtual, event, ctx) == []
+
+
 def test_sync_follows_a_repeated_host_event() -> None:
     t, ctx = EventTranslator(), pod_context()
     virtual = stored(created(t.to_virtual(kubelet_event(), ctx)))
