@@ -180,24 +180,8 @@ class Controller:
         return found[0] if found else None
 
     def plan(self, virtual: Obj | None, host: Obj | None) -> list[Action]:
-        """Pick the translator case from what exists (pure; the heart of the contract)."""
-        if any(o is not None and naming.is_controlled_elsewhere(o) for o in (virtual, host)):
-            return []
-        t, ctx = self.translator, self.ctx
-        if t.direction is Direction.FROM_HOST:
-            if host is not None and t.wants(host, ctx):
-                return t.to_virtual(host, ctx) if virtual is None else t.sync(virtual, host, ctx)
-            return t.to_host(virtual, ctx) if virtual is not None else []
-        wanted = virtual is not None and t.wants(virtual, ctx)
-        if virtual is not None and wanted:
-            if host is None:
-                return t.to_host(virtual, ctx)
-            if t.recreate_on_new_uid and _uid_changed(virtual, host):
-                meta = host["metadata"]
-                return [Delete(Side.HOST, t.host, meta["name"], meta.get("namespace"),
-                               meta.get("uid"))]
-            return t.sync(virtual, host, ctx)
-        return t.to_virtual(host, ctx) if host is not None else []
+        """Pick the translator case from what exists (see :func:`plan`)."""
+        return plan(self.translator, self.ctx, virtual, host)
 
     async def reconcile(self, key: str) -> float | None:
         if not self._gate():
@@ -287,11 +271,8 @@ class Controller:
         the referrer's need is the reason. A source that does not exist is not
         an error: Kubernetes lets a pod reference a ConfigMap created later.
         """
-        t, virtual, host = self.translator, self._virtual.get(key), self.host_for(key)
-        if t.direction is Direction.FROM_HOST:
-            actions = t.to_virtual(host, self.ctx) if host is not None and virtual is None else []
-        else:
-            actions = t.to_host(virtual, self.ctx) if virtual is not None and host is None else []
+        virtual = self._virtual.get(key)
+        actions = ensure_actions(self.translator, self.ctx, virtual, self.host_for(key))
         if actions:
             # Conflict: created concurrently by this kind's own worker; it exists, as required.
             with contextlib.suppress(Conflict):
@@ -313,6 +294,40 @@ class Controller:
             text = text.replace(self.ctx.host_name(meta["name"], namespace), meta["name"])
             text = text.replace(self.ctx.host_namespace, namespace)
         return f"syncing to the host cluster failed: {text}"
+
+
+def plan(t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None) -> list[Action]:
+    """The actions one reconcile takes for the pair (``virtual``, ``host``) of one key.
+
+    Pure (the heart of the contract): it picks the translator case from what
+    exists. A module function so that checks outside the engine (the chaos
+    suite's convergence oracle) run exactly the engine's decision.
+    """
+    if any(o is not None and naming.is_controlled_elsewhere(o) for o in (virtual, host)):
+        return []
+    if t.direction is Direction.FROM_HOST:
+        if host is not None and t.wants(host, ctx):
+            return t.to_virtual(host, ctx) if virtual is None else t.sync(virtual, host, ctx)
+        return t.to_host(virtual, ctx) if virtual is not None else []
+    wanted = virtual is not None and t.wants(virtual, ctx)
+    if virtual is not None and wanted:
+        if host is None:
+            return t.to_host(virtual, ctx)
+        if t.recreate_on_new_uid and _uid_changed(virtual, host):
+            meta = host["metadata"]
+            return [Delete(Side.HOST, t.host, meta["name"], meta.get("namespace"),
+                           meta.get("uid"))]
+        return t.sync(virtual, host, ctx)
+    return t.to_virtual(host, ctx) if host is not None else []
+
+
+def ensure_actions(
+    t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None
+) -> list[Action]:
+    """What :meth:`Controller.ensure` writes: the missing target-side copy, filter ignored."""
+    if t.direction is Direction.FROM_HOST:
+        return t.to_virtual(host, ctx) if host is not None and virtual is None else []
+    return t.to_host(virtual, ctx) if virtual is not None and host is None else []
 
 
 def _uid_changed(virtual: Obj, host: Obj) -> bool:
