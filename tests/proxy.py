@@ -1,15 +1,32 @@
-"""A loopback TCP proxy that can stall or cut connections (fault injection).
+"""A loopback TCP proxy that can stall, cut, black-hole or refuse connections.
 
-Why in the test suite: watch robustness (stalled streams, resets) is a
-property of the connection, so the fault must sit on the wire between the
-syncer and a real API server, not in a mock. It forwards bytes blindly (TLS
-passes through untouched) and only ever listens on and dials 127.0.0.1.
+Why in the test suite: watch and request robustness (stalled streams, resets,
+half-open sockets, an unreachable server) is a property of the connection, so
+the fault must sit on the wire between the syncer and a real API server, not
+in a mock. It forwards bytes blindly (TLS passes through untouched) and only
+ever listens on and dials 127.0.0.1.
+
+Faults, per live connection unless said otherwise:
+
+- ``stall``/``resume`` (and ``stall_for``): bytes are held, not lost; they flow
+  again on resume (a congested or paused peer);
+- ``reset``: every live connection is aborted (RST) at once; ``resets`` does it
+  periodically for a while;
+- ``blackhole``: the live connections become half-open: every byte on them is
+  silently discarded while both sockets stay open; new connections are not
+  affected, so only a client-side timeout gets the client out;
+- ``refusing``: every new connection is aborted on accept (the server is
+  unreachable); with ``cut`` the live ones go too;
+- ``dropping``: every byte of every connection, old or new, is discarded (a
+  network split that leaves sockets open).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,17 +34,35 @@ import yaml
 from syncer.local.cluster import ControlPlane
 
 
+@dataclass(eq=False)
+class _Link:
+    """One client connection and its upstream twin."""
+
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    flowing: asyncio.Event = field(default_factory=asyncio.Event)
+    blackholed: bool = False
+
+    def abort(self) -> None:
+        self.flowing.set()
+        for writer in (self.client, self.upstream):
+            writer.transport.abort()
+
+
 class FaultyProxy:
-    """Forward 127.0.0.1:<port> to 127.0.0.1:<target>; ``stall``/``reset`` live connections."""
+    """Forward 127.0.0.1:<port> to 127.0.0.1:<target>; inject faults on the way."""
 
     def __init__(self, target_port: int) -> None:
         self.dropping = False
         """While True, every byte in either direction is dropped (a network split)."""
+        self.refusing = False
+        """While True, new connections are aborted as soon as they are accepted."""
         self.target_port = target_port
         self.port = 0
         self.connections = 0
+        self.refused = 0
         self._server: asyncio.Server | None = None
-        self._live: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter, asyncio.Event]] = []
+        self._live: list[_Link] = []
 
     async def start(self) -> FaultyProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -35,54 +70,109 @@ class FaultyProxy:
         return self
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            self.refused += 1
+            writer.transport.abort()
+            return
         self.connections += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        flowing = asyncio.Event()
-        flowing.set()
-        entry = (writer, up_writer, flowing)
-        self._live.append(entry)
         try:
-            await asyncio.gather(
-                self._pipe(reader, up_writer, flowing), self._pipe(up_reader, writer, flowing)
-            )
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        link = _Link(writer, up_writer)
+        link.flowing.set()
+        self._live.append(link)
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer, link),
+                                 self._pipe(up_reader, writer, link))
         finally:
-            self._live.remove(entry)
+            self._live.remove(link)
             for w in (writer, up_writer):
                 w.close()
 
-    async def _pipe(
-        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, flowing: asyncio.Event
-    ) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                    link: _Link) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await src.read(65536):
-                await flowing.wait()
-                if self.dropping:
+                await link.flowing.wait()
+                if self.dropping or link.blackholed:
                     continue
                 dst.write(data)
                 await dst.drain()
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             dst.close()
 
+    @property
+    def live(self) -> int:
+        """How many connections are open through the proxy right now."""
+        return len(self._live)
+
     def stall(self) -> int:
         """Stop forwarding on every live connection (they stay open, silent); return how many."""
-        for _, _, flowing in self._live:
-            flowing.clear()
+        for link in self._live:
+            link.flowing.clear()
         return len(self._live)
+
+    def resume(self) -> int:
+        """Let held bytes flow again on every live connection; return how many."""
+        for link in self._live:
+            link.flowing.set()
+        return len(self._live)
+
+    def stall_for(self, seconds: float) -> int:
+        """Stall every live connection for ``seconds``, then resume; return how many."""
+        stalled = [link for link in self._live if link.flowing.is_set()]
+        for link in stalled:
+            link.flowing.clear()
+        asyncio.get_running_loop().call_later(seconds, _release, stalled)
+        return len(stalled)
 
     def reset(self) -> int:
         """Abort every live connection at once; return how many."""
-        count = len(self._live)
-        for client, upstream, flowing in list(self._live):
-            flowing.set()
-            for w in (client, upstream):
-                w.transport.abort()
-        return count
+        links = list(self._live)
+        for link in links:
+            link.abort()
+        return len(links)
+
+    def blackhole(self) -> int:
+        """Make every live connection half-open (bytes vanish, sockets stay); return how many."""
+        links = [link for link in self._live if not link.blackholed]
+        for link in links:
+            link.blackholed = True
+            link.flowing.set()
+        return len(links)
+
+    def blackholed(self) -> int:
+        """How many half-open connections are still held open by their clients."""
+        return sum(link.blackholed for link in self._live)
+
+    def cut(self) -> int:
+        """Disconnect: abort live connections and refuse new ones until ``refusing`` is
+        set back to False; return how many live connections were aborted."""
+        self.refusing = True
+        return self.reset()
+
+    async def resets(self, every: float, duration: float) -> int:
+        """Reset every live connection each ``every`` seconds for ``duration`` seconds;
+        return how many connections were aborted in all."""
+        aborted = 0
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(every, max(0.0, deadline - time.monotonic())))
+            aborted += self.reset()
+        return aborted
 
     async def stop(self) -> None:
         self.reset()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+def _release(links: list[_Link]) -> None:
+    for link in links:
+        link.flowing.set()
 
 
 def kubeconfig_via(cluster: ControlPlane, port: int, path: Path) -> Path:
