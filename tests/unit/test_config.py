@@ -46,7 +46,7 @@ policies:
   podSecurityStandard: privileged
 syncer:
   host:    {qps: 50, burst: 100}
-  virtual: {qps: 100, burst: 200}
+  virtual: {qps: 300, burst: 600}
   shards: 8
   workersPerShard: 4
   leaderElection: {enabled: false, leaseDuration: 15, renewDeadline: 10, retryPeriod: 2}
@@ -120,7 +120,7 @@ def test_default_attributes_are_typed_and_snake_case() -> None:
     assert cfg.sync.to_host.config_maps.all is False
     assert cfg.sync.from_host.nodes.selector.labels == {}
     assert cfg.policies.pod_security_standard is PodSecurityStandard.PRIVILEGED
-    assert (cfg.syncer.host.qps, cfg.syncer.virtual.burst) == (50, 200)
+    assert (cfg.syncer.host.qps, cfg.syncer.virtual.burst) == (50, 600)
     assert cfg.syncer.leader_election.renew_deadline == 10
 
 
@@ -152,7 +152,7 @@ def test_chart_only_keys_are_accepted_and_dropped(tmp_path: Path) -> None:
 def test_partial_sections_keep_their_own_defaults() -> None:
     cfg = parse({"sync": {"toHost": {"ingresses": {}}}, "syncer": {"virtual": {"qps": 5}}})
     assert cfg.sync.to_host.ingresses.enabled is False
-    assert (cfg.syncer.virtual.qps, cfg.syncer.virtual.burst) == (5, 200)
+    assert (cfg.syncer.virtual.qps, cfg.syncer.virtual.burst) == (5, 600)
     assert parse({"sync": None, "syncer": {"host": None}}) == SyncerConfig()
 
 
