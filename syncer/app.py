@@ -3,6 +3,8 @@
 Lifecycle:
 1. load and validate the configuration (bad input: exit 2 with the key named);
 2. connect to both API servers, build the enabled translators' controllers;
+   the cyclic collector is tuned for a cache holder and the synced caches are
+   frozen out of its scans (:mod:`syncer.collector`);
 3. serve ``/healthz``, ``/readyz`` (caches synced), ``/metrics`` and
    ``/debug/statistics`` on one aiohttp server;
 4. with ``--leader-elect``, only the Lease holder writes; losing the lease
@@ -31,6 +33,7 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from syncer import collector
 from syncer import config as config_mod
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
@@ -236,7 +239,8 @@ class Syncer:
             return 1
         self.engine = self._build(clients, facts)
         runner = await self._serve()
-        tasks = [asyncio.create_task(self.engine.run(), name="engine")]
+        tasks = [asyncio.create_task(self.engine.run(), name="engine"),
+                 asyncio.create_task(self._freeze_when_synced(self.engine), name="gc-freeze")]
         if self._elect_leader:
             tasks.append(asyncio.create_task(self._elect(clients[Side.HOST]), name="leader"))
         loop = asyncio.get_running_loop()
@@ -256,6 +260,10 @@ class Syncer:
             await client.close()
         log.info("stopped")
         return 0
+
+    async def _freeze_when_synced(self, engine: Engine) -> None:
+        await engine.started.wait()
+        log.info("collector: %d start-up objects frozen", collector.freeze_caches())
 
     async def _elect(self, host: KubeClient) -> None:
         le = self.cfg.syncer.leader_election
@@ -332,6 +340,7 @@ def run(options: RunOptions) -> int:
     except config_mod.ConfigError as exc:
         print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    collector.tune()
     with contextlib.suppress(KeyboardInterrupt):
         return uvloop.run(Syncer(options, cfg, translators).run())
     return 0
