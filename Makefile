@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install binaries binaries-skew demo test lint typecheck unit cluster-tests clean
+.PHONY: install binaries binaries-skew demo test reliability lint typecheck unit cluster-tests clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "vcsync needs Python 3.11")'
@@ -34,10 +34,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-## Lint, type-check, then the whole test suite (pytest's "no tests" exit 5 is a failure).
-test: install binaries-skew lint typecheck
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+# pytest, with its "no tests collected" exit 5 turned into a failure.
+define run_pytest
+	@$(BIN)/pytest $(1) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+endef
+
+## Lint, type-check, then the whole test suite (the reliability suite at its CI size).
+test: install binaries-skew lint typecheck
+	$(call run_pytest,)
+
+## The reliability and isolation suite alone, at full size (README: Reliability and security).
+reliability: export VCSYNC_SUITE_SIZE = full
+reliability: install binaries
+	$(call run_pytest,tests/chaos tests/security)
 
 unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
