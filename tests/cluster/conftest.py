@@ -55,6 +55,8 @@ class Stack:
     config: Obj
     syncers: list[SyncerProcess] = field(default_factory=list)
     api_ip: str = ""
+    name: str = VC
+    """The virtual cluster's name (a second tenant on the same host needs another one)."""
 
     async def dns_ip(self) -> str:
         """The host ClusterIP of the synced kube-dns Service (what pods get as nameserver)."""
@@ -67,7 +69,7 @@ class Stack:
         path = self.root / "sync.yaml"
         path.write_text(yaml.safe_dump(self.config))
         proc = SyncerProcess(
-            name=VC, host=self.host_cluster, virtual=self.virtual_cluster,
+            name=self.name, host=self.host_cluster, virtual=self.virtual_cluster,
             host_namespace=self.host_namespace, root=self.root, config=path,
             identity=identity, extra_args=list(extra),
         )
@@ -76,7 +78,7 @@ class Stack:
         return proc
 
     def host_name(self, name: str, namespace: str) -> str:
-        return naming.host_name(name, namespace, VC)
+        return naming.host_name(name, namespace, self.name)
 
     async def host_get(self, res: r.Resource, name: str, namespace: str) -> Obj | None:
         """The host copy of virtual ``namespace/name``, or None."""
@@ -96,6 +98,20 @@ class Stack:
             return None
 
 
+async def open_stack(
+    host_cluster: HostCluster, virtual_cluster: VirtualControlPlane, host: KubeClient,
+    virtual: KubeClient, root: Path, config: Obj, name: str = VC,
+) -> Stack:
+    """A Stack on a fresh host namespace holding the API Service, with the DNS Service applied
+    in the virtual cluster; the caller stops its syncers (fixtures of any scope share this)."""
+    prepared = await asyncio.to_thread(
+        hostns.prepare, host_cluster.client(), f"vcluster-{uuid.uuid4().hex[:8]}", name
+    )
+    await asyncio.to_thread(coredns.apply, virtual_cluster.client(), [coredns.dns_service()])
+    return Stack(host_cluster, virtual_cluster, host, virtual, prepared.name, root, config,
+                 api_ip=prepared.api_ip, name=name)
+
+
 @pytest.fixture
 def config() -> Obj:
     """Override in a test module to run the syncer with other sync rules."""
@@ -108,12 +124,7 @@ async def stack(
     tmp_path: Path, config: Obj,
 ) -> AsyncIterator[Stack]:
     host, virtual = await connect(host_cluster), await connect(virtual_cluster)
-    prepared = await asyncio.to_thread(
-        hostns.prepare, host_cluster.client(), f"vcluster-{uuid.uuid4().hex[:8]}", VC
-    )
-    await asyncio.to_thread(coredns.apply, virtual_cluster.client(), [coredns.dns_service()])
-    s = Stack(host_cluster, virtual_cluster, host, virtual, prepared.name, tmp_path, config,
-              api_ip=prepared.api_ip)
+    s = await open_stack(host_cluster, virtual_cluster, host, virtual, tmp_path, config)
     yield s
     for proc in s.syncers:
         untrack(proc)

@@ -1,0 +1,1 @@
+"""Security suites: hostile tenants and bad input against real control planes."""
