@@ -19,7 +19,6 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +28,15 @@ from typing import Any
 import structlog
 
 from syncer.informer import InformerSet
-from syncer.kube.errors import ApiError, BadRequest, Conflict, Forbidden, Invalid, KubeError
+from syncer.kube.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubeError,
+)
 from syncer.kube.resources import Resource
 from syncer.metrics import WorkqueueMetrics
 from syncer.store import NAMESPACE_INDEX, object_key
@@ -61,6 +68,10 @@ _PERSISTENT_FAILURES = 5
 _REJECTIONS = (Invalid, Forbidden, BadRequest)
 _EXPECTATION_RETRY = 0.1
 _EXPECTATION_TIMEOUT = 10.0
+
+
+class NameTaken(KubeError):
+    """A referenced object's host name is held by an object that is not its copy."""
 
 
 class CacheLookup:
@@ -203,6 +214,9 @@ class Controller:
         except _REJECTIONS as exc:
             await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
             raise
+        except NameTaken as exc:
+            await self._warn(virtual, "NameConflict", str(exc))
+            raise
         except KubeError as exc:
             # A plain Conflict is optimistic concurrency (re-read and retry);
             # anything else that keeps failing (AlreadyExists on an unowned
@@ -274,10 +288,32 @@ class Controller:
         virtual = self._virtual.get(key)
         actions = ensure_actions(self.translator, self.ctx, virtual, self.host_for(key))
         if actions:
-            # Conflict: created concurrently by this kind's own worker; it exists, as required.
-            with contextlib.suppress(Conflict):
+            try:
                 await self._execute(actions, virtual)
+            except AlreadyExists:
+                # Created concurrently by this kind's own worker, and so it exists as
+                # required; but an object we do not own under that name must never
+                # stand in for it (the referrer would mount someone else's data).
+                if not await self._holds_copy(actions, key):
+                    raise NameTaken(
+                        f"{self.translator.resource.kind} {key.rpartition('/')[2]!r} is not "
+                        "synced: its name in the host cluster is taken by an object this "
+                        "virtual cluster does not own") from None
+            except Conflict:
+                pass  # optimistic concurrency: the next reconcile of the key re-reads
             self.queue.add(key)
+
+    async def _holds_copy(self, actions: list[Action], key: str) -> bool:
+        """Whether the host object our Create collided with is this key's own copy (virtual
+        copies of host objects, e.g. nodes, carry no ownership and are never in doubt)."""
+        create = next(a for a in actions if isinstance(a, Create))
+        if create.side is not Side.HOST:
+            return True
+        meta = create.obj["metadata"]
+        found = await self._writer.read(create.side, create.resource, meta["name"],
+                                        meta.get("namespace"))
+        return found is not None and naming.is_managed(found, self.ctx.vcluster) and (
+            self.translator.virtual_key(found, self.ctx) == key)
 
     async def _warn(self, virtual: Obj | None, reason: str, message: str) -> None:
         if virtual is not None:

@@ -279,6 +279,16 @@ class Writer:
         if self._observer is not None:
             self._observer(side, verb, resource.kind)
 
+    async def read(
+        self, side: Side, resource: Resource, name: str, namespace: str | None
+    ) -> Obj | None:
+        """GET one object (None if absent), for the questions no cache answers: who holds
+        a host name we failed to create (caches only hold objects we own)."""
+        try:
+            return await self._clients[side].get(resource, name, namespace)
+        except NotFound:
+            return None
+
     async def create(self, action: Create) -> Obj:
         meta = action.obj.get("metadata", {})
         namespace = meta.get("namespace")

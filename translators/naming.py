@@ -34,6 +34,7 @@ ANNOTATION_MANAGED_ANNOTATIONS = PREFIX + "managed-annotations"
 ANNOTATION_REWRITTEN_LABELS = PREFIX + "rewritten-labels"
 
 MAX_NAME_LENGTH = 63
+_SEPARATOR = "-x-"
 _KEPT_CHARS = 52
 _HASH_CHARS = 10
 
@@ -79,6 +80,25 @@ def host_name(name: str, namespace: str, vcluster: str) -> str:
     touches an existing host object of the same name.
     """
     return safe_name(f"{name}-x-{namespace}-x-{vcluster}")
+
+
+def colliding_names(name: str, namespace: str) -> list[tuple[str, str]]:
+    """The other (name, namespace) pairs whose host name equals that of (name, namespace).
+
+    Every other place where `-x-` splits `<name>-x-<namespace>` is one (`host_name`
+    does not escape the separator). Long names hash the same full string, so
+    no other pair collides (barring sha256 collisions). Used to refuse
+    references whose host object could belong to another virtual namespace.
+    """
+    joined = f"{name}{_SEPARATOR}{namespace}"
+    pairs = []
+    at = joined.find(_SEPARATOR)
+    while at != -1:
+        pair = (joined[:at], joined[at + len(_SEPARATOR):])
+        if pair != (name, namespace) and all(pair):
+            pairs.append(pair)
+        at = joined.find(_SEPARATOR, at + 1)
+    return pairs
 
 
 def host_cluster_scoped_name(name: str, host_namespace: str, vcluster: str) -> str:

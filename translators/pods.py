@@ -42,6 +42,7 @@ from translators.base import (
     Warn,
     register,
 )
+from translators.referenced import ambiguous_names, name_conflict
 
 Obj = dict[str, Any]
 API_SERVICE_IP = "api_service_ip"
@@ -122,6 +123,9 @@ class PodTranslator(Translator):
         if violations:
             level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
             return [Warn("PodSecurityViolation", pss.message(violations, level))]
+        ambiguous = ambiguous_names(_referenced_names(virtual), namespace, ctx)
+        if ambiguous:
+            return [name_conflict("objects", ambiguous)]
         dns_ip = self._dns_ip(ctx)
         if dns_ip is None:
             return [Requeue(_DNS_RETRY)]  # the DNS Service is synced first; wait for it
@@ -180,6 +184,12 @@ class PodTranslator(Translator):
         service_account = virtual.get("spec", {}).get("serviceAccountName") or "default"
         return IssueTokens(meta, namespace, service_account, name, uid,
                            podspec.token_requests(virtual), owner)
+
+
+def _referenced_names(virtual: Obj) -> set[str]:
+    """Every ConfigMap, Secret and claim the host pod will name (renamed to host names)."""
+    return (references.configmap_names(virtual) | references.secret_names(virtual)
+            | references.claim_names(virtual))
 
 
 def _whole_namespace(namespace: Obj) -> list[str]:

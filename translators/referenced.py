@@ -10,11 +10,12 @@ secrets) mean nothing to the host and would only leak data and load. With
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from syncer.kube import resources
 from syncer.kube.resources import Resource
+from translators import naming
 from translators.base import (
     Action,
     Context,
@@ -25,10 +26,37 @@ from translators.base import (
     Side,
     Translator,
     Trigger,
+    Warn,
 )
 from translators.objects import host_metadata, update_patch
 
 Obj = dict[str, Any]
+NAME_CONFLICT = "NameConflict"
+
+
+def ambiguous_names(names: Iterable[str], namespace: str, ctx: Context) -> list[str]:
+    """Those of ``names`` (objects of virtual ``namespace``) whose host name is also that of
+    an object another existing virtual namespace may hold (``naming.colliding_names``).
+
+    Why refuse them: a host pod mounts whatever sits under the host name, so a
+    pod in ``b-x-c`` naming ConfigMap ``a`` would read ConfigMap ``a-x-b`` of
+    namespace ``c`` (and the other way round), even when its own object does
+    not exist yet. Refusing both sides whenever the other namespace exists
+    closes that for every order of events; it costs only names containing ``-x-``.
+    """
+    return sorted(
+        name for name in set(names)
+        if any(ctx.lookup.get(Side.VIRTUAL, resources.NAMESPACES, other) is not None
+               for _, other in naming.colliding_names(name, namespace))
+    )
+
+
+def name_conflict(kind: str, names: Sequence[str]) -> Warn:
+    """The Warning for ``ambiguous_names`` (virtual names only)."""
+    return Warn(NAME_CONFLICT, (
+        f"not synced: in the host cluster, {kind} {', '.join(names)} would have the name of "
+        "an object of another namespace (names and namespaces containing '-x-' can "
+        "collide); rename it"))
 
 
 class ReferencedTranslator(Translator):
@@ -51,6 +79,9 @@ class ReferencedTranslator(Translator):
 
     def indexes(self) -> Sequence[Index]:
         return tuple(Index(Side.VIRTUAL, res, name, keys) for res, name, keys in self.referrers())
+
+    def reads(self) -> Sequence[tuple[Side, Resource]]:
+        return ((Side.VIRTUAL, resources.NAMESPACES),)
 
     def triggers(self) -> Sequence[Trigger]:
         return tuple(Trigger(Side.VIRTUAL, res, keys) for res, _, keys in self.referrers())
@@ -75,6 +106,10 @@ class ReferencedTranslator(Translator):
         return obj
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        """Create the host copy, unless its host name may be another namespace's object's."""
+        meta = virtual["metadata"]
+        if ambiguous_names((meta["name"],), meta["namespace"], ctx):
+            return [name_conflict(self.resource.kind, (meta["name"],))]
         return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:

@@ -1,4 +1,4 @@
-"""Which ConfigMaps and Secrets a pod references (pure functions on pod dicts).
+"""Which ConfigMaps, Secrets (and claims) a pod references (pure functions on pod dicts).
 
 Why: referenced objects are synced to the host only while a pod needs them,
 and must exist there before the pod is created. These functions serve as
@@ -86,6 +86,12 @@ def secret_names(pod: Obj) -> set[str]:
         for env_from in container.get("envFrom") or ():
             names.update(_name(env_from.get("secretRef")))
     return names
+
+
+def claim_names(pod: Obj) -> set[str]:
+    """Names of PersistentVolumeClaims in the pod's namespace that the pod mounts."""
+    return {str(v["persistentVolumeClaim"]["claimName"]) for v in _volumes(pod)
+            if (v.get("persistentVolumeClaim") or {}).get("claimName")}
 
 
 def _keys(pod: Obj, names: set[str]) -> list[str]:

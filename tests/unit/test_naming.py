@@ -33,6 +33,7 @@ from translators.naming import (
     Obj,
     VirtualIdentity,
     annotation_patch,
+    colliding_names,
     host_annotations,
     host_cluster_scoped_name,
     host_label_key,
@@ -794,3 +795,14 @@ def test_rewritten_keys_of_different_kinds_never_collide(vcluster: str) -> None:
     keys = {host_label_key(PREFIX + "k", vcluster), namespace_label_key(PREFIX + "k", vcluster)}
     keys |= {LABEL_MANAGED_BY, LABEL_NAMESPACE, LABEL_CONTROLLED_BY}
     assert len(keys) == 5
+
+
+def test_colliding_names_are_every_other_split_at_the_separator() -> None:
+    """The pairs that share a host name: a reference to one may mount the other."""
+    assert colliding_names("a", "b-x-c") == [("a-x-b", "c")]
+    assert colliding_names("a-x-b", "c") == [("a", "b-x-c")]
+    assert colliding_names("a-x-x-b", "c") == [("a", "x-b-x-c"), ("a-x", "b-x-c")]
+    assert colliding_names("plain", "team") == []
+    for name, namespace in colliding_names("p-x-q-x-r", "s-x-t"):
+        assert host_name(name, namespace, "vc") == host_name(
+            "p-x-q-x-r", "s-x-t", "vc")
