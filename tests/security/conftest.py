@@ -17,7 +17,8 @@ Stable interface for other modules (keep it): ``Tenants`` (``a``: vc1, the
 attacker, PSS baseline, NetworkPolicies and PriorityClasses synced; ``b``:
 vc2, the victim, PSS restricted, NetworkPolicies synced), ``tenants``,
 ``victim``, ``host_targets``, ``fresh_namespace``, ``restricted_pod``,
-``warnings``, ``wait_warning``, ``resource_versions``, ``stack``, ``config``.
+``warnings``, ``wait_warning``, ``resource_versions``, ``host_copy``, ``stack``,
+``config``.
 """
 
 from __future__ import annotations
@@ -138,6 +139,16 @@ async def wait_warning(tenant: Stack, namespace: str, name: str, reason: str = "
                              f"a Warning event {reason or ''} on {namespace}/{name}", timeout)
     first: Obj = found[0]
     return first
+
+
+async def host_copy(tenant: Stack, kind: r.Resource, name: str, namespace: str,
+                    timeout: float = 60.0) -> Obj:
+    """The host copy of ``tenant``'s virtual ``namespace/name`` once it exists."""
+    async def probe() -> Obj:
+        return await tenant.host_get(kind, name, namespace) or {}
+
+    return await wait_until(probe, f"{kind.kind} {namespace}/{name} of {tenant.name} on the host",
+                            timeout)
 
 
 HOST_KINDS = (r.PODS, r.SERVICES, r.ENDPOINTS, r.CONFIGMAPS, r.SECRETS, r.NETWORKPOLICIES,

@@ -20,6 +20,7 @@ from tests.security.conftest import (
     Tenants,
     Victim,
     fresh_namespace,
+    host_copy,
     resource_versions,
     wait_warning,
     warnings,
@@ -99,8 +100,7 @@ async def test_forged_ownership_metadata_is_replaced_and_the_other_tenant_untouc
 
     for kind, name in ((r.PODS, "pod"), (r.CONFIGMAPS, "cfg"), (r.SECRETS, "sec"),
                        (r.SERVICES, "svc")):
-        host = await wait_until(lambda k=kind, n=name: a.host_get(k, n, ns),
-                                f"a's {kind.kind} {name} on the host", timeout=60)
+        host = await host_copy(a, kind, name, ns)
         _assert_true_ownership(host, kind.kind, name, ns, a.name,
                                (await a.virtual.get(kind, name, ns))["metadata"]["uid"])
         virtual = await a.virtual.get(kind, name, ns)
