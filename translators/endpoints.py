@@ -20,22 +20,59 @@ Addresses are copied as they are: for pods they are host pod IPs already
 (the pod translator copies host pod IPs into the virtual pods). References to
 pods are renamed to the host pods; references to anything else have no host
 counterpart and are dropped (the address stays).
+
+Which addresses (CVE-2021-25740): hand-written Endpoints make the host's
+proxies and ingress controllers send traffic wherever they point, from their
+own place in the network, so a tenant could aim its Service at another
+tenant's pods, the host's system pods, its nodes or its API server. An
+address reaches the host only if it is the IP of a (non-hostNetwork) host pod
+of this virtual cluster in the Endpoints' own virtual namespace, or if it lies
+outside every range a cluster uses internally (:data:`INTERNAL_NETWORKS`:
+private, shared, loopback, link-local, multicast, unspecified, reserved;
+IPv4-mapped IPv6 counts as IPv4). Other addresses are dropped with a Warning
+event on the virtual Endpoints. Consequences: an external endpoint in a
+private range (a database on the company network) is refused too (use an
+ExternalName Service); a pod address is re-checked whenever a host pod of
+that namespace changes, so a deleted pod's IP leaves the host copy before
+it can be reused by someone else's pod.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 from syncer.kube import resources
 from syncer.kube.resources import Resource
-from translators.base import Action, Context, Create, Patch, Side, Translator, Trigger, register
+from translators import naming
+from translators.base import (
+    ALL_IN_NAMESPACE,
+    Action,
+    Context,
+    Create,
+    Index,
+    Patch,
+    Side,
+    Translator,
+    Trigger,
+    Warn,
+    register,
+)
 from translators.objects import host_metadata, update_patch
 from translators.services import API_SERVICE
 
 Obj = dict[str, Any]
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 _ADDRESS_LISTS = ("addresses", "notReadyAddresses")
+PODS_BY_IP = "pods-by-ip"
+INTERNAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
+))
+"""Where clusters put pods, Services, nodes and API servers, plus addresses that are
+never a remote workload: no hand-written address in them reaches the host."""
 
 
 def _key(obj: Obj) -> str:
@@ -48,16 +85,38 @@ def _service_key(service: Obj) -> list[str]:
     return [_key(service)]
 
 
+def _pod_ips(pod: Obj) -> list[str]:
+    """IPs only this pod has (a hostNetwork pod shares its node's: never vouched for)."""
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return []
+    status = pod.get("status") or {}
+    ips = {entry["ip"] for entry in status.get("podIPs") or () if entry.get("ip")}
+    if status.get("podIP"):
+        ips.add(status["podIP"])
+    return sorted(ips)
+
+
+def _pod_namespace(pod: Obj) -> list[str]:
+    """A host pod's change re-checks the Endpoints of its virtual namespace (its IP may
+    have come or gone)."""
+    namespace = (pod["metadata"].get("labels") or {}).get(naming.LABEL_NAMESPACE)
+    return [f"{namespace}/{ALL_IN_NAMESPACE}"] if namespace else []
+
+
 @register
 class EndpointsTranslator(Translator):
     kind = "endpoints"
     resource = resources.ENDPOINTS
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
-        return ((Side.VIRTUAL, resources.SERVICES),)
+        return ((Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS))
+
+    def indexes(self) -> Sequence[Index]:
+        return (Index(Side.HOST, resources.PODS, PODS_BY_IP, _pod_ips),)
 
     def triggers(self) -> Sequence[Trigger]:
-        return (Trigger(Side.VIRTUAL, resources.SERVICES, _service_key),)
+        return (Trigger(Side.VIRTUAL, resources.SERVICES, _service_key),
+                Trigger(Side.HOST, resources.PODS, _pod_namespace))
 
     def wants(self, virtual: Obj, ctx: Context) -> bool:
         """Only Endpoints of an existing selector-less Service.
@@ -80,27 +139,66 @@ class EndpointsTranslator(Translator):
             "kind": "Endpoints",
             "metadata": {**meta, "labels": labels},
         }
-        if virtual.get("subsets"):  # the API server stores no empty list: nor do we
-            namespace = virtual["metadata"]["namespace"]
-            obj["subsets"] = [_host_subset(s, ctx, namespace) for s in virtual["subsets"]]
+        namespace = virtual["metadata"]["namespace"]
+        subsets = [_host_subset(s, ctx, namespace) for s in virtual.get("subsets") or ()]
+        subsets = [s for s in subsets if any(s.get(f) for f in _ADDRESS_LISTS)]
+        if subsets:  # the API server stores no empty list (nor a subset without addresses)
+            obj["subsets"] = subsets
         return obj
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+        return [*_refusal(virtual, ctx), Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
         patch = update_patch(host, self.desired(virtual, ctx), ("subsets",))
         if not patch:
             return []
         meta = host["metadata"]
-        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
+        return [*_refusal(virtual, ctx),
+                Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
+
+
+def _refused(ip: str, ctx: Context, namespace: str) -> bool:
+    """Whether ``ip`` must not reach the host (module doc: CVE-2021-25740)."""
+    owners = ctx.lookup.by_index(Side.HOST, resources.PODS, PODS_BY_IP, ip)
+    if any((o["metadata"].get("labels") or {}).get(naming.LABEL_NAMESPACE) == namespace
+           for o in owners):
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return True  # not an IP: the API server would refuse it anyway
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in INTERNAL_NETWORKS)
+
+
+def _refusal(virtual: Obj, ctx: Context) -> list[Action]:
+    """A Warning naming the addresses left out of the host copy, if any."""
+    namespace = virtual["metadata"]["namespace"]
+    refused = sorted({
+        address.get("ip", "")
+        for subset in virtual.get("subsets") or ()
+        for field in _ADDRESS_LISTS
+        for address in subset.get(field) or ()
+        if _refused(address.get("ip", ""), ctx, namespace)
+    })
+    if not refused:
+        return []
+    return [Warn("EndpointAddressRefused", (
+        f"addresses {', '.join(refused)} are not synced to the host cluster: they are no "
+        "pods of this namespace and lie in ranges clusters use internally (pods, Services, "
+        "nodes, API servers, loopback, link-local)"))]
 
 
 def _host_subset(subset: Obj, ctx: Context, namespace: str) -> Obj:
-    host = dict(subset)
+    """The subset with refused addresses left out (an emptied list is left out too)."""
+    host = {key: value for key, value in subset.items() if key not in _ADDRESS_LISTS}
     for field in _ADDRESS_LISTS:
-        if subset.get(field) is not None:
-            host[field] = [_host_address(address, ctx, namespace) for address in subset[field]]
+        kept = [_host_address(address, ctx, namespace) for address in subset.get(field) or ()
+                if not _refused(address.get("ip", ""), ctx, namespace)]
+        if kept or subset.get(field) == []:
+            host[field] = kept
     return host
 
 

@@ -17,7 +17,7 @@ from syncer.controller import Controller
 from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side
+from translators.base import Context, Create, Delete, Patch, Side, Warn
 from translators.endpoints import SKIP_MIRROR, EndpointsTranslator
 from translators.services import ServiceTranslator
 
@@ -33,10 +33,23 @@ def service(name: str = "db", namespace: str = "team", selector: Obj | None = No
     return {"metadata": {"name": name, "namespace": namespace, "uid": "svc-uid"}, "spec": spec}
 
 
-def context(*services: Obj) -> Context:
-    lookup = FakeLookup()
+POD_IPS = {"db-0": "10.244.1.5", "db-1": "10.244.2.9", "db-2": "10.244.3.3"}
+"""The fixture's pod addresses: host pods of this virtual cluster in namespace ``team``."""
+
+
+def host_pod(name: str, ip: str, namespace: str = "team", **spec: Any) -> Obj:
+    return {"metadata": {"name": f"{name}-x-{namespace}-x-vc", "namespace": HOST_NS,
+                         "labels": {naming.LABEL_MANAGED_BY: "vc",
+                                    naming.LABEL_NAMESPACE: namespace}},
+            "spec": spec, "status": {"podIP": ip, "podIPs": [{"ip": ip}]}}
+
+
+def context(*services: Obj, pods: list[Obj] | None = None) -> Context:
+    lookup = FakeLookup(funcs=list(EndpointsTranslator().indexes()))
     for svc in services:
         lookup.add(Side.VIRTUAL, resources.SERVICES, svc)
+    for pod in [host_pod(n, ip) for n, ip in POD_IPS.items()] if pods is None else pods:
+        lookup.add(Side.HOST, resources.PODS, pod)
     return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup)
 
 
@@ -132,10 +145,12 @@ def test_api_server_endpoints_are_not_wanted() -> None:
 
 def test_reads_services_and_a_service_change_requeues_its_endpoints() -> None:
     t = EndpointsTranslator()
-    assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES)]
-    (trigger,) = t.triggers()
-    assert (trigger.side, trigger.resource) == (Side.VIRTUAL, resources.SERVICES)
-    assert list(trigger.keys(service())) == ["team/db"]
+    assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS)]
+    by_service, by_pod = t.triggers()
+    assert (by_service.side, by_service.resource) == (Side.VIRTUAL, resources.SERVICES)
+    assert list(by_service.keys(service())) == ["team/db"]
+    assert (by_pod.side, by_pod.resource) == (Side.HOST, resources.PODS)
+    assert list(by_pod.keys(host_pod("db-0", "10.244.1.5"))) == ["team/*"]
 
 
 # --- to_host --------------------------------------------------------------------------------------
@@ -280,3 +295,63 @@ def test_no_call_mutates_its_inputs() -> None:
         t.sync(virtual, host, ctx)
         t.to_virtual(host, ctx)
         t.triggers()[0].keys(svc)
+
+
+# --- addresses a tenant must not point the host at (CVE-2021-25740) -------------------------
+
+
+@pytest.mark.parametrize("ip", [
+    "10.244.7.7",  # a pod that is not this virtual cluster's (another tenant's, the host's)
+    "10.96.0.1",  # the host API server's ClusterIP
+    "172.18.0.2", "192.168.1.10", "100.64.3.4",  # nodes, other private networks
+    "127.0.0.1", "169.254.169.254", "0.0.0.0", "224.0.0.1",
+    "fd00::1", "fe80::1", "::1", "::ffff:10.0.0.1",
+])
+def test_internal_addresses_that_are_no_own_pod_are_refused_with_a_warning(ip: str) -> None:
+    virtual = virtual_endpoints()
+    virtual["subsets"][0]["addresses"].append({"ip": ip})
+    actions = EndpointsTranslator().to_host(virtual, context(service()))
+    warn, create = actions
+    assert isinstance(warn, Warn)
+    assert isinstance(create, Create)
+    assert ip in warn.message
+    assert HOST_NS not in warn.message
+    kept = [a["ip"] for s in create.obj["subsets"] for f in ("addresses", "notReadyAddresses")
+            for a in s.get(f) or ()]
+    assert ip not in kept
+    assert sorted(kept) == sorted([*POD_IPS.values(), "192.0.2.40", "192.0.2.41"])
+
+
+@pytest.mark.parametrize("pod", [
+    host_pod("elsewhere", "10.244.1.5", namespace="ops"),
+    host_pod("db-0", "10.244.1.5", hostNetwork=True),
+], ids=["pod-of-another-virtual-namespace", "host-network-pod"])
+def test_pod_addresses_are_vouched_only_for_own_pods_of_the_namespace(pod: Obj) -> None:
+    virtual = virtual_endpoints()
+    virtual["subsets"][0]["addresses"] = [{"ip": "10.244.1.5"}]
+    del virtual["subsets"][0]["notReadyAddresses"]
+    actions = EndpointsTranslator().to_host(virtual, context(service(), pods=[pod]))
+    assert isinstance(actions[0], Warn)
+    assert "subsets" not in actions[1].obj  # type: ignore[union-attr]
+
+
+def test_refused_addresses_warn_only_when_the_host_copy_changes() -> None:
+    virtual = virtual_endpoints()
+    virtual["subsets"][0]["addresses"].append({"ip": "10.96.0.1"})
+    ctx = context(service())
+    host = stored(to_host_with_warning(virtual, ctx))
+    assert EndpointsTranslator().sync(virtual, host, ctx) == []
+    gone = context(service(), pods=[])  # the pods went: their IPs are no longer vouched for
+    warn, patch = EndpointsTranslator().sync(virtual, host, gone)
+    assert isinstance(warn, Warn)
+    assert "10.244.1.5" in warn.message
+    assert isinstance(patch, Patch)
+    assert [a["ip"] for a in patch.patch["subsets"][0]["addresses"]] == ["192.0.2.40",
+                                                                          "192.0.2.41"]
+
+
+def to_host_with_warning(virtual: Obj, ctx: Context) -> Obj:
+    warn, create = EndpointsTranslator().to_host(virtual, ctx)
+    assert isinstance(warn, Warn)
+    assert isinstance(create, Create)
+    return create.obj

@@ -1,0 +1,245 @@
+"""Hostile tenants and the network: selectors and hand-written endpoints aimed at tenant
+b's pods, the host's system pods and the host API server.
+
+How "selects only own pods" is checked: the host's kwok nodes give pods
+loopback IPs (127.128.0.0/16, nothing here dials outside 127/8), and the API
+server refuses loopback addresses in Endpoints and EndpointSlices, so the
+host's endpoint controllers cannot list any pod here. The selectors the
+syncer wrote are therefore evaluated by the host API server itself: every
+selector of a host Service, NetworkPolicy, affinity or spread constraint is
+run as a label-selector LIST across all host namespaces, and every pod it
+matches must be one of tenant a's. The host scheduler is the second judge:
+a required affinity aimed at b's or the host's pods leaves a's pod
+unschedulable. Hand-written endpoints use addresses the API server accepts:
+ClusterIPs (the host API server's, b's Service) and documentation addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncer.kube import resources as r
+from syncer.kube.client import KubeClient
+from tests.security.conftest import (
+    ENDPOINTSLICES,
+    VICTIM_NS,
+    HostTargets,
+    Tenants,
+    Victim,
+    fresh_namespace,
+    host_copy,
+    ready_pod,
+    wait_warning,
+)
+from tests.support import wait_until
+from translators import naming
+
+Obj = dict[str, Any]
+HOSTNAME = "kubernetes.io/hostname"
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+SYSTEM_LABEL = {"k8s-app": "kube-dns"}
+"""Worn by the host's system pod only."""
+B_LABEL = {"tier": "db"}
+"""Worn by tenant b's victim and the host's system pod; no pod of tenant a wears it."""
+
+
+def _pod(name: str, labels: dict[str, str], **spec: Any) -> Obj:
+    return {"metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}], **spec}}
+
+
+def selector_query(selector: Obj) -> str:
+    """A metav1.LabelSelector as the ``labelSelector`` query string the API server reads."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or ())
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                      "Exists": key, "DoesNotExist": f"!{key}"}[op])
+    return ",".join(parts)
+
+
+async def matched_pods(host: KubeClient, selector: Obj) -> set[tuple[str, str]]:
+    """(namespace, name) of every host pod, in any namespace, that ``selector`` matches."""
+    items, _ = await host.list(r.PODS, None, label_selector=selector_query(selector))
+    return {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in items}
+
+
+async def assert_selects_only(tenants: Tenants, selector: Obj,
+                              expected: set[tuple[str, str]] | None = None) -> None:
+    """``selector`` matches pods of tenant a's host namespace only (exactly ``expected``)."""
+    a = tenants.a
+    assert naming.LABEL_MANAGED_BY in (selector.get("matchLabels") or {}), selector
+    matched = await matched_pods(a.host, selector)
+    assert {ns for ns, _ in matched} <= {a.host_namespace}, matched
+    if expected is not None:
+        assert matched == expected
+
+
+async def test_service_selector_reaches_only_own_pods_of_its_namespace(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """A Service selecting the labels of b's victim (also worn by the host's system pod,
+    and by an own pod of another virtual namespace that forges the namespace label):
+    the host Service selects exactly the own pod of its namespace."""
+    a = tenants.a
+    ns = await fresh_namespace(a, "sel")
+    other = await fresh_namespace(a, "sel")
+    await a.virtual.create(r.PODS, _pod("mine", {"app": "victim"}), ns)
+    forged = {"app": "victim", naming.LABEL_NAMESPACE: ns, naming.LABEL_MANAGED_BY: a.name}
+    await a.virtual.create(r.PODS, _pod("stranger", forged), other)
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "grab"}, "spec": {
+        "selector": {"app": "victim"}, "ports": [{"port": 80}]}}, ns)
+    mine = await host_copy(a, r.PODS, "mine", ns)
+    await host_copy(a, r.PODS, "stranger", other)
+    service = await host_copy(a, r.SERVICES, "grab", ns)
+    selector = {"matchLabels": service["spec"]["selector"]}
+    await assert_selects_only(tenants, selector, {(a.host_namespace, mine["metadata"]["name"])})
+    victim_pod = await tenants.b.host_get(r.PODS, victim.pod, victim.namespace)
+    assert victim_pod is not None
+    assert victim_pod["metadata"]["labels"]["app"] == "victim", "b's pod wears the labels"
+
+
+async def test_network_policy_peers_never_reach_other_tenants_or_the_host(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """Peers with namespaceSelector {} (every namespace), a namespaceSelector naming
+    kube-system or b's namespace, pod selectors with b's and the host's labels: the host
+    policy has no namespaceSelector at all (so it stays in a's host namespace) and every
+    pod selector in it matches a's pods only."""
+    a = tenants.a
+    ns = await fresh_namespace(a, "np")
+    await a.virtual.create(r.PODS, _pod("guarded", {"app": "guarded"}), ns)
+    peers = [
+        {"namespaceSelector": {}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+         "podSelector": {"matchLabels": SYSTEM_LABEL}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": VICTIM_NS}}},
+        {"podSelector": {"matchLabels": B_LABEL}},
+        {"podSelector": {}},
+    ]
+    await a.virtual.create(r.NETWORKPOLICIES, {"metadata": {"name": "reach"}, "spec": {
+        "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"from": peers}], "egress": [{"to": peers}]}}, ns)
+    guarded = await host_copy(a, r.PODS, "guarded", ns)
+    policy = await host_copy(a, r.NETWORKPOLICIES, "reach", ns)
+    spec = policy["spec"]
+    own = (a.host_namespace, guarded["metadata"]["name"])
+    await assert_selects_only(tenants, spec["podSelector"], {own})
+    host_peers = [p for rule in spec["ingress"] for p in rule["from"]]
+    host_peers += [p for rule in spec["egress"] for p in rule["to"]]
+    assert len(host_peers) == 2 * len(peers)
+    for peer in host_peers:
+        assert set(peer) == {"podSelector"}, f"a host peer may only select pods: {peer}"
+        await assert_selects_only(tenants, peer["podSelector"])
+    assert own in await matched_pods(a.host, host_peers[0]["podSelector"]), (
+        "namespaceSelector {} means every namespace of a's virtual cluster (and no more)")
+
+
+async def _scheduling_verdict(tenants: Tenants, name: str, namespace: str) -> Obj:
+    """The PodScheduled condition of a's host pod once the host scheduler decided."""
+    async def decided() -> Obj:
+        pod = await tenants.a.host_get(r.PODS, name, namespace) or {}
+        conditions = pod.get("status", {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "PodScheduled"), {})
+
+    return await wait_until(decided, f"the host scheduler's verdict on {name}", timeout=60)
+
+
+async def test_affinity_and_spread_selectors_stay_inside_the_tenant(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """Required pod affinity to b's pod (by b's namespace name, and across every namespace)
+    and to the host's system pod: the host scheduler finds no such pod for a (a's pods stay
+    Unschedulable although b's victim and the system pod run). Anti-affinity, preferred
+    terms and topology spread constraints aimed at them match a's pods only."""
+    a = tenants.a
+    ns = await fresh_namespace(a, "aff")
+
+    def term(labels: dict[str, str], **scope: Any) -> Obj:
+        return {"labelSelector": {"matchLabels": labels}, "topologyKey": HOSTNAME, **scope}
+
+    clingers = {
+        "to-b-by-name": term({"app": "victim"}, namespaces=[VICTIM_NS]),
+        "to-any-namespace": term(B_LABEL, namespaceSelector={}),
+        "to-kube-system": term(SYSTEM_LABEL, namespaceSelector={"matchLabels": {
+            "kubernetes.io/metadata.name": "kube-system"}}),
+    }
+    for name, clinging in clingers.items():
+        await a.virtual.create(r.PODS, _pod(name, {"app": name}, affinity={
+            "podAffinity": {REQUIRED: [clinging]}}), ns)
+    spread = {"maxSkew": 1, "topologyKey": HOSTNAME, "whenUnsatisfiable": "DoNotSchedule",
+              "labelSelector": {"matchLabels": B_LABEL}}
+    await a.virtual.create(r.PODS, _pod("avoider", {"app": "avoider"}, affinity={
+        "podAntiAffinity": {
+            REQUIRED: [term(B_LABEL, namespaceSelector={})],
+            PREFERRED: [{"weight": 100, "podAffinityTerm": term(SYSTEM_LABEL,
+                                                                namespaceSelector={})}]},
+    }, topologySpreadConstraints=[spread]), ns)
+
+    for name in clingers:
+        verdict = await _scheduling_verdict(tenants, name, ns)
+        assert (verdict["status"], verdict.get("reason")) == ("False", "Unschedulable"), verdict
+        host = await host_copy(a, r.PODS, name, ns)
+        (host_term,) = host["spec"]["affinity"]["podAffinity"][REQUIRED]
+        assert "namespaces" not in host_term
+        assert "namespaceSelector" not in host_term
+        await assert_selects_only(tenants, host_term["labelSelector"], set())
+    avoider = await ready_pod(a.virtual, "avoider", ns)
+    host = await host_copy(a, r.PODS, "avoider", ns)
+    anti = host["spec"]["affinity"]["podAntiAffinity"]
+    selectors = [anti[REQUIRED][0]["labelSelector"],
+                 anti[PREFERRED][0]["podAffinityTerm"]["labelSelector"],
+                 host["spec"]["topologySpreadConstraints"][0]["labelSelector"]]
+    for selector in selectors:
+        await assert_selects_only(tenants, selector, set())
+    assert avoider["status"]["phase"] == "Running"
+
+
+async def _host_ip_shown(tenants: Tenants, name: str, namespace: str) -> bool:
+    a = tenants.a
+    host = await a.host_get(r.SERVICES, name, namespace)
+    virtual = await a.virtual_get(r.SERVICES, name, namespace)
+    return bool(host and virtual and host["spec"]["clusterIP"] == virtual["spec"]["clusterIP"])
+
+
+async def test_hand_written_endpoints_cannot_aim_at_the_host_or_another_tenant(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """CVE-2021-25740: a selector-less Service whose Endpoints list the host API server's
+    ClusterIP, b's Service IP and private addresses, next to an external one; and a
+    hand-written EndpointSlice for it. Only the external address reaches the host (in the
+    host Endpoints and the slices mirrored from them), with a Warning naming the others;
+    the hand-written slice never reaches the host."""
+    a = tenants.a
+    ns = await fresh_namespace(a, "cve")
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "cve"}, "spec": {
+        "ports": [{"name": "https", "port": 443}]}}, ns)
+    await wait_until(lambda: _host_ip_shown(tenants, "cve", ns), "cve on its host ClusterIP")
+    refused = [host_targets.api_cluster_ip, victim.cluster_ip, "10.244.0.7", "172.17.0.1"]
+    external = "192.0.2.10"
+    await a.virtual.create(r.ENDPOINTS, {"metadata": {"name": "cve"}, "subsets": [{
+        "addresses": [{"ip": ip} for ip in [*refused[:3], external]],
+        "notReadyAddresses": [{"ip": refused[3]}],
+        "ports": [{"name": "https", "port": 443}]}]}, ns)
+    await a.virtual.create(ENDPOINTSLICES, {
+        "metadata": {"name": "cve-manual", "labels": {"kubernetes.io/service-name": "cve"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": [host_targets.api_cluster_ip]}],
+        "ports": [{"name": "https", "port": 443}]}, ns)
+
+    warning = await wait_warning(a, ns, "cve", "EndpointAddressRefused")
+    assert all(ip in warning["message"] for ip in refused), warning["message"]
+    assert a.host_namespace not in warning["message"]
+    host = await host_copy(a, r.ENDPOINTS, "cve", ns)
+    assert host["subsets"] == [{"addresses": [{"ip": external}],
+                                "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}]
+    host_service = a.host_name("cve", ns)
+
+    async def mirrored() -> list[Obj]:
+        items, _ = await a.host.list(ENDPOINTSLICES, a.host_namespace,
+                                     label_selector=f"kubernetes.io/service-name={host_service}")
+        return items
+
+    slices = await wait_until(mirrored, "the host's slices mirrored from the host Endpoints")
+    addresses = {ip for s in slices for e in s.get("endpoints") or () for ip in e["addresses"]}
+    assert addresses == {external}
