@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +62,7 @@ class FaultyProxy:
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._live: list[_Link] = []
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> FaultyProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -70,6 +70,10 @@ class FaultyProxy:
         return self
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:  # awaited by stop(), so no handler outlives the proxy
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         if self.refusing:
             self.refused += 1
             writer.transport.abort()
@@ -128,6 +132,16 @@ class FaultyProxy:
         asyncio.get_running_loop().call_later(seconds, _release, stalled)
         return len(stalled)
 
+    async def stalls(self, seconds: float, gap: float, until: asyncio.Event) -> int:
+        """Stall every live connection for ``seconds``, let it flow for ``gap``, again and
+        again until ``until`` is set; return how many connection stalls there were."""
+        stalled = 0
+        while not until.is_set():
+            stalled += self.stall_for(seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), seconds + gap)
+        return stalled
+
     def reset(self) -> int:
         """Abort every live connection at once; return how many."""
         links = list(self._live)
@@ -153,20 +167,26 @@ class FaultyProxy:
         self.refusing = True
         return self.reset()
 
-    async def resets(self, every: float, duration: float) -> int:
-        """Reset every live connection each ``every`` seconds for ``duration`` seconds;
-        return how many connections were aborted in all."""
-        aborted = 0
-        deadline = time.monotonic() + duration
-        while time.monotonic() < deadline:
-            await asyncio.sleep(min(every, max(0.0, deadline - time.monotonic())))
-            aborted += self.reset()
+    async def resets(self, every: float, until: asyncio.Event) -> int:
+        """Reset every live connection now and then each ``every`` seconds until ``until``
+        is set; return how many connections were aborted in all."""
+        aborted = self.reset()
+        while not until.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), every)
+            if not until.is_set():
+                aborted += self.reset()
         return aborted
 
     async def stop(self) -> None:
-        self.reset()
+        """Close the listener, abort every connection and wait for their handlers to end."""
         if self._server is not None:
             self._server.close()
+        self.refusing = True
+        self.reset()
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=10)
+        if self._server is not None:
             await self._server.wait_closed()
 
 
