@@ -57,11 +57,13 @@ from translators.base import (
     Side,
     Translator,
     Warn,
+    dependency_ref,
 )
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 OWNER_INDEX = "virtual-owner"
+DEPENDENCY_INDEX = "host-dependencies"
 # Transient failures (throttling, host down) become a Warning event only once
 # they persist this many retries in a row: a blip is not the tenant's business.
 _PERSISTENT_FAILURES = 5
@@ -128,6 +130,7 @@ class Controller:
         )
         self._host = host_informer.store
         self._host.add_indexer(OWNER_INDEX, self._owner_keys)
+        self._host.add_indexer(DEPENDENCY_INDEX, translator.host_dependencies)
         self._wire(informers)
 
     # -- wiring -------------------------------------------------------------
@@ -144,6 +147,8 @@ class Controller:
             informers.store(index.side, index.resource).add_indexer(index.name, index.func)
         for side, resource in t.reads():
             informers.informer(side, resource)
+            if side == Side.HOST:
+                informers.subscribe(side, resource, self._on_dependency(resource))
         for trigger in t.triggers():
             informers.subscribe(trigger.side, trigger.resource, self._on_objects(trigger.keys))
 
@@ -155,6 +160,29 @@ class Controller:
                 if obj is not None:
                     for key in keys(obj):
                         self._add(key)
+
+        return handler
+
+    def _on_dependency(
+        self, resource: Resource
+    ) -> Callable[[str, Obj | None, Obj | None], None]:
+        """A host object others depend on came, went or changed identity: file them anew.
+
+        Why: a host object's owner may be read from another cache (an Event's
+        from its involved object). Seen before that object arrived, it was
+        filed under no virtual key, and nothing else would file it again.
+        """
+        def handler(_: str, old: Obj | None, new: Obj | None) -> None:
+            obj = new if new is not None else old
+            if obj is None or (old is not None and new is not None
+                               and naming.identity_of(old) == naming.identity_of(new)):
+                return
+            meta = obj["metadata"]
+            ref = dependency_ref(resource.kind, meta.get("namespace") or "", meta["name"])
+            for dependent in self._host.by_index(DEPENDENCY_INDEX, ref):
+                self._host.reindex(object_key(dependent))
+                for key in self._owner_keys(dependent):
+                    self._add(key)
 
         return handler
 

@@ -5,8 +5,11 @@ Invariants:
   ``metadata.managedFields`` (often half of an object's bytes and never read);
 - stored objects are immutable by convention: nothing mutates a dict after
   :meth:`Store.upsert`; readers may hold on to them, writers build new dicts;
-- every index is consistent with the objects after each call returns
-  (index values are recomputed from the old and the new object).
+- every index is consistent with the objects after each call returns: an
+  object's index values are computed when it is stored and *remembered*, so
+  an index function that reads other state (an Event's owner depends on the
+  cache of its involved object) can file an unchanged object anew
+  (:meth:`Store.reindex`, or any update) without leaving stale entries.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Store:
         self._objects: dict[str, Obj] = {}
         self._index_funcs: dict[str, IndexFunc] = {NAMESPACE_INDEX: _namespace_of}
         self._indexes: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        self._values: dict[str, dict[str, frozenset[str]]] = {NAMESPACE_INDEX: {}}
+        """index name -> key -> the values the object was filed under."""
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -73,8 +78,9 @@ class Store:
         """Register an index (e.g. "pods referencing ConfigMap X"); built from current objects."""
         self._index_funcs[name] = func
         self._indexes[name] = {}
+        self._values[name] = {}
         for key, obj in self._objects.items():
-            self._index(name, key, None, obj)
+            self._index(name, key, obj)
 
     def by_index(self, name: str, value: str) -> list[Obj]:
         keys = self._indexes[name].get(value, ())
@@ -89,15 +95,22 @@ class Store:
         old = self._objects.get(key)
         self._objects[key] = obj
         for name in self._index_funcs:
-            self._index(name, key, old, obj)
+            self._index(name, key, obj)
         return old
+
+    def reindex(self, key: str) -> None:
+        """File the object under ``key`` again under its current index values (if stored)."""
+        obj = self._objects.get(key)
+        if obj is not None:
+            for name in self._index_funcs:
+                self._index(name, key, obj)
 
     def delete(self, key: str) -> Obj | None:
         """Remove; return the removed object (None if absent)."""
         old = self._objects.pop(key, None)
         if old is not None:
             for name in self._index_funcs:
-                self._index(name, key, old, None)
+                self._index(name, key, None)
         return old
 
     def replace(self, items: Iterable[Obj]) -> list[Change]:
@@ -119,10 +132,13 @@ class Store:
             changes.append(Change(key, self.delete(key), None))
         return changes
 
-    def _index(self, name: str, key: str, old: Obj | None, new: Obj | None) -> None:
-        func = self._index_funcs[name]
-        before = set(func(old)) if old is not None else set()
-        after = set(func(new)) if new is not None else set()
+    def _index(self, name: str, key: str, new: Obj | None) -> None:
+        """Move ``key`` from the values it was filed under to those of ``new``."""
+        values = self._values[name]
+        before = values.pop(key, frozenset())
+        after = frozenset(self._index_funcs[name](new)) if new is not None else frozenset()
+        if after:
+            values[key] = after
         index = self._indexes[name]
         for value in before - after:
             keys = index.get(value)

@@ -213,6 +213,11 @@ class Trigger:
     keys: IndexFunc
 
 
+def dependency_ref(kind: str, namespace: str, name: str) -> str:
+    """How :meth:`Translator.host_dependencies` names a host object."""
+    return f"{kind}/{namespace}/{name}"
+
+
 # -- the contract -------------------------------------------------------------
 
 
@@ -261,6 +266,16 @@ class Translator(ABC):
         if identity is None or identity.kind != self.resource.kind:
             return None
         return f"{identity.namespace}/{identity.name}" if identity.namespace else identity.name
+
+    def host_dependencies(self, host: Obj) -> Iterable[str]:
+        """Host objects (``Kind/namespace/name``, of kinds in :meth:`reads`) whose cached
+        state decides :meth:`virtual_key` of ``host`` (an Event: its involved object).
+
+        The engine files ``host`` again, and reconciles its key, when one of them
+        is added, removed or changes identity: an object seen before what it
+        depends on must not stay ownerless. Pure function of ``host``.
+        """
+        return ()
 
     def wants(self, source: Obj, ctx: Context) -> bool:
         """Whether the source object (virtual for toHost, host for fromHost) is synced."""

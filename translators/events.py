@@ -36,6 +36,7 @@ from translators.base import (
     Patch,
     Side,
     Translator,
+    dependency_ref,
     register,
 )
 from translators.objects import fields_patch
@@ -181,6 +182,14 @@ class EventTranslator(Translator):
     def host_label_selector(self, ctx: Context) -> str:
         """Every event of the host namespace: host events carry no labels of ours."""
         return ""
+
+    def host_dependencies(self, host: Obj) -> list[str]:
+        """The involved and related objects: whether the event is ours is read from them."""
+        return [
+            dependency_ref(ref["kind"], ref.get("namespace") or "", ref["name"])
+            for ref in (host.get("involvedObject") or {}, host.get("related") or {})
+            if ref.get("kind") in INVOLVED_RESOURCES and ref.get("name")
+        ]
 
     def virtual_key(self, host: Obj, ctx: Context) -> str | None:
         event = _virtual_event(host, ctx)
