@@ -105,6 +105,10 @@ class Churn:
     def namespaces(self) -> list[str]:
         return [f"churn-{i}" for i in range(self.spec.namespaces)]
 
+    def progressed(self, created: int) -> bool:
+        """Whether ``created`` objects were created, or the run is over (fault schedules)."""
+        return self.record.created >= created or self.done.is_set()
+
     # -- the run -----------------------------------------------------------------------
 
     async def run(self) -> ChurnRecord:
@@ -210,7 +214,9 @@ class Churn:
         self.record.counts[f"update {what}"] += 1
 
     async def _delete(self, resource: Resource, name: str, namespace: str) -> None:
-        uid = self.record.live.pop((resource.kind, namespace, name))
+        uid: str | None = self.record.live.pop((resource.kind, namespace, name))
+        if resource == r.SERVICES:
+            uid = None  # the syncer re-created it with the host's ClusterIP (a new uid)
         # NotFound: an earlier attempt landed before its answer was lost.
         with contextlib.suppress(NotFound):
             await self._retrying(lambda: self.client.delete(resource, name, namespace, uid=uid))
