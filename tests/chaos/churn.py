@@ -57,6 +57,8 @@ class ChurnSpec:
     """At most this many apps exist at once (deletes keep the set bounded)."""
     max_replicas: int = 2
     seed: int = 0
+    prefix: str = "churn"
+    """Namespaces are ``<prefix>-<i>``: workloads with other prefixes never share a name."""
     outage: float = 180.0
     """How long one request keeps retrying while the virtual API is unreachable."""
 
@@ -103,7 +105,7 @@ class Churn:
 
     @property
     def namespaces(self) -> list[str]:
-        return [f"churn-{i}" for i in range(self.spec.namespaces)]
+        return [f"{self.spec.prefix}-{i}" for i in range(self.spec.namespaces)]
 
     def progressed(self, created: int) -> bool:
         """Whether ``created`` objects were created, or the run is over (fault schedules)."""

@@ -32,6 +32,8 @@ from tests.cluster.conftest import VC, Stack
 from tests.conftest import ClientFactory, track, untrack
 
 CHURN_USER = audit.service_account_user("default", "chaos-churn")
+SYNCER_USER = "vcsync-admin"
+"""Who a syncer started by ``Stack.syncer`` is on both API servers (the admin kubeconfig)."""
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "chaos.jsonl"
 Report = Callable[[str, dict[str, Any]], None]
 stack = cluster.stack

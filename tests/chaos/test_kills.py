@@ -18,7 +18,7 @@ from typing import Any
 from syncer.kube.client import KubeClient
 from tests.chaos import audit
 from tests.chaos.churn import Churn, ChurnSpec
-from tests.chaos.conftest import Report
+from tests.chaos.conftest import SYNCER_USER, Report
 from tests.chaos.verdict import judge
 from tests.cluster.conftest import Stack
 from tests.suite_size import pick
@@ -28,7 +28,6 @@ OBJECTS = pick(ci=200, full=2000)
 RATE = pick(ci=5.0, full=8.0)
 LIVE_APPS = pick(ci=8, full=24)
 KILLS = pick(ci=4, full=20)
-SYNCER_USER = "vcsync-admin"
 
 
 async def test_sigkill_during_churn_loses_and_duplicates_nothing(
@@ -56,7 +55,7 @@ async def test_sigkill_during_churn_loses_and_duplicates_nothing(
     record = await work
     fault_ended = time.monotonic()
 
-    verdict = await judge(stack, churn, {SYNCER_USER}, since, fault_ended,
+    verdict = await judge(stack, [churn], {SYNCER_USER}, since, fault_ended,
                           f"after {KILLS} SIGKILLs")
     figures: dict[str, Any] = {
         "kills": KILLS, "kills_during_churn": during_churn,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,30 +51,32 @@ class Verdict:
                              "duplicated:\n  " + "\n  ".join(problems[:40])
 
 
-async def judge(stack: Stack, churn: Churn, syncers: set[str], since: datetime.datetime,
-                fault_ended: float, what: str, timeout: float = 300.0) -> Verdict:
+async def judge(stack: Stack, churns: Sequence[Churn], syncers: set[str],
+                since: datetime.datetime, fault_ended: float, what: str,
+                timeout: float = 300.0) -> Verdict:
     """Wait until the workload is rolled out and the host converged; then count.
 
     ``fault_ended`` is the ``time.monotonic()`` at which the last fault was
-    over (the component is back); the convergence time is measured from it.
+    over (the component is back) and the workload done; the convergence time
+    is measured from it.
     ``syncers`` are the audit user names the syncer processes wrote as.
     """
-    await _rolled_out(churn, what, timeout)
+    await _rolled_out(churns, what, timeout)
     start = time.monotonic()
     took = await wait_converged(stack, timeout, what)
     seconds = start + took - fault_ended
-    workload = await churn.lost_or_recreated()
+    workload = [found for churn in churns for found in await churn.lost_or_recreated()]
     tally = audit.tally(audit.log_of(stack.host_cluster), audit.log_of(stack.virtual_cluster),
                         syncers, since)
     return Verdict(what, seconds, workload, tally)
 
 
-async def _rolled_out(churn: Churn, what: str, timeout: float) -> None:
+async def _rolled_out(churns: Sequence[Churn], what: str, timeout: float) -> None:
     last: list[str] = []
 
     async def settled() -> bool:
         nonlocal last
-        last = await churn.unsettled()
+        last = [found for churn in churns for found in await churn.unsettled()]
         return not last
 
     try:
