@@ -1,11 +1,11 @@
 """Nodes: host -> virtual, so the tenant sees where its pods run.
 
 Two modes, as in vCluster:
-- default: a virtual node exists only while some pod of this virtual cluster
-  runs on it (virtual pods bound to it, or their host copies placed there:
-  the tenant sees the nodes it uses, no more); it is created just before the
-  first pod is bound (``EnsureSynced`` from the pod translator) and deleted
-  when the last one goes;
+- default: a virtual node exists only while the host scheduler has placed
+  some pod of this virtual cluster on it (the tenant sees the nodes it uses,
+  no more; a ``nodeName`` the tenant writes proves nothing); it is created
+  just before the first pod is bound (``EnsureSynced`` from the pod
+  translator) and deleted when the last one goes;
 - real-node mode (``selector.all`` or ``selector.labels``): matching host
   nodes are mirrored whether pods use them or not.
 
@@ -115,12 +115,13 @@ class NodeTranslator(Translator):
         return self.options.get("selector") or {}
 
     def indexes(self) -> Sequence[Index]:
-        """Pods by node on both sides: the host pod is placed before its virtual pod is bound,
-        and the node must not be removed in between (it is created for that binding)."""
-        return tuple(Index(side, resources.PODS, PODS_BY_NODE, bound_node) for side in Side)
+        """Host pods by node: where the host scheduler placed this cluster's pods. Not the
+        virtual pods: a tenant can write any ``nodeName`` into one, and must not make a
+        host node it does not use appear (with its labels, addresses and capacity)."""
+        return (Index(Side.HOST, resources.PODS, PODS_BY_NODE, bound_node),)
 
     def triggers(self) -> Sequence[Trigger]:
-        return tuple(Trigger(side, resources.PODS, bound_node) for side in Side)
+        return (Trigger(Side.HOST, resources.PODS, bound_node),)
 
     def host_label_selector(self, ctx: Context) -> str:
         """Every host node: pods may be bound to nodes a label selector leaves out."""
@@ -136,7 +137,7 @@ class NodeTranslator(Translator):
         selector = self._selector.get("labels") or {}
         if selector and _selector_matches(labels, selector):
             return True
-        return any(ctx.lookup.by_index(side, resources.PODS, PODS_BY_NODE, name) for side in Side)
+        return bool(ctx.lookup.by_index(Side.HOST, resources.PODS, PODS_BY_NODE, name))
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
         return [Create(Side.VIRTUAL, self.resource, virtual_node(host))]

@@ -164,11 +164,20 @@ class PodTranslator(Translator):
                                  patch_type="strategic"))
         debug = podspec.ephemeral_containers_patch(virtual, host, world)
         if debug:
-            actions.append(Patch(Side.HOST, self.host, host_name, host_ns, debug,
-                                 "ephemeralcontainers", patch_type="strategic"))
+            actions.append(self._debug(virtual, ctx, Patch(
+                Side.HOST, self.host, host_name, host_ns, debug, "ephemeralcontainers",
+                patch_type="strategic")))
         if podspec.token_requests(virtual):
             actions.append(self._tokens(virtual, ctx, host))
         return actions
+
+    def _debug(self, virtual: Obj, ctx: Context, patch: Patch) -> Action:
+        """Added ephemeral containers go down only if the pod still meets the level: the
+        check at creation saw none of them (``kubectl debug --profile=sysadmin`` adds a
+        privileged one)."""
+        level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
+        violations = pss.check(virtual, level)
+        return Warn("PodSecurityViolation", pss.message(violations, level)) if violations else patch
 
     def _tokens(self, virtual: Obj, ctx: Context, host: Obj) -> IssueTokens:
         name, namespace, uid = _meta(virtual)

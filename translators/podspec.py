@@ -54,6 +54,7 @@ _DROPPED_SPEC = frozenset(
         "priorityClassName",
         "overhead",
         "ephemeralContainers",
+        "nodeName",
     }
 )
 _CONTAINER_FIELDS = ("initContainers", "containers")
@@ -371,18 +372,40 @@ def _merged_options(ours: list[Obj], user: list[Obj]) -> list[Obj]:
 
 
 def _scheduling_fields(spec: Obj, scope: _Scope) -> Obj:
-    """Pod (anti-)affinity and spread constraints confined to this virtual cluster's pods."""
+    """Pod (anti-)affinity and spread constraints confined to this virtual cluster's pods;
+    a ``nodeName`` the tenant set becomes a required node affinity (see :func:`_on_node`)."""
     vcluster, namespace = scope.world.vcluster, scope.namespace
     fields: Obj = {}
     affinity = spec.get("affinity")
     if affinity:
         fields["affinity"] = _host_affinity(affinity, scope)
+    if spec.get("nodeName"):
+        fields["affinity"] = _on_node(fields.get("affinity") or {}, spec["nodeName"])
     constraints = spec.get("topologySpreadConstraints")
     if constraints is not None:
         fields["topologySpreadConstraints"] = [
             naming.host_topology_spread_constraint(c, vcluster, namespace) for c in constraints
         ]
     return fields
+
+
+def _on_node(affinity: Obj, node: str) -> Obj:
+    """``affinity`` that also requires node ``node`` (every term, as terms are ORed).
+
+    A host pod created with ``nodeName`` skips the host scheduler: taints,
+    node selection the platform enforces, capacity. Asking for the node by
+    name (as DaemonSets do) lets the scheduler place the pod there, or leave
+    it Pending when the node does not exist or does not admit it.
+    """
+    wanted = {"key": "metadata.name", "operator": "In", "values": [node]}
+    node_affinity = dict(affinity.get("nodeAffinity") or {})
+    required = dict(node_affinity.get(_REQUIRED) or {})
+    terms = required.get("nodeSelectorTerms") or [{}]
+    required["nodeSelectorTerms"] = [
+        {**term, "matchFields": [*(term.get("matchFields") or []), wanted]} for term in terms
+    ]
+    node_affinity[_REQUIRED] = required
+    return {**affinity, "nodeAffinity": node_affinity}
 
 
 def _host_affinity(affinity: Obj, scope: _Scope) -> Obj:

@@ -433,7 +433,6 @@ def test_pod_shape_flags_and_dropped_fields() -> None:
 
 def test_untouched_fields_are_kept() -> None:
     virtual = with_spec(
-        nodeName="node-1",
         runtimeClassName="gvisor",
         schedulingGates=[{"name": "example.com/quota"}],
         readinessGates=[{"conditionType": "example.com/ready"}],
@@ -441,7 +440,6 @@ def test_untouched_fields_are_kept() -> None:
     )
     spec = host_pod(virtual, WORLD)["spec"]
     for field in (
-        "nodeName",
         "runtimeClassName",
         "schedulingGates",
         "readinessGates",
@@ -459,6 +457,28 @@ def test_untouched_fields_are_kept() -> None:
     for field in ("image", "ports", "resources", "volumeMounts", "imagePullPolicy"):
         assert web[field] == original[field]
     assert spec["affinity"]["nodeAffinity"] == virtual["spec"]["affinity"]["nodeAffinity"]
+
+
+def test_node_name_becomes_a_required_node_affinity() -> None:
+    """A tenant's nodeName must not skip the host scheduler (taints, capacity, the
+    platform's node selection): the host pod asks for the node by name in every term."""
+    virtual = with_spec(nodeName="node-1")
+    spec = host_pod(virtual, WORLD)["spec"]
+    assert "nodeName" not in spec
+    terms = spec["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{
+        "matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}],
+        "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}],
+    }]
+    assert spec["affinity"]["podAffinity"] == host_pod(virtual_pod(), WORLD)["spec"][
+        "affinity"]["podAffinity"]
+    bare = without_spec("affinity")
+    bare["spec"]["nodeName"] = "node-2"
+    assert host_pod(bare, WORLD)["spec"]["affinity"] == {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+            "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-2"]}],
+        }]}}}
 
 
 def test_overhead_and_ephemeral_containers_are_left_to_the_host() -> None:
