@@ -232,3 +232,57 @@ def tally(host_log: Path, virtual_log: Path, syncers: set[str],
     mine = [w for w in host if w.user in syncers], [w for w in virtual if w.user in syncers]
     return Tally(lost_pods(virtual, syncers), recreations(host, virtual, syncers),
                  len(mine[0]), len(mine[1]))
+
+
+# -- one writer at a time ------------------------------------------------------------------
+
+
+@dataclass
+class Writers:
+    """Who wrote when, judged against the Lease: see :func:`single_writer`."""
+
+    violations: list[str]
+    terms: int
+    """Leadership terms: runs of Lease writes by the same identity."""
+    runs: int
+    """Runs of data writes by the same identity (interleaved writers make many)."""
+    writes: dict[str, int]
+    """Data writes per identity (both API servers)."""
+
+
+def single_writer(host: list[Write], virtual: list[Write], identities: dict[str, str],
+                  lease: str, renew_deadline: float, grace: float = 0.5) -> Writers:
+    """Prove that only the Lease holder wrote, and only within its renew deadline.
+
+    ``identities`` maps audit user names to writer identities (a replica has
+    one user on each API server). Walking all writes of both servers in time
+    order: a Lease write (create or update of ``lease``) by X makes X the
+    holder, renewed now; a data write by X is a violation unless X holds the
+    Lease and its last renewal is at most ``renew_deadline`` (+ ``grace`` for
+    the request's way to the server) old. A takeover by Y ends X's right to
+    write at once, so two writers at once always show.
+    """
+    stream = sorted((w for w in (*host, *virtual) if w.user in identities and w.ok),
+                    key=lambda w: w.at)
+    holder, renewed = "", datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    violations: list[str] = []
+    terms = runs = 0
+    last_writer = ""
+    counts: dict[str, int] = {}
+    limit = datetime.timedelta(seconds=renew_deadline + grace)
+    for w in stream:
+        who = identities[w.user]
+        if w.resource == "leases" and w.name == lease:
+            terms += who != holder
+            holder, renewed = who, w.at
+            continue
+        counts[who] = counts.get(who, 0) + 1
+        runs += who != last_writer
+        last_writer = who
+        if who != holder:
+            violations.append(f"{who} wrote {_label(w)} at {w.at} while {holder or 'nobody'} "
+                              "held the Lease")
+        elif w.at - renewed > limit:
+            violations.append(f"{who} wrote {_label(w)} at {w.at}, {w.at - renewed} after its "
+                              "last renewal")
+    return Writers(violations, terms, runs, counts)
