@@ -30,6 +30,7 @@ Special Services:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -77,6 +78,13 @@ the host's value is not compared: removing it would only make the host fill it i
 (a write on every sync when the two API servers' versions default differently)."""
 
 _RECREATED_METADATA = ("name", "namespace", "labels", "annotations", "ownerReferences")
+RECREATING = naming.PREFIX + "recreating"
+"""On the host Service while its virtual Service is deleted and created again with the
+host's ClusterIP: ``{"uid": <deleted virtual uid>, "object": <the Service to create>}``
+(JSON). A syncer interrupted between the two requests (killed, or the create failed)
+finds the host copy alone with this record and creates the virtual Service from it,
+instead of collecting the host copy as an orphan and losing the tenant's Service on both
+sides. The next sync removes it (our key, no longer desired)."""
 
 
 def is_api_service(service: Obj) -> bool:
@@ -104,6 +112,13 @@ class ServiceTranslator(Translator):
         if is_api_service(virtual):
             return _follow_api_service(virtual, ctx)
         return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+
+    def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
+        """An orphan, unless its virtual Service was deleted by an unfinished re-create."""
+        pending = _interrupted_recreate(host)
+        if pending is not None:
+            return [Create(Side.VIRTUAL, resources.SERVICES, pending)]
+        return super().to_virtual(host, ctx)
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
         """The host follows the virtual spec; once it has, its allocations go up.
@@ -221,7 +236,7 @@ def _show_allocations(virtual: Obj, host: Obj) -> list[Action]:
             recreated["ports"] = _with_node_ports(spec["ports"], allocated)
         if host_spec.get("ipFamilies"):
             recreated["ipFamilies"] = host_spec["ipFamilies"]  # the families of those IPs
-        return _recreate(virtual, recreated)
+        return _recreate(virtual, recreated, host)
     meta = virtual["metadata"]
     actions: list[Action] = []
     ports = spec.get("ports") or []
@@ -245,11 +260,13 @@ def _load_balancer_patch(virtual: Obj, host: Obj) -> Obj:
     return {"status": {"loadBalancer": patch}} if patch else {}
 
 
-def _recreate(virtual: Obj, spec: Obj) -> list[Action]:
+def _recreate(virtual: Obj, spec: Obj, host: Obj | None = None) -> list[Action]:
     """Delete the virtual Service and create it again with ``spec`` (ClusterIPs are immutable).
 
     The new object is the old one as its author wrote it: server-set metadata
     (uid, resourceVersion, timestamps, managedFields) and status are left out.
+    It is first recorded on the ``host`` copy (:data:`RECREATING`), so an
+    interrupted re-create is finished rather than lost.
     A Service being deleted is left to go; one with finalizers is not touched,
     as the delete would wait for them and the create would then fail, leaving
     the tenant's Service stuck in deletion.
@@ -263,10 +280,42 @@ def _recreate(virtual: Obj, spec: Obj) -> list[Action]:
                      "ClusterIP allocated for it in the host cluster")]
     kept = {key: meta[key] for key in _RECREATED_METADATA if key in meta}
     obj = {"apiVersion": "v1", "kind": "Service", "metadata": kept, "spec": spec}
+    actions: list[Action] = []
+    if host is not None:
+        record = json.dumps({"uid": meta.get("uid"), "object": obj}, sort_keys=True)
+        host_meta = host["metadata"]
+        actions.append(Patch(Side.HOST, resources.SERVICES, host_meta["name"],
+                             host_meta["namespace"],
+                             {"metadata": {"annotations": {RECREATING: record}}}))
     return [
+        *actions,
         Delete(Side.VIRTUAL, resources.SERVICES, meta["name"], meta["namespace"], meta.get("uid")),
         Create(Side.VIRTUAL, resources.SERVICES, obj),
     ]
+
+
+def _interrupted_recreate(host: Obj) -> Obj | None:
+    """The virtual Service a re-create was about to create, if this host copy's was deleted.
+
+    Only a record of the incarnation the host copy belongs to counts (same
+    uid, same name and namespace): tenants cannot write host annotations
+    under our prefix, and an older record is no evidence of anything.
+    """
+    identity = naming.identity_of(host)
+    text = ((host.get("metadata") or {}).get("annotations") or {}).get(RECREATING)
+    if identity is None or not text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    obj = record.get("object") if isinstance(record, dict) else None
+    if not isinstance(obj, dict) or record.get("uid") != identity.uid:
+        return None
+    meta = obj.get("metadata") or {}
+    if (meta.get("name"), meta.get("namespace")) != (identity.name, identity.namespace):
+        return None
+    return obj
 
 
 def _follow_api_service(virtual: Obj, ctx: Context) -> list[Action]:

@@ -11,6 +11,7 @@ Every translator call is checked not to mutate its inputs.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, pods
 from translators.base import Action, Context, Create, Delete, Patch, Side, Warn
-from translators.services import API_SERVICE, ServiceTranslator, is_api_service
+from translators.services import API_SERVICE, RECREATING, ServiceTranslator, is_api_service
 
 Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
@@ -421,20 +422,24 @@ def test_virtual_service_is_recreated_with_the_host_cluster_ip_and_node_ports() 
     spec.update(clusterIP=HOST_IP, clusterIPs=[HOST_IP])
     spec["ports"][0]["nodePort"] = 31000
     spec["ports"][1]["nodePort"] = 31001
+    recreated = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "web",
+            "namespace": "team",
+            "labels": {"app": "web"},
+            "annotations": {"note": "hi"},
+            "ownerReferences": OWNERS,
+        },
+        "spec": spec,
+    }
+    record = json.dumps({"uid": "svc-uid-1", "object": recreated}, sort_keys=True)
     assert actions == [
+        Patch(Side.HOST, resources.SERVICES, HOST_NAME, HOST_NS,
+              {"metadata": {"annotations": {RECREATING: record}}}),
         Delete(Side.VIRTUAL, resources.SERVICES, "web", "team", "svc-uid-1"),
-        Create(Side.VIRTUAL, resources.SERVICES, {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": "web",
-                "namespace": "team",
-                "labels": {"app": "web"},
-                "annotations": {"note": "hi"},
-                "ownerReferences": OWNERS,
-            },
-            "spec": spec,
-        }),
+        Create(Side.VIRTUAL, resources.SERVICES, recreated),
     ]
 
 
@@ -443,7 +448,8 @@ def test_recreate_takes_the_families_of_the_host_ips() -> None:
     virtual = virtual_service(ipFamilyPolicy="PreferDualStack")
     host = host_stored(to_host(virtual))
     host["spec"].update(clusterIPs=[HOST_IP, v6], ipFamilies=["IPv4", "IPv6"])
-    _, create = sync(virtual, host)  # the added family alone is no reason for a host write
+    # (record on the host, delete, create): the added family alone is no reason for a spec patch
+    _, _, create = sync(virtual, host)
     assert isinstance(create, Create)
     assert create.obj["spec"]["clusterIPs"] == [HOST_IP, v6]
     assert create.obj["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
