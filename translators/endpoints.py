@@ -60,6 +60,7 @@ from translators.base import (
     register,
 )
 from translators.objects import host_metadata, update_patch
+from translators.referenced import ambiguous_names, name_conflict
 from translators.services import API_SERVICE
 
 Obj = dict[str, Any]
@@ -109,7 +110,8 @@ class EndpointsTranslator(Translator):
     resource = resources.ENDPOINTS
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
-        return ((Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS))
+        return ((Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS),
+                (Side.VIRTUAL, resources.NAMESPACES))
 
     def indexes(self) -> Sequence[Index]:
         return (Index(Side.HOST, resources.PODS, PODS_BY_IP, _pod_ips),)
@@ -147,6 +149,11 @@ class EndpointsTranslator(Translator):
         return obj
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        """Create the host copy, unless its name may be another namespace's Service's (it
+        would give that Service these addresses: see ``referenced.ambiguous_names``)."""
+        meta = virtual["metadata"]
+        if ambiguous_names((meta["name"],), meta["namespace"], ctx):
+            return [name_conflict("Endpoints", (meta["name"],))]
         return [*_refusal(virtual, ctx), Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from syncer.kube.resources import INGRESSCLASSES, INGRESSES, Resource
+from syncer.kube.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Resource
 from translators import references
 from translators.base import (
     Action,
@@ -37,6 +37,7 @@ from translators.base import (
 )
 from translators.classes import ingress_class_synced, unsynced_class
 from translators.objects import host_metadata, merge_patch, update_patch
+from translators.referenced import ambiguous_names, name_conflict
 
 Obj = dict[str, Any]
 INGRESS_CLASSES_FROM_HOST = "ingress_classes_from_host"
@@ -55,6 +56,13 @@ def _backends(spec: Obj) -> Iterator[Obj]:
     for rule in spec.get("rules") or ():
         for path in (rule.get("http") or {}).get("paths") or ():
             yield path.get("backend") or {}
+
+
+def _named(spec: Obj) -> set[str]:
+    """Names of the backend Services and TLS Secrets an Ingress spec refers to."""
+    services = {b["service"]["name"] for b in _backends(spec)
+                if (b.get("service") or {}).get("name")}
+    return services | {t["secretName"] for t in spec.get("tls") or () if t.get("secretName")}
 
 
 def _resource_backends(spec: Obj) -> list[str]:
@@ -128,7 +136,7 @@ class IngressTranslator(Translator):
     resource = INGRESSES
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
-        return ((Side.VIRTUAL, INGRESSCLASSES),)
+        return ((Side.VIRTUAL, INGRESSCLASSES), (Side.VIRTUAL, NAMESPACES))
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         class_name = _spec(virtual).get("ingressClassName")
@@ -136,6 +144,9 @@ class IngressTranslator(Translator):
                                  ingress_class_synced)
         if refused:
             return refused
+        ambiguous = ambiguous_names(_named(_spec(virtual)), virtual["metadata"]["namespace"], ctx)
+        if ambiguous:  # the host controller would route to / serve another namespace's
+            return [name_conflict("objects", ambiguous)]
         return self._write(virtual, Create(Side.HOST, self.host, host_ingress(virtual, ctx)))
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:

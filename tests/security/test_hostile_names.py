@@ -142,7 +142,8 @@ async def test_colliding_host_names_are_refused_and_nothing_is_overwritten(
     ConfigMap ``a-x-b`` in ``c`` and ConfigMap ``a`` in ``b-x-c`` have one host name. The
     first one synced keeps it; a pod in the other namespace that names the other one is
     refused with a Warning (it would mount the first namespace's data), also when its own
-    object does not exist yet; a colliding Service is refused with a Warning; the first
+    object does not exist yet; a colliding Service is refused with a Warning, and so are
+    its Endpoints (they would become those of the first namespace's Service); the first
     objects' host copies never change."""
     a = tenants.a
     c = await fresh_namespace(a, "c")
@@ -153,7 +154,10 @@ async def test_colliding_host_names_are_refused_and_nothing_is_overwritten(
     await a.virtual.create(r.PODS, _mounting("first", "a-x-b", "s-x-b"), c)
     await a.virtual.create(r.SERVICES, {"metadata": {"name": "a-x-b"}, "spec": {
         "selector": {"app": "first"}, "ports": [{"port": 80}]}}, c)
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "e-x-b"}, "spec": {
+        "ports": [{"port": 80}]}}, c)
     await wait_until(lambda: a.host_get(r.PODS, "first", c), "the first pod on the host")
+    await wait_until(lambda: a.host_get(r.SERVICES, "e-x-b", c), "c's selector-less Service")
     await wait_until(lambda: a.host_get(r.SERVICES, "a-x-b", c), "c's Service")
     await wait_until(lambda: _idle(tenants), "both syncers idle")
     kinds = (r.CONFIGMAPS, r.SECRETS, r.SERVICES)
@@ -169,10 +173,16 @@ async def test_colliding_host_names_are_refused_and_nothing_is_overwritten(
     await a.virtual.create(r.PODS, _mounting("fourth", config_map="late"), bxc)
     await a.virtual.create(r.SERVICES, {"metadata": {"name": "a"}, "spec": {
         "selector": {"app": "second"}, "ports": [{"port": 80}]}}, bxc)
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "e"}, "spec": {
+        "ports": [{"port": 80}]}}, bxc)
+    await a.virtual.create(r.ENDPOINTS, {"metadata": {"name": "e"}, "subsets": [{
+        "addresses": [{"ip": "192.0.2.77"}], "ports": [{"port": 80}]}]}, bxc)
 
     for pod in ("second", "third", "fourth"):
         await wait_warning(a, bxc, pod, "NameConflict")
     await wait_warning(a, bxc, "a", "SyncError")
+    ep_warning = await wait_warning(a, bxc, "e", "NameConflict")
+    assert ep_warning["involvedObject"]["kind"] == "Endpoints"
     await wait_until(lambda: _idle(tenants), "both syncers idle")
     for pod in ("second", "third", "fourth"):
         assert await a.host_get(r.PODS, pod, bxc) is None, f"{pod} reached the host"
@@ -182,6 +192,8 @@ async def test_colliding_host_names_are_refused_and_nothing_is_overwritten(
     assert host_cm is not None
     assert host_cm["data"] == {"who": c}
     assert naming.identity_of(host_cm).namespace == c  # type: ignore[union-attr]
+    assert await a.host_get(r.ENDPOINTS, "e-x-b", c) is None, (
+        "namespace b-x-c's addresses were given to namespace c's Service")
     svc = await a.host_get(r.SERVICES, "a-x-b", c)
     assert svc is not None
     assert svc["spec"]["selector"][naming.LABEL_NAMESPACE] == c

@@ -145,7 +145,8 @@ def test_api_server_endpoints_are_not_wanted() -> None:
 
 def test_reads_services_and_a_service_change_requeues_its_endpoints() -> None:
     t = EndpointsTranslator()
-    assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS)]
+    assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS),
+                               (Side.VIRTUAL, resources.NAMESPACES)]
     by_service, by_pod = t.triggers()
     assert (by_service.side, by_service.resource) == (Side.VIRTUAL, resources.SERVICES)
     assert list(by_service.keys(service())) == ["team/db"]
@@ -355,3 +356,16 @@ def to_host_with_warning(virtual: Obj, ctx: Context) -> Obj:
     assert isinstance(warn, Warn)
     assert isinstance(create, Create)
     return create.obj
+
+
+def test_endpoints_another_namespace_may_own_the_host_name_of_are_refused() -> None:
+    """Endpoints ``db`` of ``team`` and Endpoints ``db-x-team`` of namespace ``x`` share a
+    host name: the host copy would hand these addresses to the other namespace's Service."""
+    virtual = virtual_endpoints(name="db-x-x", namespace="team")
+    ctx = context(service(name="db-x-x"))
+    assert isinstance(EndpointsTranslator().to_host(virtual, ctx)[-1], Create)
+    ctx.lookup.add(Side.VIRTUAL, resources.NAMESPACES,  # type: ignore[attr-defined]
+                   {"metadata": {"name": "x-x-team"}})
+    (warn,) = EndpointsTranslator().to_host(virtual, ctx)
+    assert isinstance(warn, Warn)
+    assert warn.reason == "NameConflict"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.kube.resources import INGRESSCLASSES, INGRESSES
+from syncer.kube.resources import INGRESSCLASSES, INGRESSES, NAMESPACES
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, references
 from translators.base import Context, Create, Delete, EnsureSynced, Patch, Requeue, Side, Warn
@@ -211,3 +211,20 @@ def test_orphan_is_deleted() -> None:
     assert T.to_virtual(host, context()) == [
         Delete(Side.HOST, INGRESSES, HOST_NAME, HOST_NS, "host-uid")
     ]
+
+
+def test_a_backend_or_tls_name_another_namespace_may_hold_is_refused() -> None:
+    """Service ``api`` of namespace ``team`` and Service ``api-x-team`` of namespace ``x``
+    share a host name (as do ``x-x-<ns>`` names): with namespace ``x`` in the virtual
+    cluster the host ingress controller could route to the other namespace's Service."""
+    lookup = FakeLookup()
+    lookup.add(Side.VIRTUAL, NAMESPACES, {"metadata": {"name": "api-x-team"}})
+    spec = {"defaultBackend": service("db-x-api"), "tls": [{"secretName": "tls-x-api"}]}
+    assert isinstance(T.to_host(virtual_ingress(**spec), context())[-1], Create)
+    actions = T.to_host(virtual_ingress(**spec), Context(vcluster="vc", host_namespace=HOST_NS,
+                                                         lookup=lookup))
+    assert len(actions) == 1
+    assert isinstance(actions[0], Warn)
+    assert actions[0].reason == "NameConflict"
+    assert "db-x-api" in actions[0].message
+    assert "tls-x-api" in actions[0].message
