@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,11 @@ class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
     flowing: asyncio.Event = field(default_factory=asyncio.Event)
-    blackholed: bool = False
+    blackholed_at: float | None = None
+
+    @property
+    def blackholed(self) -> bool:
+        return self.blackholed_at is not None
 
     def abort(self) -> None:
         self.flowing.set()
@@ -62,6 +67,8 @@ class FaultyProxy:
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._live: list[_Link] = []
+        self.abandoned_after: list[float] = []
+        """Seconds each half-open connection stayed open until its client gave it up."""
         self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> FaultyProxy:
@@ -92,6 +99,8 @@ class FaultyProxy:
                                  self._pipe(up_reader, writer, link))
         finally:
             self._live.remove(link)
+            if link.blackholed_at is not None:
+                self.abandoned_after.append(time.monotonic() - link.blackholed_at)
             for w in (writer, up_writer):
                 w.close()
 
@@ -153,7 +162,7 @@ class FaultyProxy:
         """Make every live connection half-open (bytes vanish, sockets stay); return how many."""
         links = [link for link in self._live if not link.blackholed]
         for link in links:
-            link.blackholed = True
+            link.blackholed_at = time.monotonic()
             link.flowing.set()
         return len(links)
 

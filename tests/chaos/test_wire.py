@@ -43,9 +43,10 @@ from syncer.kube.client import REQUEST_TIMEOUT, WATCH_INACTIVITY_TIMEOUT, KubeCl
 from syncer.kube.errors import Gone
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
 from syncer.local.syncer_process import SyncerProcess
+from tests.chaos import audit
 from tests.chaos.churn import Churn, ChurnSpec
-from tests.chaos.conftest import Report
-from tests.chaos.converge import differences, wait_converged
+from tests.chaos.conftest import SYNCER_USER, Report
+from tests.chaos.verdict import judge
 from tests.cluster.conftest import VC, Stack
 from tests.conftest import OWNER, track, untrack
 from tests.proxy import FaultyProxy, kubeconfig_via
@@ -79,9 +80,11 @@ SIZE = pick(
 
 @pytest.fixture(scope="module")
 def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostCluster]:
-    """This module's host: its API server reads etcd directly, so compaction yields 410."""
-    cluster = HostCluster(name="wire", root=tmp_path_factory.mktemp("wire-host"), nodes=1,
-                          owner=OWNER, apiserver_args=UNCACHED)
+    """This module's host: its API server reads etcd directly, so compaction yields 410;
+    audited like the chaos suite's own host (see ``tests/chaos/audit.py``)."""
+    root = tmp_path_factory.mktemp("wire-host")
+    cluster = HostCluster(name="wire", root=root, nodes=1, owner=OWNER,
+                          apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"))
     track(cluster)
     cluster.start()
     yield cluster
@@ -92,8 +95,9 @@ def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostClust
 def virtual_cluster(tmp_path: Path) -> Iterator[VirtualControlPlane]:
     """The virtual control plane (kine on SQLite, as in production), also without watch
     cache, so kine's compaction yields 410."""
-    cluster = VirtualControlPlane(name=VC, root=tmp_path / VC, store="sqlite",
-                                  owner=OWNER, apiserver_args=UNCACHED)
+    root = tmp_path / VC
+    cluster = VirtualControlPlane(name=VC, root=root, store="sqlite", owner=OWNER,
+                                  apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"))
     track(cluster)
     cluster.start()
     yield cluster
@@ -173,20 +177,23 @@ Fault = Callable[[Wire, Churn], Awaitable[Obj]]
 
 
 async def test_syncer_converges_after_every_wire_fault(
-    wire: Wire, tmp_path: Path, report: Report
+    wire: Wire, churn_client: KubeClient, tmp_path: Path, report: Report
 ) -> None:
     wire.syncer = await _start_syncer(wire, tmp_path)
+    churns: list[Churn] = []
     for number, phase in enumerate(SIZE.phases):
-        churn = _PhaseChurn(wire.stack.virtual, ChurnSpec(
+        churns.append(_PhaseChurn(churn_client, ChurnSpec(
             objects=SIZE.objects, rate=SIZE.rate, live_apps=SIZE.live_apps, seed=number),
-            phase)
-        await _phase(wire, churn, phase, FAULTS[phase])
+            phase))
+        await _phase(wire, churns, phase, FAULTS[phase])
     report("wire", {"phases": wire.figures})
 
 
-async def _phase(w: Wire, churn: Churn, name: str, fault: Fault) -> None:
-    """Churn with ``fault`` on; when both are over, wait until converged; record figures."""
-    started = time.monotonic()
+async def _phase(w: Wire, churns: list[Churn], name: str, fault: Fault) -> None:
+    """Churn with ``fault`` on; when both are over, judge every phase's workload so far
+    (rolled out, converged, nothing lost or duplicated); record the figures."""
+    since, started = audit.now(), time.monotonic()
+    churn = churns[-1]
     run = asyncio.create_task(churn.run())
     try:
         figures = await fault(w, churn)
@@ -194,19 +201,14 @@ async def _phase(w: Wire, churn: Churn, name: str, fault: Fault) -> None:
         await run
     finally:
         run.cancel()
-    settled = time.monotonic()
-    took = await wait_converged(w.stack, SIZE.converge_timeout, f"converged after {name}")
-    lost = await churn.lost_or_recreated()
-    duplicates = [d for d in await differences(w.stack) if d.startswith("duplicate")]
-    assert not lost, f"after {name}: {lost}"
-    assert not duplicates, f"after {name}: {duplicates}"
+    verdict = await judge(w.stack, churns, {SYNCER_USER}, since, time.monotonic(),
+                          f"after {name}", timeout=SIZE.converge_timeout)
     w.figures.append({
         "phase": name, **figures, "fault_seconds": round(ended - started, 1),
-        "churn_seconds_after_fault": round(settled - ended, 1),
-        "converged_seconds": round(took, 1),
-        "lost": len(lost), "duplicates": len(duplicates),
-        "churn": churn.record.summary()["counts"],
+        "churn_seconds_after_fault": round(time.monotonic() - ended, 1),
+        **verdict.figures(), "churn": churn.record.summary()["counts"],
     })
+    verdict.check()
 
 
 # -- the faults ------------------------------------------------------------------------
@@ -240,7 +242,9 @@ async def _half_open(w: Wire, churn: Churn) -> Obj:
     await wait_until(abandoned, "the syncer to abandon every half-open connection",
                      timeout=bound, interval=1.0)
     return {"half_open_connections": held,
-            "seconds_until_all_abandoned": round(time.monotonic() - start, 1)}
+            "seconds_until_all_abandoned": round(time.monotonic() - start, 1),
+            "abandoned_after_seconds": {s: sorted(round(t) for t in w.proxy(s).abandoned_after)
+                                        for s in ("host", "virtual")}}
 
 
 def _gone(*sides: str) -> Fault:
