@@ -348,16 +348,23 @@ class Controller:
             await self._events.warn(virtual, reason, message)
 
     def _sanitize(self, exc: KubeError, virtual: Obj | None) -> str:
-        """The host's error text with host names replaced by virtual ones."""
-        text = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
-        if virtual is None:
-            return text
-        meta = virtual["metadata"]
-        namespace = meta.get("namespace")
-        if namespace:
-            text = text.replace(self.ctx.host_name(meta["name"], namespace), meta["name"])
-            text = text.replace(self.ctx.host_namespace, namespace)
-        return f"syncing to the host cluster failed: {text}"
+        return warning_text(exc, self.ctx, virtual)
+
+
+def warning_text(exc: KubeError, ctx: Context, virtual: Obj | None) -> str:
+    """The host's error text with host names replaced by virtual ones."""
+    text = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
+    if virtual is None:
+        return text
+    meta = virtual["metadata"]
+    namespace = meta.get("namespace")
+    if namespace:
+        text = text.replace(ctx.host_name(meta["name"], namespace), meta["name"])
+        # Other objects of the namespace named in the error (a pod's ConfigMap that
+        # the host refused): their host names lose the suffix the syncer added.
+        text = text.replace(f"-x-{namespace}-x-{ctx.vcluster}", "")
+        text = text.replace(ctx.host_namespace, namespace)
+    return f"syncing to the host cluster failed: {text}"
 
 
 def plan(t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None) -> list[Action]:

@@ -20,9 +20,12 @@ The life of a pod, case by case (the engine picks the case from what exists):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from syncer.kube import resources
 from translators import naming, podspec, pss, references
@@ -51,6 +54,12 @@ SYNC_PRIORITY_CLASSES = "sync_priority_classes"
 DNS_SERVICE = ("kube-dns", "kube-system")
 _DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
+_MiB = 1024 * 1024
+MAX_HOST_POD_BYTES = 3 * _MiB // 2
+"""etcd's default request limit (``--max-request-bytes``): the host stores no bigger object."""
+POD_TOO_LARGE = "PodTooLarge"
+_TOO_LARGE_RETRY = 60.0
+"""Seconds until a pod too large for the host is looked at again (Services may go away)."""
 
 
 def token_secret_name(virtual: Obj) -> str:
@@ -135,7 +144,11 @@ class PodTranslator(Translator):
         actions += [EnsureSynced("secrets", key) for key in references.secret_keys(virtual)]
         # The token Secret follows in the first sync, owned by the new host pod
         # (one write; a real kubelet waits the few milliseconds for it).
-        pod = podspec.host_pod(virtual, self.world(virtual, ctx, dns_ip))
+        world = self.world(virtual, ctx, dns_ip)
+        pod = podspec.host_pod(virtual, world)
+        too_large = _too_large(virtual, pod, world)
+        if too_large is not None:
+            return [too_large, Requeue(_TOO_LARGE_RETRY)]
         actions.append(Create(Side.HOST, self.host, pod))
         return actions
 
@@ -199,6 +212,32 @@ def _referenced_names(virtual: Obj) -> set[str]:
     """Every ConfigMap, Secret and claim the host pod will name (renamed to host names)."""
     return (references.configmap_names(virtual) | references.secret_names(virtual)
             | references.claim_names(virtual))
+
+
+def _too_large(virtual: Obj, pod: Obj, world: podspec.PodWorld) -> Warn | None:
+    """A Warning if the host pod cannot be stored on the host, saying what made it big.
+
+    The kubelet computes service-link variables when it starts a container; the
+    syncer has to write them into the host pod's spec, once per container. With
+    many Services in a namespace that alone can exceed what the host stores, and
+    the host would only answer "request entity too large" on every retry.
+    """
+    size = len(orjson.dumps(pod))
+    if size <= MAX_HOST_POD_BYTES:
+        return None
+    unlinked = podspec.host_pod(virtual, dataclasses.replace(world, services=()))
+    links = size - len(orjson.dumps(unlinked))
+    containers = sum(len((virtual.get("spec") or {}).get(f) or ()) for f in
+                     ("initContainers", "containers"))
+    cause = (
+        f"{links / _MiB:.1f} MiB of it are the service-link variables of the "
+        f"{len(world.services)} Services of this namespace, which are written into each of "
+        f"its {containers} containers: set spec.enableServiceLinks to false"
+        if links > size - MAX_HOST_POD_BYTES else "make the pod smaller"
+    )
+    return Warn(POD_TOO_LARGE, (
+        f"not synced: the pod would take {size / _MiB:.1f} MiB in the host cluster, which "
+        f"stores at most {MAX_HOST_POD_BYTES / _MiB:.1f} MiB per object; {cause}"))
 
 
 def _whole_namespace(namespace: Obj) -> list[str]:

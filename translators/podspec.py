@@ -42,6 +42,7 @@ _KUBERNETES_HOSTNAMES = (
 _API_PORTS = ({"name": "https", "port": 443, "protocol": "TCP"},)
 _MAX_NAMESERVERS = 3
 _MAX_SEARCHES = 32
+_MAX_SEARCH_CHARS = 2048
 _MAX_HOSTNAME = 63
 
 # Computed by host admission from host objects, or impossible on create (see host_pod).
@@ -352,9 +353,26 @@ def _dns_config(user: Obj, scope: _Scope) -> Obj:
     searches += user.get("searches") or []
     return {
         "nameservers": _unique(nameservers)[:_MAX_NAMESERVERS],
-        "searches": _unique(searches)[:_MAX_SEARCHES],
+        "searches": _fitting_searches(_unique(searches)),
         "options": _merged_options([{"name": "ndots", "value": "5"}], user.get("options") or []),
     }
+
+
+def _fitting_searches(searches: list[str]) -> list[str]:
+    """The longest prefix of ``searches`` that validation accepts: at most 32 domains of
+    at most 2048 characters joined by spaces (as the kubelet cuts the list).
+
+    The tenant's list met both limits in the virtual cluster, but our three
+    cluster domains come first, so its last entries may have to go.
+    """
+    kept: list[str] = []
+    length = -1
+    for search in searches[:_MAX_SEARCHES]:
+        length += len(search) + 1
+        if length > _MAX_SEARCH_CHARS:
+            break
+        kept.append(search)
+    return kept
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -77,6 +77,9 @@ _DEFAULTED = (
 the host's value is not compared: removing it would only make the host fill it in again
 (a write on every sync when the two API servers' versions default differently)."""
 
+_EXTERNALLY_ACCESSIBLE = ("NodePort", "LoadBalancer")
+"""Types that may carry ``externalTrafficPolicy`` without ``externalIPs``."""
+
 _RECREATED_METADATA = ("name", "namespace", "labels", "annotations", "ownerReferences")
 RECREATING = naming.PREFIX + "recreating"
 """On the host Service while its virtual Service is deleted and created again with the
@@ -170,6 +173,9 @@ def _host_spec(virtual_spec: Obj, vcluster: str, namespace: str) -> Obj:
     """The host Service spec; a selector-less Service stays selector-less (no key at all),
     as host controllers tell "selector-less" by the missing selector."""
     spec = _project(virtual_spec)
+    if spec.get("type", "ClusterIP") not in _EXTERNALLY_ACCESSIBLE:
+        # Only the externalIPs (left out) made the policy valid on a ClusterIP Service.
+        spec.pop("externalTrafficPolicy", None)
     selector = naming.host_selector(virtual_spec.get("selector"), vcluster, namespace)
     if selector:
         spec["selector"] = selector
