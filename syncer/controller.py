@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -363,6 +364,10 @@ def warning_text(exc: KubeError, ctx: Context, virtual: Obj | None) -> str:
         # Other objects of the namespace named in the error (a pod's ConfigMap that
         # the host refused): their host names lose the suffix the syncer added.
         text = text.replace(f"-x-{namespace}-x-{ctx.vcluster}", "")
+    # Cluster-scoped copies (PriorityClasses) spell the host namespace in their names.
+    text = re.sub(rf"vcsync-(\S+?)-x-{re.escape(ctx.host_namespace)}-x-{re.escape(ctx.vcluster)}",
+                  r"\1", text)
+    if namespace:
         text = text.replace(ctx.host_namespace, namespace)
     return f"syncing to the host cluster failed: {text}"
 

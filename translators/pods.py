@@ -142,6 +142,7 @@ class PodTranslator(Translator):
             EnsureSynced("configMaps", key) for key in references.configmap_keys(virtual)
         ]
         actions += [EnsureSynced("secrets", key) for key in references.secret_keys(virtual)]
+        actions += [EnsureSynced("priorityClasses", name) for name in _synced_class(virtual, ctx)]
         # The token Secret follows in the first sync, owned by the new host pod
         # (one write; a real kubelet waits the few milliseconds for it).
         world = self.world(virtual, ctx, dns_ip)
@@ -212,6 +213,15 @@ def _referenced_names(virtual: Obj) -> set[str]:
     """Every ConfigMap, Secret and claim the host pod will name (renamed to host names)."""
     return (references.configmap_names(virtual) | references.secret_names(virtual)
             | references.claim_names(virtual))
+
+
+def _synced_class(virtual: Obj, ctx: Context) -> list[str]:
+    """The PriorityClass whose host copy the host pod names: host admission refuses the
+    pod until that copy exists (``podspec`` leaves ``system-*`` classes out)."""
+    name = (virtual.get("spec") or {}).get("priorityClassName")
+    if not name or not ctx.values.get(SYNC_PRIORITY_CLASSES) or name.startswith("system-"):
+        return []
+    return [str(name)]
 
 
 def _too_large(virtual: Obj, pod: Obj, world: podspec.PodWorld) -> Warn | None:

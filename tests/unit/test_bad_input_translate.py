@@ -10,10 +10,10 @@ from typing import Any
 
 from syncer.controller import warning_text
 from syncer.kube import resources
-from syncer.kube.errors import Invalid
+from syncer.kube.errors import Forbidden, Invalid
 from tests.unit.fakes import FakeLookup
 from translators import naming, pods
-from translators.base import Context, Create, Requeue, Side, Warn
+from translators.base import Context, Create, EnsureSynced, Requeue, Side, Warn
 from translators.services import ServiceTranslator
 
 Obj = dict[str, Any]
@@ -116,3 +116,23 @@ def test_warning_text_names_no_host_object() -> None:
     text = warning_text(exc, _context(), pod)
     assert text == (f'syncing to the host cluster failed: ConfigMap "cfg" is invalid: '
                     f"in namespace {NS}: too long")
+
+
+def test_pod_naming_a_synced_priority_class_waits_for_its_host_copy() -> None:
+    """Host admission refuses a pod naming a PriorityClass that does not exist yet: the
+    class's copy is made first (like a mounted ConfigMap's), not after a refusal."""
+    ctx = Context(VC, HOST_NS, _world_with_services(0, 0), values={
+        pods.API_SERVICE_IP: "10.96.0.1", pods.SYNC_PRIORITY_CLASSES: True})
+    actions = pods.PodTranslator().to_host(_pod(priorityClassName="high"), ctx)
+    assert actions[-2:-1] == [EnsureSynced("priorityClasses", "high")]
+    assert isinstance(actions[-1], Create)
+    system = pods.PodTranslator().to_host(_pod(priorityClassName="system-node-critical"), ctx)
+    assert not [a for a in system if isinstance(a, EnsureSynced)]
+
+
+def test_warning_text_names_no_cluster_scoped_host_object() -> None:
+    pod = {"metadata": {"name": "user", "namespace": NS}}
+    exc = Forbidden(403, {"message": (
+        f"no PriorityClass with name vcsync-high-x-{HOST_NS}-x-{VC} was found")}, "POST", "/x")
+    assert warning_text(exc, _context(), pod) == (
+        "syncing to the host cluster failed: no PriorityClass with name high was found")
