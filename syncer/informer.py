@@ -8,8 +8,10 @@ every event into model objects and gives up after one 410. Here:
 2. WATCH from the list's resourceVersion with bookmarks; each event updates
    the store, then the handler is told (key, old, new);
 3. a stream that ends cleanly is resumed from the last seen resourceVersion;
-   one that breaks or stalls (no byte for ~70 s) is resumed after a backoff;
-   410 Gone means the version is too old: back to step 1.
+   one that breaks or stalls (no byte for ~70 s) is resumed after a backoff
+   that grows with *consecutive* failures: a watch that streamed before it
+   broke starts a new series (one blip does not inherit the backoff of
+   earlier ones); 410 Gone means the version is too old: back to step 1.
 
 Invariant: after every handler call the store reflects all events up to and
 including that one, so a handler (and any reconcile it triggers) reads state
@@ -82,6 +84,8 @@ class Informer:
         self._inactivity_timeout = inactivity_timeout
         self._rv = ""
         self._lists = self._watches = self._events = self._gone = 0
+        self._streamed = False
+        """Whether the current watch delivered anything (an event or a bookmark)."""
 
     def statistics(self) -> InformerStatistics:
         return InformerStatistics(
@@ -111,6 +115,9 @@ class Informer:
                 log.info("%s/%s: resourceVersion expired; re-listing",
                          self.client.name, self.resource.plural)
             except (ConnectionLost, ApiError, KubeError) as exc:
+                if self._streamed:
+                    failures = 0  # it worked until now: a new series of failures
+                    self._streamed = False
                 failures += 1
                 delay = min(_MAX_BACKOFF, _MIN_BACKOFF * 2 ** (failures - 1))
                 delay *= random.uniform(0.8, 1.2)
@@ -135,6 +142,7 @@ class Informer:
 
     async def _watch(self) -> None:
         self._watches += 1
+        self._streamed = False
         stream = self.client.watch(
             self.resource,
             self._rv,
@@ -145,6 +153,7 @@ class Informer:
             inactivity_timeout=self._inactivity_timeout,
         )
         async for event in stream:
+            self._streamed = True
             meta = event.object.get("metadata", {})
             if event.type != "BOOKMARK":
                 self._apply(event.type, strip(event.object))

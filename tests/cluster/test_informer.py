@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -62,6 +64,10 @@ async def _running(informer: Informer) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _has(informer: Informer, name: str) -> bool:
+    return name in _names(informer)
 
 
 def _names(informer: Informer) -> set[str]:
@@ -131,3 +137,39 @@ async def test_watch_recovers_from_stalled_or_cut_stream(
     finally:
         await via.close()
         await proxy.stop()
+
+
+async def test_each_break_of_a_streaming_watch_is_retried_promptly(
+    host_cluster: HostCluster, connect: ClientFactory, tmp_path: Path
+) -> None:
+    """A watch that streamed and then broke is a *new* failure, not the next of a series.
+
+    Found by the chaos wire test (tests/chaos/test_wire.py): the informer's
+    backoff counted every break since the last clean end of a watch, so after
+    a handful of connection resets minutes apart each new one left the
+    informer blind for its full 30 s backoff. Here eight resets, each after
+    the watch delivered an event: the informer must be back within a few
+    seconds after every one of them.
+    """
+    direct = await connect(host_cluster)
+    namespace = "fault-series"
+    await _namespace(direct, namespace)
+    proxy = await FaultyProxy(host_cluster.ports["apiserver"]).start()
+    via = await KubeClient.from_kubeconfig(
+        str(kubeconfig_via(host_cluster, proxy.port, tmp_path / "kubeconfig")), name="proxied"
+    )
+    informer = Informer(via, r.CONFIGMAPS, lambda k, o, n: None, namespace=namespace)
+    recoveries: list[float] = []
+    try:
+        async with _running(informer):
+            for i in range(8):
+                await direct.create(r.CONFIGMAPS, _cm(f"seen-{i}"), namespace)
+                start = time.monotonic()
+                await wait_until(functools.partial(_has, informer, f"seen-{i}"),
+                                 f"the informer to stream again after {i} resets", timeout=60)
+                recoveries.append(time.monotonic() - start)
+                assert proxy.reset() >= 1, "no live connection to reset"
+    finally:
+        await via.close()
+        await proxy.stop()
+    assert max(recoveries) < 5.0, f"seconds to see a new object after each reset: {recoveries}"
