@@ -67,8 +67,6 @@ class FaultyProxy:
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._live: list[_Link] = []
-        self.abandoned_after: list[float] = []
-        """Seconds each half-open connection stayed open until its client gave it up."""
         self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> FaultyProxy:
@@ -99,8 +97,6 @@ class FaultyProxy:
                                  self._pipe(up_reader, writer, link))
         finally:
             self._live.remove(link)
-            if link.blackholed_at is not None:
-                self.abandoned_after.append(time.monotonic() - link.blackholed_at)
             for w in (writer, up_writer):
                 w.close()
 
