@@ -34,12 +34,23 @@ from typing import Any, TypeVar
 
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
-from syncer.kube.errors import AlreadyExists, ConnectionLost, NotFound, ServerError, TooManyRequests
+from syncer.kube.errors import (
+    AlreadyExists,
+    ConnectionLost,
+    Forbidden,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    Unauthorized,
+)
 from syncer.kube.resources import Resource
 
 Obj = dict[str, Any]
 T = TypeVar("T")
-_TRANSIENT = (ConnectionLost, ServerError, TooManyRequests)
+_TRANSIENT = (ConnectionLost, ServerError, TooManyRequests, Forbidden, Unauthorized)
+"""Answers of an API server that is down or coming back: a restarted kube-apiserver
+serves requests before its authorizer's caches are filled, so even a cluster-admin
+account is refused (403) for a moment."""
 _IMAGES = ("registry.invalid/churn/app:v1", "registry.invalid/churn/app:v2",
            "registry.invalid/churn/app:v3")
 _KINDS: tuple[Resource, ...] = (r.CONFIGMAPS, r.SECRETS, r.DEPLOYMENTS, r.SERVICES)

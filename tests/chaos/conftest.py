@@ -16,6 +16,7 @@ Differences from ``tests/cluster``, and why:
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -81,7 +82,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     path = RESULTS if suite_size.full() else tmp_path_factory.getbasetemp() / "chaos.jsonl"
 
     def write(test: str, figures: dict[str, Any]) -> None:
-        line = json.dumps({"test": test, "size": suite_size.size(), **figures}, sort_keys=True)
+        at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        line = json.dumps({"test": test, "size": suite_size.size(), "at": at, **figures},
+                          sort_keys=True)
         print(f"\nchaos result: {line}")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as out:
