@@ -117,7 +117,7 @@ class Controller:
         self.ctx = wiring.ctx
         self.queue = ShardedQueue(
             translator.kind, shards=wiring.shards, workers_per_shard=wiring.workers_per_shard,
-            metrics=wiring.queue_metrics,
+            metrics=wiring.queue_metrics, expected=(KubeError,),
         )
         self.peers: Mapping[str, Controller] = {}
         self._writer = wiring.writer

@@ -246,7 +246,9 @@ class ShardedQueue:
     A handler that returns normally makes the queue :meth:`forget` the key's
     failures (and re-queue it after the returned delay, if any); a handler
     that raises ``Exception`` is logged and the key re-queued with
-    :meth:`add_rate_limited`.
+    :meth:`add_rate_limited`. Exceptions of the ``expected`` types are answers
+    the handler's world gives in normal operation (for the controllers: API
+    errors such as a create racing the cache): one log line, no traceback.
     """
 
     def __init__(
@@ -257,10 +259,12 @@ class ShardedQueue:
         workers_per_shard: int = 1,
         rate_limiter: RateLimiter | None = None,
         metrics: WorkqueueMetrics | None = None,
+        expected: tuple[type[Exception], ...] = (),
     ) -> None:
         if shards < 1 or workers_per_shard < 1:
             raise ValueError("shards and workers_per_shard must be at least 1")
         self.name = name
+        self._expected = expected
         self._shards = tuple(_Shard() for _ in range(shards))
         self._workers_per_shard = workers_per_shard
         self._rate_limiter = rate_limiter if rate_limiter is not None else default_rate_limiter()
@@ -419,21 +423,26 @@ class ShardedQueue:
             # The handler awaited something that was cancelled, but this worker
             # was not: a handler bug, not a shutdown. Letting it propagate
             # would silently kill the worker.
-            self._fail(key)
+            self._fail(key, None)
             return
-        except Exception:
-            self._fail(key)
+        except Exception as exc:
+            self._fail(key, exc)
             return
         self._processed_total += 1
         self.forget(key)
         if requeue_after is not None:
             self.add_after(key, requeue_after)
 
-    def _fail(self, key: str) -> None:
+    def _fail(self, key: str, exc: Exception | None) -> None:
         """Account for a raising handler call; only valid inside its ``except`` block."""
         self._processed_total += 1
         self._failures_total += 1
-        _log.exception("workqueue %s: handler failed for %r; retrying with backoff", self.name, key)
+        if isinstance(exc, self._expected):
+            _log.warning("workqueue %s: %r failed (%s: %s); retrying with backoff",
+                         self.name, key, type(exc).__name__, exc)
+        else:
+            _log.exception("workqueue %s: handler failed for %r; retrying with backoff",
+                           self.name, key)
         self.add_rate_limited(key)
 
     def _done(self, shard: _Shard, key: str) -> None:

@@ -120,6 +120,7 @@ def make_queue(
     rate_limiter: RateLimiter | None = None,
     shards: int = 1,
     workers_per_shard: int = 1,
+    expected: tuple[type[Exception], ...] = (),
 ) -> ShardedQueue:
     """A queue on a private registry, so tests never touch the global one."""
     return ShardedQueue(
@@ -128,6 +129,7 @@ def make_queue(
         workers_per_shard=workers_per_shard,
         rate_limiter=rate_limiter,
         metrics=WorkqueueMetrics(registry or CollectorRegistry()),
+        expected=expected,
     )
 
 
@@ -275,6 +277,26 @@ async def test_a_raising_handler_is_logged_and_retried_with_backoff_until_it_suc
     assert (stats.failures_total, stats.retries_total, stats.processed_total) == (2, 2, 3)
     assert queue.num_requeues("k") == 0, "success forgets the failures"
     assert sum("handler failed for 'k'" in record.getMessage() for record in caplog.records) == 2
+
+
+async def test_an_expected_failure_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = make_queue(rate_limiter=ItemExponentialFailureRateLimiter(base_delay=0.001),
+                       expected=(LookupError,))
+    recorder = Recorder()
+    recorder.outcomes["k"] = [KeyError("raced"), RuntimeError("bug")]
+    with caplog.at_level(logging.WARNING, logger="syncer.workqueue"):
+        async with running(queue, recorder):
+            queue.add("k")
+            await recorder.until(lambda: len(recorder.completed) == 3, "two failures and a success")
+
+    expected, unexpected = caplog.records[0], caplog.records[1]
+    assert (expected.levelno, expected.exc_info) == (logging.WARNING, None)
+    assert "KeyError: 'raced'" in expected.getMessage()
+    assert unexpected.levelno == logging.ERROR
+    assert unexpected.exc_info is not None
+    assert queue.statistics().failures_total == 2
 
 
 async def test_a_stray_cancelled_error_from_the_handler_is_a_failure_not_a_dead_worker() -> None:
