@@ -429,8 +429,9 @@ def _long_namespace() -> list[Case]:
         case("namespace-63-pod", configmap("cfg", LONG_NS, data={"k": "v"}),
              mounting("app", namespace=LONG_NS, configmaps=["cfg"]),
              expect=(
-                 Synced("Pod", "app", LONG_NS, host_name_length=63,
-                        labels={"vcsync.dev/namespace": LONG_NS}),
+                 Synced("Pod", "app", LONG_NS, host_name_length=63, labels={
+                     "vcsync.dev/namespace": LONG_NS,
+                     _hashed_label("example.com/tier", "ns-label"): "v" * 63}),
                  Synced("ConfigMap", "cfg", LONG_NS, host_name_length=63))),
     ]
 
@@ -932,9 +933,10 @@ def _odd_pods() -> list[Case]:
 
 
 
-def _hashed_label(key: str) -> str:
-    """NAMING.md: a tenant label key under ``vcsync.dev/`` on the host."""
-    return f"vcsync.dev/label-{VC}-x-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+def _hashed_label(key: str, kind: str = "label") -> str:
+    """NAMING.md: a tenant label key under ``vcsync.dev/`` on the host (``label``), or the
+    host pod label carrying a label of its virtual namespace (``ns-label``)."""
+    return f"vcsync.dev/{kind}-{VC}-x-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
 _HOLD = ["example.com/hold"]
@@ -968,9 +970,14 @@ def _finalizers() -> list[Case]:
         _finalized(netpol("held-np"), [Synced("NetworkPolicy", "held-np")]),
         _finalized(claim("held-pvc", storageClassName=""),
                    [Synced("PersistentVolumeClaim", "held-pvc")]),
-        case("finalizer-service-cluster-ip", service("held-svc", meta={"finalizers": _HOLD}),
-             expect=(Synced("Service", "held-svc"),
-                     Warned("Service", "held-svc", "ClusterIPNotSynced", "finalizers"))),
+        Case("finalizer-service", (
+            Stage((Apply(service("held-svc", meta={"finalizers": _HOLD})),),
+                  (Synced("Service", "held-svc"),
+                   Warned("Service", "held-svc", "ClusterIPNotSynced", "finalizers"))),
+            Stage((Remove("Service", "held-svc"),), (Synced("Service", "held-svc"),)),
+            Stage((Unfinalize("Service", "held-svc"),),
+                  (Absent("Service", "held-svc", virtual=False),)),
+        )),
     ]
 
 
