@@ -68,6 +68,8 @@ DEPENDENCY_INDEX = "host-dependencies"
 # Transient failures (throttling, host down) become a Warning event only once
 # they persist this many retries in a row: a blip is not the tenant's business.
 _PERSISTENT_FAILURES = 5
+_OWN_COPY_RETRY = 1.0
+"""Seconds until a key whose copy we found already made (not yet cached) is looked at again."""
 _REJECTIONS = (Invalid, Forbidden, BadRequest)
 _EXPECTATION_RETRY = 0.1
 _EXPECTATION_TIMEOUT = 10.0
@@ -246,13 +248,25 @@ class Controller:
         except NameTaken as exc:
             await self._warn(virtual, "NameConflict", str(exc))
             raise
-        except KubeError as exc:
-            # A plain Conflict is optimistic concurrency (re-read and retry);
-            # anything else that keeps failing (AlreadyExists on an unowned
-            # host object, throttling, a host outage) is the tenant's business.
-            if type(exc) is not Conflict and self.queue.num_requeues(key) >= _PERSISTENT_FAILURES:
-                await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
+        except AlreadyExists as exc:
+            if any(isinstance(a, Create) for a in actions) and await self._holds_copy(
+                    actions, key):
+                # Our own copy, whose create the cache has not seen yet (a referrer's
+                # ensure made it, or a broken connection lost the answer to ours and the
+                # client sent it again): synced; look again once the cache has it.
+                return _OWN_COPY_RETRY
+            await self._warn_if_persistent(key, virtual, exc)
             raise
+        except KubeError as exc:
+            await self._warn_if_persistent(key, virtual, exc)
+            raise
+
+    async def _warn_if_persistent(self, key: str, virtual: Obj | None, exc: KubeError) -> None:
+        """A plain Conflict is optimistic concurrency (re-read and retry); anything else
+        that keeps failing (AlreadyExists on an unowned host object, throttling, a host
+        outage) is the tenant's business."""
+        if type(exc) is not Conflict and self.queue.num_requeues(key) >= _PERSISTENT_FAILURES:
+            await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
 
     async def _execute(self, actions: list[Action], virtual: Obj | None) -> float | None:
         requeue: float | None = None
