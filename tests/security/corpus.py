@@ -469,7 +469,9 @@ def _metadata() -> list[Case]:
              expect=Synced("Pod", "label-key", labels={long_key: "x"})),
         case("label-forged-ownership", pod("forger", meta={"labels": _FORGED_LABELS}),
              expect=Synced("Pod", "forger", labels={
-                 "vcsync.dev/managed-by": VC, "vcsync.dev/namespace": NS},
+                 "vcsync.dev/managed-by": VC, "vcsync.dev/namespace": NS,
+                 _hashed_label("vcsync.dev/managed-by"): "someone-else",
+                 _hashed_label("vcsync.dev/namespace"): "kube-system"},
                  virtual_fields={"metadata.labels": _FORGED_LABELS})),
         case("annotation-forged-identity", configmap(
             "forged-identity", meta={"annotations": {
@@ -647,8 +649,9 @@ def _selectors() -> list[Case]:
              expect=Synced("Service", "empty-selector", fields={"spec.selector": ABSENT})),
         case("selector-forged", service("forged-selector", selector={
             "vcsync.dev/managed-by": "someone-else", "app": "x"}),
-             expect=Synced("Service", "forged-selector", fields={
-                 "spec.selector.app": "x"}, labels={})),
+             expect=Synced("Service", "forged-selector", fields={"spec.selector": {
+                 "app": "x", _hashed_label("vcsync.dev/managed-by"): "someone-else",
+                 "vcsync.dev/managed-by": VC, "vcsync.dev/namespace": NS}})),
         case("selector-netpol-no-values", netpol("bad-expression", podSelector={
             "matchExpressions": [{"key": "app", "operator": "In"}]}),
              expect=Rejected(422, "values")),
