@@ -317,13 +317,14 @@ class ShardedQueue:
             pending.cancel()
         self._timers[key] = loop.call_at(deadline, self._fire, key)
 
-    def add_rate_limited(self, key: str) -> None:
-        """Add *key* after the delay the rate limiter assigns to its next retry."""
+    def add_rate_limited(self, key: str, at_least: float = 0.0) -> None:
+        """Add *key* after the delay the rate limiter assigns to its next retry, and not
+        sooner than *at_least* seconds (what a server asked for with Retry-After)."""
         if self._closing:
             return
         self._retries_total += 1
         self._metrics.retries.inc()
-        self.add_after(key, self._rate_limiter.when(key))
+        self.add_after(key, max(self._rate_limiter.when(key), at_least))
 
     def forget(self, key: str) -> None:
         """Reset *key*'s failure count so its next retry backs off from the base delay."""
@@ -443,7 +444,8 @@ class ShardedQueue:
         else:
             _log.exception("workqueue %s: handler failed for %r; retrying with backoff",
                            self.name, key)
-        self.add_rate_limited(key)
+        # An error that says how long to wait (a 429's Retry-After) is not retried sooner.
+        self.add_rate_limited(key, float(getattr(exc, "retry_after", 0.0) or 0.0))
 
     def _done(self, shard: _Shard, key: str) -> None:
         """End *key*'s processing; if it was added meanwhile, queue it again now."""

@@ -310,7 +310,10 @@ class Writer:
             labels = meta.get("labels") or {}
             if action.side == Side.HOST and labels.get(naming.LABEL_MANAGED_BY) != self._vcluster:
                 raise WriteRefused(f"refusing to create an unowned host {action.resource.kind}")
-            result = await client.create(action.resource, action.obj, namespace)
+            # Throttled: back to the controller, which re-plans after the Retry-After
+            # (a retry here could create a copy whose source was deleted meanwhile).
+            result = await client.create(action.resource, action.obj, namespace,
+                                         retry_throttled=False)
         self._done(action.side, "POST", action.resource)
         return result
 

@@ -235,12 +235,23 @@ class KubeClient:
         body: Obj | bytes | None = None,
         content_type: str | None = "application/json",
         retry: bool = True,
+        retry_throttled: bool = True,
     ) -> Obj:
-        """Send one request (retried when retryable) and return the parsed answer."""
+        """Send one request (retried when retryable) and return the parsed answer.
+
+        ``retry_throttled=False`` hands a 429 straight back (its ``retry_after``
+        says when to try again): for a caller that must decide afresh whether the
+        request is still wanted by then (see :meth:`create`).
+        """
         data = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
         payload = b""
+
+        def retryable(exc: BaseException) -> bool:
+            return _is_retryable(exc) and (retry_throttled or not isinstance(
+                exc, TooManyRequests))
+
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception(_is_retryable),
+            retry=retry_if_exception(retryable),
             stop=stop_after_attempt(self.settings.retries if retry else 1),
             wait=_wait,
             reraise=True,
@@ -331,9 +342,14 @@ class KubeClient:
             raise ConnectionLost(f"WATCH {path}: {type(exc).__name__}: {exc}") from exc
 
     async def create(
-        self, res: Resource, obj: Obj | bytes, namespace: str | None = None
+        self, res: Resource, obj: Obj | bytes, namespace: str | None = None, *,
+        retry_throttled: bool = True,
     ) -> Obj:
-        return await self.request("POST", res.path(namespace), body=obj)
+        """POST ``obj``. A create that waits out a Retry-After may land after the reason
+        for it is gone (its source deleted meanwhile: a ghost copy); a syncer passes
+        ``retry_throttled=False`` and re-plans after the Retry-After instead."""
+        return await self.request("POST", res.path(namespace), body=obj,
+                                  retry_throttled=retry_throttled)
 
     async def create_subresource(
         self, res: Resource, name: str, subresource: str, body: Obj, namespace: str | None = None

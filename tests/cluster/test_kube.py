@@ -12,7 +12,15 @@ import pytest
 
 from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
-from syncer.kube.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
+from syncer.kube.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+)
 from syncer.local.cluster import VirtualControlPlane
 from syncer.writer import StatusBatcher
 from tests.conftest import OWNER, ClientFactory
@@ -141,17 +149,18 @@ def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualContr
         yield cluster
 
 
-async def _editor_kubeconfig(cluster: VirtualControlPlane, admin: KubeClient, path: Path) -> Path:
+async def _editor_kubeconfig(cluster: VirtualControlPlane, admin: KubeClient, path: Path,
+                             name: str = "editor") -> Path:
     """A kubeconfig for a ServiceAccount allowed to edit ``default`` (not system:masters,
     which the API server exempts from its in-flight limits)."""
-    await admin.create(r.SERVICEACCOUNTS, {"metadata": {"name": "editor"}}, "default")
+    await admin.create(r.SERVICEACCOUNTS, {"metadata": {"name": name}}, "default")
     await admin.create(r.ROLEBINDINGS, {
-        "metadata": {"name": "editor"},
+        "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": "edit"},
-        "subjects": [{"kind": "ServiceAccount", "name": "editor", "namespace": "default"}],
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "default"}],
     }, "default")
-    token = await admin.create_subresource(r.SERVICEACCOUNTS, "editor", "token",
+    token = await admin.create_subresource(r.SERVICEACCOUNTS, name, "token",
                                            {"spec": {}}, "default")
     return kubeconfig_for_token(cluster, token["status"]["token"], path)
 
@@ -184,3 +193,29 @@ async def test_throttling_is_retried_with_backoff_until_everything_lands(
     assert {f"t{i}" for i in range(100)} <= {i["metadata"]["name"] for i in items}
     assert 429 in codes, "the server never throttled: the test proves nothing"
     assert len(codes) < 100 * 6, f"{len(codes)} requests for 100 creates: no backoff"
+
+
+async def test_a_create_to_replan_comes_back_at_the_first_429(
+    throttled: VirtualControlPlane, connect: ClientFactory, tmp_path: Path
+) -> None:
+    """``retry_throttled=False``: the syncer's creates are not re-sent after a Retry-After
+    (the source may be gone by then, found by tests/chaos/test_throttling.py); the 429
+    comes back with the server's Retry-After, one request per create."""
+    admin = await connect(throttled)
+    kubeconfig = await _editor_kubeconfig(throttled, admin, tmp_path / "planner.kubeconfig",
+                                          "planner")
+    codes: list[int] = []
+    settings = ClientSettings(qps=0, burst=1, retries=12)
+    async with await KubeClient.from_kubeconfig(
+        str(kubeconfig), name="planner", settings=settings,
+        observer=lambda cluster, verb, code, seconds: codes.append(code),
+    ) as client:
+        await wait_until(lambda: _allowed(client), "RBAC to let the planner create ConfigMaps")
+        codes.clear()
+        outcomes = await asyncio.gather(
+            *(client.create(r.CONFIGMAPS, _cm(f"p{i}"), "default", retry_throttled=False)
+              for i in range(60)), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, TooManyRequests)]
+    assert refused, "the server never throttled: the test proves nothing"
+    assert all(o.retry_after >= 1 for o in refused)
+    assert len(codes) == 60, f"{len(codes)} requests for 60 creates: some were re-sent"

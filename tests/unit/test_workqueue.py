@@ -299,6 +299,26 @@ async def test_an_expected_failure_is_one_line_without_a_traceback(
     assert queue.statistics().failures_total == 2
 
 
+class _Throttled(Exception):
+    """Like ``TooManyRequests``: an error that says how long to wait."""
+
+    retry_after = 0.3
+
+
+async def test_a_failure_with_a_retry_after_is_not_retried_sooner() -> None:
+    """A 429 goes back to the controller (so the next try is planned afresh), which must
+    still honour the server's Retry-After, however small the per-key backoff is."""
+    queue = make_queue(rate_limiter=ItemExponentialFailureRateLimiter(base_delay=0.001))
+    recorder = Recorder()
+    recorder.outcomes["k"] = [_Throttled()]
+    times: list[float] = []
+    recorder.on_start = lambda key: times.append(asyncio.get_running_loop().time())
+    async with running(queue, recorder):
+        queue.add("k")
+        await recorder.until(lambda: len(recorder.completed) == 2, "the failure and the retry")
+    assert times[1] - times[0] >= _Throttled.retry_after, times
+
+
 async def test_a_stray_cancelled_error_from_the_handler_is_a_failure_not_a_dead_worker() -> None:
     queue = make_queue(rate_limiter=ItemExponentialFailureRateLimiter(base_delay=0.001))
     recorder = Recorder()
