@@ -144,6 +144,8 @@ async def _impose(causes: Causes) -> None:
                      "the admission policy to refuse labelled pods", timeout=60)
     await wait_until(lambda: _refused(stack.host, r.SERVICES, probe_service, host_ns),
                      "the full quota to refuse Services", timeout=60)
+    assert not await _refused(stack.host, r.PODS, probe_pod, "default"), \
+        "the policy refuses pods outside this test's host namespace"
 
 
 async def _create_rejected(client: KubeClient, namespace: str) -> None:
