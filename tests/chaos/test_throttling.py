@@ -5,7 +5,8 @@ the chart's Role and ClusterRole (an admin of ``system:masters`` is exempt
 from API Priority and Fairness, and from every in-flight limit). A
 FlowSchema matching only that account sends all its requests to a priority
 level of one nominal share with no borrowing that *rejects* what does not
-fit: a few seats for a syncer with dozens of workers, so it is answered 429
+fit: three seats for a syncer with its default workers (hundreds of writers),
+so it is answered 429
 with a Retry-After, while every other client of the shared host is untouched.
 
 What must hold:
@@ -51,7 +52,7 @@ from tests.chaos.churn import Churn, ChurnSpec
 from tests.chaos.conftest import Report
 from tests.chaos.verdict import judge
 from tests.chart.rendering import render
-from tests.cluster.conftest import VC, Stack
+from tests.cluster.conftest import VC, Stack, sync_config
 from tests.suite_size import pick
 from tests.support import http_get, kubeconfig_for_token, metric_total, wait_until
 
@@ -88,6 +89,16 @@ class Throttled:
     user: str
     flow_schema: str
     priority_level: str
+
+
+@pytest.fixture
+def config() -> Obj:
+    """The syncer's default workers (8 shards of 4 per kind), as deployed: far more
+    writers than the throttled priority level has seats."""
+    cfg = sync_config()
+    for key in ("shards", "workersPerShard"):
+        del cfg["syncer"][key]
+    return cfg
 
 
 def _chart_rbac(namespace: str) -> list[Obj]:
