@@ -6,8 +6,8 @@ from API Priority and Fairness, and from every in-flight limit). A
 FlowSchema matching only that account sends all its requests to a priority
 level of one nominal share with no borrowing that *rejects* what does not
 fit: three seats for a syncer with its default workers (hundreds of writers),
-so it is answered 429
-with a Retry-After, while every other client of the shared host is untouched.
+so it is answered 429 with a Retry-After, while every other client of the
+shared host is untouched.
 
 What must hold:
 
