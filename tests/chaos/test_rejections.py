@@ -4,7 +4,9 @@ Acceptance scenario 36 with the world still moving. While the churn
 workload runs, the host starts refusing two things for two reasons at once:
 
 - Services, because the host namespace's ResourceQuota for Services is used
-  up (its limit is set to what is in use);
+  up (its limit is set below what is in use, so that it stays exhausted
+  whatever the churn deletes meanwhile: a limit equal to the use let a
+  deleted app free the slot the test's own Service then took);
 - pods labelled ``chaos-reject``, because a ValidatingAdmissionPolicy says
   so. Policies and their bindings are cluster-scoped on the host, which the
   whole suite shares: the binding selects this test's host namespace only,
@@ -73,7 +75,7 @@ class Causes:
 
     stack: Stack
     policy: str
-    quota_limit: int = 0
+    services_in_use: int = 0
 
     async def remove(self) -> None:
         for resource, name in ((BINDINGS, self.policy), (POLICIES, self.policy)):
@@ -127,16 +129,16 @@ async def _refused(client: KubeClient, resource: Resource, obj: Obj, namespace: 
 
 
 async def _impose(causes: Causes) -> None:
-    """Fill the Service quota of the host namespace and bind the policy to it; wait until
+    """Exhaust the Service quota of the host namespace and bind the policy to it; wait until
     both are in force (a dry-run create is refused)."""
     stack, host_ns = causes.stack, causes.stack.host_namespace
     policy, binding = _policy(causes.policy, host_ns)
     await stack.host.create(POLICIES, policy)
     await stack.host.create(BINDINGS, binding)
     services, _ = await stack.host.list(r.SERVICES, host_ns)
-    causes.quota_limit = len(services)
+    causes.services_in_use = len(services)
     await stack.host.create(QUOTAS, {"metadata": {"name": QUOTA_NAME}, "spec": {
-        "hard": {"services": str(causes.quota_limit)}}}, host_ns)
+        "hard": {"services": "0"}}}, host_ns)
     probe_pod = {"metadata": {"labels": {REJECT_LABEL: "yes"}},
                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     probe_service = {"metadata": {}, "spec": {"ports": [{"port": 80}]}}
@@ -229,7 +231,7 @@ async def test_rejected_objects_warn_others_sync_and_all_sync_once_causes_go(
                           "after the quota and the policy were removed", timeout=300)
     messages = [e["message"] for e in pod_warnings + service_warnings]
     report("rejections", {
-        "rejected_pods": REPLICAS, "quota_limit_services": causes.quota_limit,
+        "rejected_pods": REPLICAS, "services_in_use_at_quota": causes.services_in_use,
         "seconds_to_warnings": round(warned - imposed, 1),
         "seconds_until_only_rejected_differ": round(others_synced - imposed, 1),
         "differences_while_refused": len(remaining), **verdict.figures(),
