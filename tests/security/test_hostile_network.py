@@ -16,6 +16,7 @@ ClusterIPs (the host API server's, b's Service) and documentation addresses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from syncer.kube import resources as r
@@ -59,18 +60,34 @@ def selector_query(selector: Obj) -> str:
     return ",".join(parts)
 
 
-async def matched_pods(host: KubeClient, selector: Obj) -> set[tuple[str, str]]:
-    """(namespace, name) of every host pod, in any namespace, that ``selector`` matches."""
-    items, _ = await host.list(r.PODS, None, label_selector=selector_query(selector))
-    return {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in items}
+TARGET_NAMESPACES = ("kube-system", "default")
+"""Host namespaces an attack aims at besides tenant b's (the host's own workloads)."""
+
+
+async def matched_pods(host: KubeClient, selector: Obj,
+                       namespaces: Iterable[str]) -> set[tuple[str, str]]:
+    """(namespace, name) of every host pod in ``namespaces`` that ``selector`` matches."""
+    matched: set[tuple[str, str]] = set()
+    for namespace in namespaces:
+        items, _ = await host.list(r.PODS, namespace, label_selector=selector_query(selector))
+        matched |= {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in items}
+    return matched
 
 
 async def assert_selects_only(tenants: Tenants, selector: Obj,
                               expected: set[tuple[str, str]] | None = None) -> None:
-    """``selector`` matches pods of tenant a's host namespace only (exactly ``expected``)."""
-    a = tenants.a
+    """``selector`` matches pods of tenant a's host namespace only (exactly ``expected``).
+
+    Callers assert that the host object carries no namespace fields, so Kubernetes
+    scopes the selector to a's host namespace; this checks what it would reach there and
+    in the namespaces an attack aims at (b's, the host's). Not every host namespace:
+    another virtual cluster of the same name elsewhere on the host (other tests' "vc1")
+    carries the same managed-by value, and only the namespace scoping keeps them apart.
+    """
+    a, b = tenants.a, tenants.b
     assert naming.LABEL_MANAGED_BY in (selector.get("matchLabels") or {}), selector
-    matched = await matched_pods(a.host, selector)
+    matched = await matched_pods(
+        a.host, selector, (a.host_namespace, b.host_namespace, *TARGET_NAMESPACES))
     assert {ns for ns, _ in matched} <= {a.host_namespace}, matched
     if expected is not None:
         assert matched == expected
@@ -132,7 +149,7 @@ async def test_network_policy_peers_never_reach_other_tenants_or_the_host(
     for peer in host_peers:
         assert set(peer) == {"podSelector"}, f"a host peer may only select pods: {peer}"
         await assert_selects_only(tenants, peer["podSelector"])
-    assert own in await matched_pods(a.host, host_peers[0]["podSelector"]), (
+    assert own in await matched_pods(a.host, host_peers[0]["podSelector"], [a.host_namespace]), (
         "namespaceSelector {} means every namespace of a's virtual cluster (and no more)")
 
 
