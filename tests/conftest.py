@@ -7,11 +7,12 @@ the run fails (the launcher's teardown is part of what we test).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -19,6 +20,7 @@ from syncer.kube.client import KubeClient
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 
+C = TypeVar("C", bound=ControlPlane)
 OWNER = os.environ.setdefault("VCSYNC_OWNER", f"pytest-{uuid.uuid4().hex[:12]}")
 
 
@@ -49,13 +51,21 @@ def _started(cluster: ControlPlane) -> ControlPlane:
     return cluster
 
 
+@contextlib.contextmanager
+def running(cluster: C) -> Iterator[C]:
+    """``cluster`` started and tracked for the block (a fixture's body), stopped after it."""
+    _started(cluster)
+    try:
+        yield cluster
+    finally:
+        untrack(cluster)
+
+
 @pytest.fixture(scope="session")
 def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostCluster]:
     """One host cluster (etcd, apiserver, controller-manager, scheduler, 3 kwok nodes)."""
-    cluster = HostCluster(name="test", root=tmp_path_factory.mktemp("host"))
-    _started(cluster)
-    yield cluster
-    untrack(cluster)
+    with running(HostCluster(name="test", root=tmp_path_factory.mktemp("host"))) as cluster:
+        yield cluster
 
 
 VirtualFactory = Callable[[str], VirtualControlPlane]

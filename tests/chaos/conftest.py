@@ -30,7 +30,7 @@ from tests import suite_size
 from tests.chaos import audit
 from tests.cluster import conftest as cluster
 from tests.cluster.conftest import VC, Stack
-from tests.conftest import ClientFactory, track, untrack
+from tests.conftest import ClientFactory, running
 
 CHURN_USER = audit.service_account_user("default", "chaos-churn")
 SYNCER_USER = "vcsync-admin"
@@ -47,10 +47,8 @@ def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostClust
     root = tmp_path_factory.mktemp("chaos-host")
     cluster = HostCluster(name="chaos", root=root,
                           apiserver_args=audit.apiserver_flags(root / "audit"))
-    track(cluster)
-    cluster.start()
-    yield cluster
-    untrack(cluster)
+    with running(cluster):
+        yield cluster
 
 
 @pytest.fixture
@@ -59,10 +57,8 @@ def virtual_cluster(tmp_path: Path) -> Iterator[VirtualControlPlane]:
     root = tmp_path / VC
     cluster = VirtualControlPlane(name=VC, root=root, store="sqlite",
                                   apiserver_args=audit.apiserver_flags(root / "audit"))
-    track(cluster)
-    cluster.start()
-    yield cluster
-    untrack(cluster)
+    with running(cluster):
+        yield cluster
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from tests.chaos.churn import Churn, ChurnSpec
 from tests.chaos.conftest import SYNCER_USER, Report
 from tests.chaos.verdict import judge
 from tests.cluster.conftest import VC, Stack
-from tests.conftest import OWNER, track, untrack
+from tests.conftest import OWNER, running
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.suite_size import pick
 from tests.support import http_get, wait_until
@@ -85,10 +85,8 @@ def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostClust
     root = tmp_path_factory.mktemp("wire-host")
     cluster = HostCluster(name="wire", root=root, nodes=1, owner=OWNER,
                           apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"))
-    track(cluster)
-    cluster.start()
-    yield cluster
-    untrack(cluster)
+    with running(cluster):
+        yield cluster
 
 
 @pytest.fixture
@@ -98,10 +96,8 @@ def virtual_cluster(tmp_path: Path) -> Iterator[VirtualControlPlane]:
     root = tmp_path / VC
     cluster = VirtualControlPlane(name=VC, root=root, store="sqlite", owner=OWNER,
                                   apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"))
-    track(cluster)
-    cluster.start()
-    yield cluster
-    untrack(cluster)
+    with running(cluster):
+        yield cluster
 
 
 @dataclass
