@@ -31,7 +31,7 @@ from prometheus_client.samples import Sample
 from syncer.kube.blocking import BlockingClient
 from syncer.local import coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane, fake_node
-from syncer.local.process import wait_for
+from syncer.local.process import free_port, wait_for
 from syncer.local.syncer_process import SyncerProcess
 
 Obj = dict[str, Any]
@@ -180,13 +180,15 @@ class LocalStack:
     api_ip: str
     host_namespace: str = HOST_NAMESPACE
     syncers: list[SyncerProcess] = field(default_factory=list)
+    kubelet_port: int = field(default_factory=free_port)
 
     def start_syncer(self, config: Obj | None = None, wait_ready: bool = True,
                      timeout: float = 120.0) -> SyncerProcess:
         path = self.root / f"sync-{len(self.syncers)}.yaml"
         path.write_text(yaml.safe_dump(config or {}))
         syncer = SyncerProcess(VC, self.host, self.virtual, self.host_namespace, self.root,
-                               config=path, identity=f"{VC}-{len(self.syncers)}")
+                               config=path, identity=f"{VC}-{len(self.syncers)}",
+                               kubelet_port=self.kubelet_port)
         self.syncers.append(syncer)
         return syncer.start(wait_ready=wait_ready, timeout=timeout)
 

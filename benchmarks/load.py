@@ -1015,7 +1015,8 @@ class Run:
         path = old.config
         start = time.monotonic()
         fresh = SyncerProcess(VC, self.stack.host, self.stack.virtual, HOST_NAMESPACE,
-                              self.stack.root, config=path, identity=f"{VC}-restarted")
+                              self.stack.root, config=path, identity=f"{VC}-restarted",
+                              kubelet_port=self.stack.kubelet_port)
         self.stack.syncers.append(fresh)
         await asyncio.to_thread(fresh.start, False)
         self.syncer = fresh

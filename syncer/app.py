@@ -6,7 +6,8 @@ Lifecycle:
    the cyclic collector is tuned for a cache holder and the synced caches are
    frozen out of its scans (:mod:`syncer.collector`);
 3. serve ``/healthz``, ``/readyz`` (caches synced), ``/metrics`` and
-   ``/debug/statistics`` on one aiohttp server;
+   ``/debug/statistics`` on one aiohttp server, and the kubelet endpoint
+   (:mod:`syncer.kubelet`) on its own TLS port;
 4. with ``--leader-elect``, only the Lease holder writes; losing the lease
    closes the write gate at once;
 5. SIGTERM/SIGINT: stop taking work, finish in-flight writes, release the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 import signal
@@ -25,6 +27,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,11 +42,14 @@ from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import NotFound
-from syncer.kube.resources import CONFIGMAPS, SECRETS, SERVICES
+from syncer.kube.resources import CONFIGMAPS, PODS, SECRETS, SERVICES
+from syncer.kubelet.pods import CachedPods
+from syncer.kubelet.server import KubeletServer
+from syncer.kubelet.tls import TlsError, server_context
 from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import base, ingresses, naming, pods, pvcs
+from translators import base, ingresses, naming, nodes, pods, pvcs
 from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
@@ -69,6 +75,31 @@ class RunOptions:
     """Host Service (in the host namespace) that fronts the virtual API server; default: name."""
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     log_level: str = "info"
+    kubelet_address: str = "127.0.0.1:10250"
+    """IP:port of the kubelet endpoint virtual Nodes point at; "off" (or empty) disables it."""
+    kubelet_ca_cert: str = ""
+    kubelet_ca_key: str = ""
+    """The kubelet CA the virtual kube-apiserver's kubelet client certificate comes from."""
+
+    def kubelet_endpoint(self) -> nodes.Endpoint | None:
+        """The endpoint's (IP, port), None when off; ValueError says what is wrong."""
+        if self.kubelet_address in ("", "off"):
+            return None
+        host, sep, port = self.kubelet_address.rpartition(":")
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+            number = int(port)
+        except ValueError as exc:
+            raise ValueError(f"--kubelet-address {self.kubelet_address!r}: expected IP:PORT "
+                             "(virtual Nodes show that IP) or off") from exc
+        if not sep or ip.is_unspecified or not 0 < number < 65536:
+            raise ValueError(f"--kubelet-address {self.kubelet_address!r}: needs a concrete IP "
+                             "and a port (virtual Nodes show both)")
+        if not (self.kubelet_ca_cert and self.kubelet_ca_key):
+            raise ValueError("the kubelet endpoint needs --kubelet-ca-cert and --kubelet-ca-key "
+                             "(the CA of the virtual kube-apiserver's kubelet client "
+                             "certificate), or --kubelet-address=off")
+        return str(ip), number
 
 
 def configure_logging(level: str) -> None:
@@ -118,20 +149,27 @@ def read_config(path: str | None, set_values: Sequence[str] = ()) -> config_mod.
     return config_mod.parse(data)
 
 
-def translator_facts(cfg: config_mod.SyncerConfig, api_service_ip: str) -> dict[str, Any]:
+def translator_facts(
+    cfg: config_mod.SyncerConfig, api_service_ip: str,
+    kubelet_endpoint: nodes.Endpoint | None = None,
+) -> dict[str, Any]:
     """The ``ctx.values`` translators get (see translators.pods): the API Service's
-    ClusterIP from the host, the rest from the configuration.
+    ClusterIP from the host, the kubelet endpoint from the flags, the rest from the
+    configuration.
 
     One function so that ``vcsync translate`` (no host) hands translators
     exactly the keys ``vcsync run`` does.
     """
-    return {
+    facts: dict[str, Any] = {
         pods.API_SERVICE_IP: api_service_ip,
         pods.POD_SECURITY_STANDARD: cfg.policies.pod_security_standard.value,
         pods.SYNC_PRIORITY_CLASSES: cfg.sync.to_host.priority_classes.enabled,
         pvcs.STORAGE_CLASSES_FROM_HOST: cfg.sync.from_host.storage_classes.enabled,
         ingresses.INGRESS_CLASSES_FROM_HOST: cfg.sync.from_host.ingress_classes.enabled,
     }
+    if kubelet_endpoint is not None:
+        facts[nodes.KUBELET_ENDPOINT] = kubelet_endpoint
+    return facts
 
 
 def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
@@ -170,6 +208,8 @@ class Syncer:
         self._stop = asyncio.Event()
         self.engine: Engine | None = None
         self.elector: LeaderElector | None = None
+        self.kubelet: KubeletServer | None = None
+        self._kubelet_endpoint = options.kubelet_endpoint()
 
     def may_write(self) -> bool:
         """The write gate: always open without election; with it, only while the Lease is
@@ -205,7 +245,8 @@ class Syncer:
                 f"the host Service {self.options.host_namespace}/{name} that fronts the "
                 "virtual API server does not exist (set --api-service)"
             ) from exc
-        return translator_facts(self.cfg, service["spec"].get("clusterIP", ""))
+        return translator_facts(self.cfg, service["spec"].get("clusterIP", ""),
+                                self._kubelet_endpoint)
 
     def _build(self, clients: dict[str, KubeClient], facts: dict[str, Any]) -> Engine:
         opts = self.options
@@ -228,16 +269,46 @@ class Syncer:
                           informers.existing_store(Side.VIRTUAL, CONFIGMAPS))
         return engine
 
+    async def _serve_kubelet(self, host: KubeClient, engine: Engine) -> None:
+        """Listen on the kubelet endpoint (its pod lookups read the engine's caches).
+
+        ``reuse_port``: replicas of one syncer on one machine (the local launcher's
+        leader-election set-ups) share the address virtual Nodes show, as replicas in
+        their own pods each have it; any of them can answer, none of them writes.
+        """
+        endpoint = self._kubelet_endpoint
+        if endpoint is None:
+            log.info("kubelet endpoint off: kubectl logs/exec/attach/port-forward will not "
+                     "reach pods of this virtual cluster")
+            return
+        opts = self.options
+        try:
+            tls = server_context(Path(opts.kubelet_ca_cert), Path(opts.kubelet_ca_key),
+                                 [endpoint[0]])
+        except (TlsError, OSError, ValueError) as exc:
+            raise StartupError(f"kubelet endpoint: {exc}") from exc
+        informers = engine.informers
+        pods_cache = CachedPods(informers.existing_store(Side.VIRTUAL, PODS),
+                                informers.existing_store(Side.HOST, PODS), opts.name,
+                                opts.host_namespace)
+        self.kubelet = KubeletServer(pods_cache, host, tls, ready=engine.ready,
+                                     observer=self.metrics.observe_kubelet)
+        try:
+            await self.kubelet.start(*endpoint)
+        except OSError as exc:
+            raise StartupError(f"kubelet endpoint {endpoint[0]}:{endpoint[1]}: {exc}") from exc
+
     async def run(self) -> int:
         clients = await self._clients()
         try:
             facts = await self._facts(clients[Side.HOST])
+            self.engine = self._build(clients, facts)
+            await self._serve_kubelet(clients[Side.HOST], self.engine)
         except StartupError as exc:
             log.error("cannot start: %s", exc)
             for client in clients.values():
                 await client.close()
             return 1
-        self.engine = self._build(clients, facts)
         runner = await self._serve()
         tasks = [asyncio.create_task(self.engine.run(), name="engine"),
                  asyncio.create_task(self._freeze_when_synced(self.engine), name="gc-freeze")]
@@ -255,6 +326,8 @@ class Syncer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.kubelet is not None:
+            await self.kubelet.stop()
         await runner.cleanup()
         for client in clients.values():
             await client.close()
@@ -328,6 +401,8 @@ class Syncer:
                 "flushed": status.flushed, "coalesced": status.coalesced,
                 "pending": status.pending,
             }
+        if self.kubelet is not None:
+            body["kubelet"] = dataclasses.asdict(self.kubelet.statistics())
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
@@ -337,7 +412,8 @@ def run(options: RunOptions) -> int:
     try:
         cfg = load_config(options)
         translators = select_translators(cfg)
-    except config_mod.ConfigError as exc:
+        options.kubelet_endpoint()
+    except (config_mod.ConfigError, ValueError) as exc:
         print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
         return 2
     collector.tune()

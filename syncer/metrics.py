@@ -153,6 +153,14 @@ class SyncerMetrics:
             registry=registry,
         )
 
+        self.kubelet_requests = Counter(
+            "vcsync_kubelet_requests_total",
+            "Requests to the kubelet endpoint, by call (log, exec, attach, portforward, - "
+            "for unrouted) and status code (0: the connection ended before an answer)",
+            ("call", "code"),
+            registry=registry,
+        )
+
     def observe_request(self, cluster: str, verb: str, code: int, seconds: float) -> None:
         self.requests.labels(cluster, verb, str(code)).inc()
         if verb != "WATCH":
@@ -160,3 +168,6 @@ class SyncerMetrics:
 
     def observe_write(self, side: str, verb: str, kind: str) -> None:
         self.writes.labels(side, verb, kind).inc()
+
+    def observe_kubelet(self, call: str, code: int) -> None:
+        self.kubelet_requests.labels(call, str(code)).inc()

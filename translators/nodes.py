@@ -9,6 +9,13 @@ Two modes, as in vCluster:
 - real-node mode (``selector.all`` or ``selector.labels``): matching host
   nodes are mirrored whether pods use them or not.
 
+Where the virtual kube-apiserver finds a node's kubelet: with the syncer's
+kubelet endpoint on (``ctx.values[KUBELET_ENDPOINT]``), a virtual node's
+addresses and ``daemonEndpoints`` point at that endpoint instead of the host
+node (see :mod:`syncer.kubelet`), so ``kubectl logs``/``exec``/... of the
+tenant reach the syncer, which forwards them to the host API. The host node's
+own addresses are not shown: they are nothing a tenant can dial.
+
 Node status changes every heartbeat (kubelets and kwok renew conditions every
 10-60 s). Copying each heartbeat would cost one write per node per beat for
 nothing the tenant reads, so a status difference that is *only* heartbeat
@@ -41,7 +48,12 @@ from translators.objects import merge_patch
 Obj = dict[str, Any]
 PODS_BY_NODE = "pods-by-node"
 HEARTBEAT_RESOLUTION = 60.0
+KUBELET_ENDPOINT = "kubeletEndpoint"
+"""``ctx.values`` key: ``(address, port)`` of the syncer's kubelet endpoint; absent when off."""
 _STATUS_FIELDS = ("capacity", "allocatable", "conditions", "addresses", "nodeInfo", "phase")
+_ENDPOINT_FIELDS = (*_STATUS_FIELDS, "daemonEndpoints")
+"""With the endpoint on, the port is the syncer's to set; with it off, the field is left
+alone (the API server always returns one, so comparing it would mean a write per sync)."""
 
 
 def bound_node(pod: Obj) -> Iterable[str]:
@@ -50,12 +62,31 @@ def bound_node(pod: Obj) -> Iterable[str]:
     return (node,) if node else ()
 
 
-def _status(host: Obj) -> Obj:
-    status = host.get("status") or {}
-    return {k: status[k] for k in _STATUS_FIELDS if k in status}
+Endpoint = tuple[str, int]
 
 
-def virtual_node(host: Obj) -> Obj:
+def kubelet_endpoint(ctx: Context) -> Endpoint | None:
+    endpoint: Endpoint | None = ctx.values.get(KUBELET_ENDPOINT)
+    return endpoint
+
+
+def _status(node: Obj, fields: Sequence[str] = _STATUS_FIELDS) -> Obj:
+    status = node.get("status") or {}
+    return {k: status[k] for k in fields if k in status}
+
+
+def desired_status(host: Obj, endpoint: Endpoint | None) -> Obj:
+    """The host node's status as the tenant sees it: with a kubelet endpoint, its address
+    and port instead of the host node's."""
+    status = _status(host)
+    if endpoint is not None:
+        address, port = endpoint
+        status["addresses"] = [{"type": "InternalIP", "address": address}]
+        status["daemonEndpoints"] = {"kubeletEndpoint": {"Port": port}}
+    return status
+
+
+def virtual_node(host: Obj, endpoint: Endpoint | None = None) -> Obj:
     """The virtual copy: name, labels, taints/unschedulable and status of the host node."""
     meta = host["metadata"]
     return {
@@ -63,7 +94,7 @@ def virtual_node(host: Obj) -> Obj:
         "kind": "Node",
         "metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {})},
         "spec": _spec(host),
-        "status": _status(host),
+        "status": desired_status(host, endpoint),
     }
 
 
@@ -85,9 +116,10 @@ def _heartbeat_due(virtual: Sequence[Obj], host: Sequence[Obj]) -> bool:
     return (new - old).total_seconds() >= HEARTBEAT_RESOLUTION
 
 
-def status_patch(virtual: Obj, host: Obj) -> Obj:
+def status_patch(virtual: Obj, host: Obj, endpoint: Endpoint | None = None) -> Obj:
     """``{"status": ...}`` bringing the virtual node's status to the host's, or {}."""
-    want, have = _status(host), _status(virtual)
+    want = desired_status(host, endpoint)
+    have = _status(virtual, _STATUS_FIELDS if endpoint is None else _ENDPOINT_FIELDS)
     patch = merge_patch(have, want)
     only_heartbeats = set(patch) == {"conditions"} and _without_heartbeats(
         have.get("conditions") or []
@@ -140,11 +172,12 @@ class NodeTranslator(Translator):
         return bool(ctx.lookup.by_index(Side.HOST, resources.PODS, PODS_BY_NODE, name))
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.VIRTUAL, self.resource, virtual_node(host))]
+        return [Create(Side.VIRTUAL, self.resource, virtual_node(host, kubelet_endpoint(ctx)))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
         name = virtual["metadata"]["name"]
-        desired = virtual_node(host)
+        endpoint = kubelet_endpoint(ctx)
+        desired = virtual_node(host, endpoint)
         actions: list[Action] = []
         spec_patch = merge_patch(
             {"labels": virtual["metadata"].get("labels") or {}, **_spec(virtual)},
@@ -156,7 +189,7 @@ class NodeTranslator(Translator):
             if spec_patch:
                 patch["spec"] = spec_patch
             actions.append(Patch(Side.VIRTUAL, self.resource, name, None, patch))
-        status = status_patch(virtual, host)
+        status = status_patch(virtual, host, endpoint)
         if status:
             actions.append(Patch(Side.VIRTUAL, self.resource, name, None, status, "status"))
         return actions

@@ -28,6 +28,14 @@ def register(commands: Any) -> None:
     p.add_argument("--api-service", default="",
                    help="host Service fronting the virtual API server (default: --name)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--kubelet-address", default="127.0.0.1:10250", metavar="IP:PORT",
+                   help="kubelet endpoint for logs/exec/attach/port-forward; virtual Nodes "
+                        "show this IP and port; 'off' disables it (default %(default)s)")
+    p.add_argument("--kubelet-ca-cert", default="", metavar="FILE",
+                   help="kubelet CA certificate: the virtual kube-apiserver's kubelet client "
+                        "certificate must come from it")
+    p.add_argument("--kubelet-ca-key", default="", metavar="FILE",
+                   help="its key (the endpoint's serving certificate is minted from it)")
     p.set_defaults(handler=_handle)
 
 
@@ -49,6 +57,9 @@ def _handle(args: argparse.Namespace) -> int:
             leader_elect=args.leader_elect,
             api_service=args.api_service,
             log_level=args.log_level,
+            kubelet_address=args.kubelet_address,
+            kubelet_ca_cert=args.kubelet_ca_cert,
+            kubelet_ca_key=args.kubelet_ca_key,
             **extra,
         )
     )

@@ -15,7 +15,10 @@ who decides what a Conflict or Invalid means.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +61,8 @@ _CONTENT_TYPES: dict[PatchType, str] = {
 # than this means the stream is stalled and must be replaced.
 WATCH_INACTIVITY_TIMEOUT = 70.0
 REQUEST_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
+STREAM_BUFFER = 32 * 1024
 FIELD_MANAGER = "vcsync"
 
 RequestObserver = Callable[[str, str, int, float], None]
@@ -136,6 +141,7 @@ class KubeClient:
         self._proxy, self._proxy_auth = _env_proxy(self._host)
         self._bucket = TokenBucket(self.settings.qps, self.settings.burst)
         self._observer = observer
+        self._stream_tls: ssl.SSLContext | None = None
 
     @classmethod
     async def from_kubeconfig(
@@ -262,6 +268,57 @@ class KubeClient:
                 )
         result: Obj = orjson.loads(payload) if payload else {}
         return result
+
+    # -- upgraded streams -------------------------------------------------
+
+    async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new HTTP/1.1 connection to the API server, outside the request pool.
+
+        For a request whose connection is then upgraded (SPDY, WebSocket) or
+        streamed and spliced byte for byte (the kubelet endpoint): aiohttp's client
+        cannot hand over a connection after ``101``. Same server, CA, client
+        certificate and SNI as every other request; counted against the token
+        bucket. HTTP/1.1 only: upgrades do not exist in HTTP/2.
+        """
+        if self._proxy is not None:
+            raise ConnectionLost(f"{self._host}: streams through the HTTP proxy {self._proxy} "
+                                 "are not supported")
+        await self._bucket.acquire()
+        url = URL(self._host)
+        tls = self._tls_for_streams() if url.scheme == "https" else None
+        hostname = (self._server_hostname or url.host) if tls is not None else None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                url.host, url.port, ssl=tls, server_hostname=hostname, limit=STREAM_BUFFER,
+            ), CONNECT_TIMEOUT)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            raise ConnectionLost(f"connect {self._host}: {type(exc).__name__}: {exc}") from exc
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return reader, writer
+
+    async def stream_headers(self) -> list[tuple[str, str]]:
+        """``Host`` and the credentials headers of a request sent on :meth:`open_stream`."""
+        url = URL(self._host)
+        headers = [("Host", f"{url.host}:{url.port}")]
+        headers += [(k, v) for k, v in (await self._headers(None)).items() if k != "Accept"]
+        return headers
+
+    def _tls_for_streams(self) -> ssl.SSLContext:
+        """The TLS settings kubernetes_asyncio derives from the kubeconfig, with ALPN
+        pinned to HTTP/1.1."""
+        if self._stream_tls is None:
+            c = self._configuration
+            context = ssl.create_default_context(cafile=c.ssl_ca_cert)
+            if c.cert_file:
+                context.load_cert_chain(c.cert_file, keyfile=c.key_file)
+            if not c.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(["http/1.1"])
+            self._stream_tls = context
+        return self._stream_tls
 
     # -- verbs ----------------------------------------------------------
 

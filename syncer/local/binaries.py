@@ -70,12 +70,21 @@ def binary_path(component: str, version: str | None = None) -> Path:
     return path
 
 
-def kwok_stages_path() -> Path:
-    """The kwok Stage objects, taken from the kwok module (not from this repo)."""
-    path = cache_dir() / f"kwok-stages-{KWOK_VERSION}.yaml"
+def _kwok_file(kind: str) -> Path:
+    path = cache_dir() / f"kwok-{kind}-{KWOK_VERSION}.yaml"
     if not path.is_file():
         raise BinaryMissing(f"{path.name} is missing; run `make binaries` first")
     return path
+
+
+def kwok_stages_path() -> Path:
+    """The kwok Stage objects, taken from the kwok module (not from this repo)."""
+    return _kwok_file("stages")
+
+
+def kwok_crds_path() -> Path:
+    """kwok's CustomResourceDefinitions (Logs, Exec, ...), from the same module."""
+    return _kwok_file("crds")
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ class _Job:
     """One thing to build: a cache file name and how to produce it."""
 
     name: str  # e.g. "kube-apiserver-v1.36.3"
-    kind: str  # "kube", "etcd", "install", "stages"
+    kind: str  # "kube", "etcd", "install", "stages", "crds"
     package: str = ""
     version: str = ""
     ldflags: str = ""
@@ -198,9 +207,13 @@ def _build_job(job: _Job, target: Path, log: Path) -> None:
         cmd = ["go", "install", "-trimpath", "-ldflags", f"-s -w {job.ldflags}".strip()]
         _run([*cmd, f"{job.package}@{job.version}"], cache_dir(), log, env)
         shutil.move(str(gobin / job.package.rsplit("/", 1)[-1]), tmp)
-    else:  # kwok stages: concatenated from the module's kustomize/stage tree
+    else:  # kwok stages / CRDs: concatenated from the module's kustomize tree
         src = _module_dir("sigs.k8s.io/kwok", job.version, cache_dir(), log, env)
-        tmp.write_text("\n---\n".join(p.read_text() for p in _stage_files(src, log)))
+        files = (_stage_files(src, log) if job.kind == "stages"
+                 else sorted((src / "kustomize" / "crd" / "bases").glob("*.yaml")))
+        if not files:
+            raise BuildError(f"no {job.kind} files in {src / 'kustomize'}; see {log}")
+        tmp.write_text("\n---\n".join(p.read_text() for p in files))
     tmp.chmod(0o755)
     tmp.replace(target)
 
@@ -216,12 +229,13 @@ def _jobs(kube_versions: list[str]) -> list[_Job]:
             f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
         ),
         _Job(f"kwok-stages-{KWOK_VERSION}", "stages", version=KWOK_VERSION),
+        _Job(f"kwok-crds-{KWOK_VERSION}", "crds", version=KWOK_VERSION),
     ]
     return jobs
 
 
 def _target(job: _Job) -> Path:
-    if job.kind == "stages":
+    if job.kind in ("stages", "crds"):
         return cache_dir() / f"{job.name}.yaml"
     return bin_dir() / job.name
 

@@ -31,7 +31,7 @@ from typing import Any, Self
 import yaml
 
 from syncer.kube.blocking import BlockingClient, probe
-from syncer.local import binaries
+from syncer.local import binaries, kwok
 from syncer.local.pki import Pki, generate_pki, load_pki
 from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
 
@@ -134,7 +134,7 @@ class ControlPlane:
             "kubernetesVersion": self.kubernetes_version, "serviceCIDR": self.service_cidr,
             "owner": self.owner, "env": self.env, "ports": self.ports,
             "components": [
-                {"name": c.name, "argv": c.argv, "log": str(c.log), "pid": c.pid}
+                {"name": c.name, "argv": c.argv, "log": str(c.log), "pid": c.pid, "env": c.env}
                 for c in self.components.values()
             ],
         }
@@ -157,7 +157,7 @@ class ControlPlane:
         for c in record["components"]:
             plane.components[c["name"]] = Component(
                 name=c["name"], argv=list(c["argv"]), log=Path(c["log"]), owner=plane.owner,
-                die_with_parent=False, env=plane.env, pid=int(c["pid"]),
+                die_with_parent=False, env=dict(c.get("env", plane.env)), pid=int(c["pid"]),
             )
         return plane
 
@@ -210,6 +210,14 @@ class ControlPlane:
 
     def _controllers(self) -> str:
         return "*"
+
+    def _kubelet_flags(self) -> list[str]:
+        """How kube-apiserver reaches kubelets: by InternalIP (kwok nodes' Hostname is
+        their name, which nothing resolves)."""
+        return ["--kubelet-preferred-address-types=InternalIP"]
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        return self.env
 
     def _after_start(self) -> None:
         """Wait for what a user's first command needs: the default ServiceAccount.
@@ -311,6 +319,7 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             f"--cert-dir={self.root / 'pki'}",
+            *self._kubelet_flags(),
             *self.apiserver_args,
         ]
 
@@ -347,7 +356,7 @@ class ControlPlane:
             log=self.root / "logs" / f"{name}.log",
             owner=self.owner,
             die_with_parent=self.die_with_parent,
-            env=self.env,
+            env=self._component_env(name),
         )
         self.components[name] = component
         component.start()
@@ -419,16 +428,33 @@ class HostCluster(ControlPlane):
         ]
 
     def _kwok_argv(self) -> list[str]:
+        """kwok with the kubelet simulation of :mod:`syncer.local.kwok`; its nodes point
+        kube-apiserver at kwok's own server (``--node-port``)."""
         return [
             self._bin("kwok"),
             f"--kubeconfig={self.root / 'vcsync-kwok.kubeconfig'}",
-            f"--config={binaries.kwok_stages_path()}",
+            f"--config={kwok.prepare(self.root / 'kwok')}",
+            f"--enable-crds={','.join(kwok.CRD_KINDS)}",
             "--manage-all-nodes=true",
             "--node-ip=127.0.0.1",
+            f"--node-port={self.ports['kwok']}",
             "--cidr=127.128.0.0/16",
             "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{self.ports['kwok']}",
         ]
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        if name == "kwok":
+            return {**self.env, **kwok.environment(self.root / "kwok")}
+        return self.env
+
+    def _launch(self, name: str, argv: list[str]) -> None:
+        if name == "kwok":  # its CRD informers need the kinds before it starts
+            client = self.client()
+            for crd in kwok.crds():
+                client.json("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                            crd)
+        super()._launch(name, argv)
 
     def _readiness(self, name: str) -> Callable[[], bool]:
         if name == "kwok":
@@ -500,3 +526,14 @@ class VirtualControlPlane(ControlPlane):
 
     def _controllers(self) -> str:
         return ",".join(["*", *(f"-{c}" for c in _VIRTUAL_DISABLED_CONTROLLERS)])
+
+    def _kubelet_flags(self) -> list[str]:
+        """Kubelets of a virtual cluster are the syncer's kubelet endpoint: kube-apiserver
+        authenticates with a certificate from the kubelet CA and verifies the endpoint's."""
+        p = self._pki()
+        return [
+            *super()._kubelet_flags(),
+            f"--kubelet-client-certificate={p.kubelet_client_cert}",
+            f"--kubelet-client-key={p.kubelet_client_key}",
+            f"--kubelet-certificate-authority={p.kubelet_ca_cert}",
+        ]

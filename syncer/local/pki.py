@@ -5,6 +5,10 @@ Why generate our own instead of letting kube-apiserver self-sign with
 pods' ``ca.crt``) need one CA that signed the serving certificate, and the
 service-account signing key must be shared between kube-apiserver and
 kube-controller-manager. Everything here is loopback-only and throw-away.
+
+A second CA, the *kubelet CA*, signs only kube-apiserver's kubelet client
+certificate; the syncer's kubelet endpoint trusts nothing else and mints its
+serving certificate from it (:mod:`syncer.kubelet.tls`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from syncer.kubelet.tls import CLIENT_COMMON_NAME
 
 _VALIDITY = datetime.timedelta(days=3650)
 _SERVING_NAMES = (
@@ -56,6 +62,26 @@ class Pki:
     def ca_pem(self) -> bytes:
         return self.ca_cert.read_bytes()
 
+    @property
+    def directory(self) -> Path:
+        return self.ca_cert.parent
+
+    @property
+    def kubelet_ca_cert(self) -> Path:
+        return self.directory / "kubelet-ca.crt"
+
+    @property
+    def kubelet_ca_key(self) -> Path:
+        return self.directory / "kubelet-ca.key"
+
+    @property
+    def kubelet_client_cert(self) -> Path:
+        return self.directory / "kubelet-client.crt"
+
+    @property
+    def kubelet_client_key(self) -> Path:
+        return self.directory / "kubelet-client.key"
+
 
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
@@ -76,6 +102,7 @@ def _cert(
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
     san: list[x509.GeneralName] | None = None,
+    usage: x509.ObjectIdentifier | None = None,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
@@ -92,7 +119,26 @@ def _cert(
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     return builder.sign(signer, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _write_kubelet_pki(pki: Pki) -> None:
+    """The kubelet CA and kube-apiserver's client certificate from it."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("vcsync-kubelet-ca", ca_key, None)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = _cert(CLIENT_COMMON_NAME, client_key, (ca, ca_key),
+                   usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    _write(pki.kubelet_ca_cert, _pem(ca))
+    _write(pki.kubelet_ca_key, _key_pem(ca_key))
+    _write(pki.kubelet_client_cert, _pem(client))
+    _write(pki.kubelet_client_key, _key_pem(client_key))
 
 
 def _serving_san(service_ips: Sequence[str]) -> list[x509.GeneralName]:
@@ -129,31 +175,32 @@ def generate_pki(
     rows = [
         f'{i.token},{i.user},{i.user},"{",".join(i.groups)}"' for i in identities.values()
     ]
-    return Pki(
-        ca_cert=_write(directory / "ca.crt", ca.public_bytes(serialization.Encoding.PEM)),
-        serving_cert=_write(
-            directory / "apiserver.crt", serving.public_bytes(serialization.Encoding.PEM)
-        ),
+    pki = Pki(
+        ca_cert=_write(directory / "ca.crt", _pem(ca)),
+        serving_cert=_write(directory / "apiserver.crt", _pem(serving)),
         serving_key=_write(directory / "apiserver.key", _key_pem(serving_key)),
         sa_key=_write(directory / "sa.key", _key_pem(sa_key)),
         sa_pub=_write(directory / "sa.pub", sa_pub),
         token_file=_write(directory / "tokens.csv", ("\n".join(rows) + "\n").encode()),
         identities=identities,
     )
+    _write_kubelet_pki(pki)
+    return pki
 
 
 def load_pki(directory: Path) -> Pki:
     """The :class:`Pki` that :func:`generate_pki` wrote to ``directory`` earlier.
 
     Why: a paused virtual cluster resumes with the same CA and tokens, so the
-    kubeconfigs users already hold keep working.
+    kubeconfigs users already hold keep working. A directory written before the
+    kubelet CA existed gets one now.
     """
     with (directory / "tokens.csv").open(newline="") as rows:
         identities = {
             row[1]: Identity(row[1], tuple(g for g in row[3].split(",") if g), row[0])
             for row in csv.reader(rows) if row
         }
-    return Pki(
+    pki = Pki(
         ca_cert=directory / "ca.crt",
         serving_cert=directory / "apiserver.crt",
         serving_key=directory / "apiserver.key",
@@ -162,3 +209,6 @@ def load_pki(directory: Path) -> Pki:
         token_file=directory / "tokens.csv",
         identities=identities,
     )
+    if not pki.kubelet_client_cert.is_file():
+        _write_kubelet_pki(pki)
+    return pki

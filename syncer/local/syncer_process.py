@@ -12,19 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncer.local.cluster import ControlPlane
+from syncer.local.pki import load_pki
 from syncer.local.process import Component, LaunchError, free_port
 
 
-def run_argv(name: str, host_namespace: str, virtual_kubeconfig: Path, host_kubeconfig: Path,
-             port: int, config: Path | None) -> list[str]:
-    """``vcsync run`` for one virtual cluster, health endpoints on 127.0.0.1:``port``."""
+def run_argv(name: str, host_namespace: str, virtual: ControlPlane, host_kubeconfig: Path,
+             port: int, config: Path | None, kubelet_port: int) -> list[str]:
+    """``vcsync run`` for one virtual cluster, health endpoints on 127.0.0.1:``port``, the
+    kubelet endpoint on 127.0.0.1:``kubelet_port`` (trusting ``virtual``'s kubelet CA)."""
+    pki = virtual.pki if virtual.pki is not None else load_pki(virtual.root / "pki")
     args = [
         sys.executable, "-m", "syncer.cli.main", "run",
         f"--name={name}",
         f"--host-namespace={host_namespace}",
-        f"--virtual-kubeconfig={virtual_kubeconfig}",
+        f"--virtual-kubeconfig={virtual.kubeconfig}",
         f"--host-kubeconfig={host_kubeconfig}",
         f"--health-address=127.0.0.1:{port}",
+        f"--kubelet-address=127.0.0.1:{kubelet_port}",
+        f"--kubelet-ca-cert={pki.kubelet_ca_cert}",
+        f"--kubelet-ca-key={pki.kubelet_ca_key}",
     ]
     return args + ([f"--config={config}"] if config is not None else [])
 
@@ -44,6 +50,9 @@ class SyncerProcess:
     owner: str = ""
     die_with_parent: bool = True
     port: int = field(default_factory=free_port)
+    kubelet_port: int = field(default_factory=free_port)
+    """Replicas of one virtual cluster share it (the endpoint binds with SO_REUSEPORT), as
+    replicas in pods of their own each have the same address."""
     component: Component | None = None
 
     @property
@@ -51,8 +60,8 @@ class SyncerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        args = run_argv(self.name, self.host_namespace, self.virtual.kubeconfig,
-                        self.host.kubeconfig, self.port, self.config)
+        args = run_argv(self.name, self.host_namespace, self.virtual, self.host.kubeconfig,
+                        self.port, self.config, self.kubelet_port)
         if self.identity:
             args.append(f"--identity={self.identity}")
         return args + self.extra_args

@@ -52,6 +52,8 @@ class LocalVCluster:
     plane: VirtualControlPlane | None = None
     syncer: Component | None = None
     syncer_port: int = field(default_factory=free_port)
+    kubelet_port: int = field(default_factory=free_port)
+    """The syncer's kubelet endpoint (127.0.0.1): the virtual Nodes' kubelet port."""
     api_ip: str = ""
     """ClusterIP of the host Service in front of the API (host pods dial it; it is in the
     serving certificate)."""
@@ -109,9 +111,10 @@ class LocalVCluster:
             self.plane.stop()
 
     def resume(self) -> None:
-        if not port_free(self.syncer_port):
-            raise LaunchError(f"port {self.syncer_port} of vcsync run (virtual cluster "
-                              f"{self.name!r}) is in use by another process")
+        for port in (self.syncer_port, self.kubelet_port):
+            if port and not port_free(port):
+                raise LaunchError(f"port {port} of vcsync run (virtual cluster "
+                                  f"{self.name!r}) is in use by another process")
         try:
             self._plane().resume()
             self._syncer().start()
@@ -150,7 +153,7 @@ class LocalVCluster:
         return {
             "plane": self._plane().record(),
             "syncer": {"argv": syncer.argv, "log": str(syncer.log), "pid": syncer.pid,
-                       "port": self.syncer_port},
+                       "port": self.syncer_port, "kubeletPort": self.kubelet_port},
         }
 
     @classmethod
@@ -159,20 +162,22 @@ class LocalVCluster:
         restored = ControlPlane.restore(plane)
         if not isinstance(restored, VirtualControlPlane):
             raise LaunchError(f"state of virtual cluster {name} names a {restored.kind} plane")
+        argv = list(syncer["argv"])
+        if not any(a.startswith("--kubelet-address=") for a in argv):
+            argv.append("--kubelet-address=off")  # recorded before the endpoint existed
         component = Component(
-            name="vcsync", argv=list(syncer["argv"]), log=Path(syncer["log"]),
-            owner=restored.owner, die_with_parent=False, env={CLUSTER_ENV: marker},
-            pid=int(syncer["pid"]),
+            name="vcsync", argv=argv, log=Path(syncer["log"]), owner=restored.owner,
+            die_with_parent=False, env={CLUSTER_ENV: marker}, pid=int(syncer["pid"]),
         )
         return cls(name, namespace, root, version, marker, restored, component,
-                   int(syncer["port"]))
+                   int(syncer["port"]), int(syncer.get("kubeletPort", 0)))
 
     # -- internals -----------------------------------------------------------------
 
     def _syncer_argv(self) -> list[str]:
         config = self.config_file if self.config_file.exists() else None
-        return run_argv(self.name, self.namespace, self._plane().kubeconfig,
-                        self.host_kubeconfig, self.syncer_port, config)
+        return run_argv(self.name, self.namespace, self._plane(), self.host_kubeconfig,
+                        self.syncer_port, config, self.kubelet_port)
 
     def _plane(self) -> VirtualControlPlane:
         if self.plane is None:

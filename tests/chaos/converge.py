@@ -164,7 +164,7 @@ def _pending(
         case Create():
             return f"missing: would create {_target(action)}"
         case Patch():
-            if _heartbeat_only(t, action, virtual, host):
+            if _heartbeat_only(t, action, ctx, virtual, host):
                 return None
             return f"stale: would patch {_target(action)}: {_short(action.patch)}"
         case Delete():
@@ -202,11 +202,13 @@ def _without_heartbeats(node: Obj) -> Obj:
     return {**node, "status": {**status, "conditions": conditions}}
 
 
-def _heartbeat_only(t: Translator, action: Patch, virtual: Obj | None, host: Obj | None) -> bool:
+def _heartbeat_only(t: Translator, action: Patch, ctx: Context, virtual: Obj | None,
+                    host: Obj | None) -> bool:
     """A virtual node status patch that only moves heartbeat times (copied once a minute)."""
     if t.kind != "nodes" or action.subresource != "status" or virtual is None or host is None:
         return False
-    return not nodes.status_patch(_without_heartbeats(virtual), _without_heartbeats(host))
+    return not nodes.status_patch(_without_heartbeats(virtual), _without_heartbeats(host),
+                                  nodes.kubelet_endpoint(ctx))
 
 
 def _ensure_pending(world: World, ctx: Context, kind: str, key: str) -> str | None:
@@ -350,7 +352,7 @@ def world_of(stack: Stack) -> World:
     """The stack's syncer configuration (enabled translators, translator facts), no objects."""
     cfg = config_mod.parse(stack.config)
     return World(VC, stack.host_namespace, select_translators(cfg),
-                 translator_facts(cfg, stack.api_ip))
+                 translator_facts(cfg, stack.api_ip, ("127.0.0.1", stack.kubelet_port)))
 
 
 async def _list(stack: Stack, side: Side, resource: Resource, selector: str) -> list[Obj]:

@@ -26,6 +26,16 @@ def rule(group: str, resource: str, verbs: list[str]) -> Obj:
     return {"apiGroups": [group], "resources": [resource], "verbs": verbs}
 
 
+KUBELET_RULES = [
+    rule("", "pods/attach", ["create"]),
+    rule("", "pods/ephemeralcontainers", ["patch"]),
+    rule("", "pods/exec", ["create"]),
+    rule("", "pods/log", ["get"]),
+    rule("", "pods/portforward", ["create"]),
+]
+"""Debug containers, and the subresources the kubelet endpoint forwards tenants' calls to."""
+
+
 def rendered_rules(objects: list[Obj]) -> tuple[list[Obj], list[Obj] | None]:
     role = find(objects, "Role", f"vc-{RELEASE}")
     cluster = [o for o in objects if o["kind"] == "ClusterRole"]
@@ -43,7 +53,7 @@ def test_default_rules() -> None:
         rule("", "events", READ),
         rule("", "persistentvolumeclaims", WRITE),
         rule("", "pods", WRITE),
-        rule("", "pods/ephemeralcontainers", ["patch"]),
+        *KUBELET_RULES,
         rule("", "secrets", [*WRITE[:5], "update", "watch"]),
         rule("", "services", WRITE),
     ]
@@ -65,7 +75,7 @@ def test_minimal_rules() -> None:
     role, cluster = rendered_rules(objects)
     assert role == [
         rule("", "pods", WRITE),
-        rule("", "pods/ephemeralcontainers", ["patch"]),
+        *KUBELET_RULES,
         rule("", "secrets", ["create", "get", "update"]),
         rule("", "services", READ),
     ]
@@ -116,6 +126,9 @@ def needed(cfg: config.SyncerConfig) -> tuple[Table, Table]:
                 add(res, READ)
         if t.kind == "pods":
             add(resources.PODS, ["patch"], "ephemeralcontainers")  # debug containers
+            add(resources.PODS, ["get"], "log")  # the kubelet endpoint (syncer.kubelet)
+            for sub in ("exec", "attach", "portforward"):
+                add(resources.PODS, ["create"], sub)
             add(resources.SECRETS, ["create", "get", "update"])  # token Secrets (writer)
     return ({k: sorted(v) for k, v in tables[True].items()},
             {k: sorted(v) for k, v in tables[False].items()})

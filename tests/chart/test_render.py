@@ -203,7 +203,8 @@ def test_etcd_ha_peers_over_tls() -> None:
 
 
 def test_syncer_flags() -> None:
-    """The syncer is named after the release, in the release namespace, behind its Service."""
+    """The syncer is named after the release, in the release namespace, behind its Service;
+    its kubelet endpoint is on the pod's loopback, where the API server dials it."""
     objects = render()
     syncer = container(objects, "syncer")
     assert syncer["args"] == [
@@ -211,6 +212,15 @@ def test_syncer_flags() -> None:
         "--virtual-kubeconfig=/pki/syncer.kubeconfig", "--in-cluster",
         "--config=/etc/vcsync/config.yaml", "--health-address=0.0.0.0:8080",
         f"--api-service={RELEASE}", "--identity=$(POD_NAME)", "--log-level=info",
+        "--kubelet-address=127.0.0.1:10250", "--kubelet-ca-cert=/pki/kubelet-ca.crt",
+        "--kubelet-ca-key=/pki/kubelet-ca.key",
+    ]
+    apiserver = container(objects, "kube-apiserver")["command"]
+    assert [a for a in apiserver if a.startswith("--kubelet-")] == [
+        "--kubelet-preferred-address-types=InternalIP",
+        "--kubelet-client-certificate=/pki/kubelet-client.crt",
+        "--kubelet-client-key=/pki/kubelet-client.key",
+        "--kubelet-certificate-authority=/pki/kubelet-ca.crt",
     ]
     assert syncer["command"][:4] == ["tini", "--", "python", "/scripts/start.py"]
     assert syncer["command"][-3:] == ["--", "vcsync", "run"]

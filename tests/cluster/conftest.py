@@ -23,6 +23,7 @@ from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane
+from syncer.local.process import free_port
 from syncer.local.syncer_process import SyncerProcess
 from tests.conftest import ClientFactory, track, untrack
 from tests.support import wait_until
@@ -56,6 +57,8 @@ class Stack:
     syncers: list[SyncerProcess] = field(default_factory=list)
     api_ip: str = ""
     name: str = VC
+    kubelet_port: int = field(default_factory=free_port)
+    """Every syncer of the stack serves the kubelet endpoint virtual Nodes point at here."""
     """The virtual cluster's name (a second tenant on the same host needs another one)."""
 
     async def dns_ip(self) -> str:
@@ -71,7 +74,7 @@ class Stack:
         proc = SyncerProcess(
             name=self.name, host=self.host_cluster, virtual=self.virtual_cluster,
             host_namespace=self.host_namespace, root=self.root, config=path,
-            identity=identity, extra_args=list(extra),
+            identity=identity, extra_args=list(extra), kubelet_port=self.kubelet_port,
         )
         self.syncers.append(proc)
         track(proc)
