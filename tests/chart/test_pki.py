@@ -12,6 +12,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from syncer.kubelet.tls import CLIENT_COMMON_NAME
 from tests.chart.rendering import (
     NAMESPACE,
     RELEASE,
@@ -65,6 +66,19 @@ def test_generated_pki() -> None:
         inner = yaml.safe_load(pki[f"{name}.kubeconfig"])
         assert inner["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
         assert inner["users"][0]["user"]["token"] == users[user][0]
+
+
+def test_kubelet_ca_signs_only_the_api_servers_kubelet_client() -> None:
+    """A CA of its own (not the cluster CA, which signs tenants' CSRs), and kube-apiserver's
+    client certificate from it with the name the syncer's endpoint requires."""
+    pki, _ = certs()
+    kubelet_ca = x509.load_pem_x509_certificate(pki["kubelet-ca.crt"])
+    assert kubelet_ca != x509.load_pem_x509_certificate(pki["ca.crt"])
+    assert "PRIVATE KEY" in pki["kubelet-ca.key"].decode()
+    client = x509.load_pem_x509_certificate(pki["kubelet-client.crt"])
+    verify(client, kubelet_ca)
+    assert client.subject.rfc4514_string() == f"CN={CLIENT_COMMON_NAME}"
+    assert "PRIVATE KEY" in pki["kubelet-client.key"].decode()
 
 
 def test_supplied_ca_keeps_tokens_stable(tmp_path: Path) -> None:

@@ -141,6 +141,10 @@ def quota_used(installed: Installed, resource: str) -> str:
         ("create", "pods", "own", True),
         ("delete", "pods", "own", True),
         ("patch", "pods/ephemeralcontainers", "own", True),
+        ("get", "pods/log", "own", True),
+        ("create", "pods/exec", "own", True),
+        ("create", "pods/portforward", "own", True),
+        ("create", "pods/exec", "other", False),
         ("update", "secrets", "own", True),
         ("create", "services", "own", True),
         ("list", "events", "own", True),
@@ -236,6 +240,12 @@ def test_chart_pod_runs_and_syncs(installed: Installed, local_pod: LocalPod) -> 
         "clusterIP"]
     assert env["KUBERNETES_SERVICE_HOST"] == service_ip  # named in the serving certificate
     assert _certificate_names_ip(serving, service_ip)
+    # kubectl logs in the virtual cluster: its API server dials the syncer's kubelet
+    # endpoint in the pod (kubelet CA and client certificate from the chart's Secret), which
+    # forwards to the host's pods/log with the ServiceAccount's rights.
+    status, log = admin.request("GET", "/api/v1/namespaces/demo/pods/web/log")
+    assert status == 200, log
+    assert b"runs on a kwok node" in log
 
 
 def _get(client: BlockingClient, path: str) -> Obj | None:

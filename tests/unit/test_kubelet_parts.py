@@ -127,7 +127,8 @@ def test_error_answers_are_complete_and_close() -> None:
     data = http1.error_response(404, 'pods "web" not found')
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404 Not Found\r\n")
-    assert b"Connection: close" in head and b"Content-Length: 20" in head
+    assert b"Connection: close" in head
+    assert b"Content-Length: 20" in head
     assert body == b'pods "web" not found'
 
 

@@ -82,9 +82,11 @@ def test_port_forward_names_ports_and_no_container() -> None:
     ("POST", "/portForward/demo/web-1?port=80;rm", 400),
 ])
 def test_refusals(method: str, path: str, status: int) -> None:
+    def route() -> None:
+        routes.host_query(routes.parse(method, path))
+
     with pytest.raises(RouteError) as caught:
-        call = routes.parse(method, path)
-        routes.host_query(call)
+        route()
     assert caught.value.status == status
 
 
@@ -109,7 +111,8 @@ def test_host_messages_name_virtual_objects_only() -> None:
                            call, pod)
     assert text == ('previous terminated container "nginx" in pod "web-1" not found; '
                     'no logs in pod "demo/web-1" (demo)')
-    assert HOST_NS not in text and HOST_POD not in text
+    assert HOST_NS not in text
+    assert HOST_POD not in text
 
 
 def test_host_authorization_failures_never_show_the_host_identity() -> None:
@@ -118,6 +121,7 @@ def test_host_authorization_failures_never_show_the_host_identity() -> None:
                                     f'{HOST_NS}:vc" cannot create resource "pods/exec"',
                                call, HostPod(HOST_NS, HOST_POD))
     assert status == 502
-    assert "system:serviceaccount" not in text and HOST_NS not in text
+    assert "system:serviceaccount" not in text
+    assert HOST_NS not in text
     assert _host_error(418, "teapot", call, HostPod(HOST_NS, HOST_POD))[0] == 502
     assert _host_error(404, "gone", call, HostPod(HOST_NS, HOST_POD))[0] == 404

@@ -66,10 +66,14 @@ def test_simulation_covers_every_pod_and_names_files_under_the_host(tmp_path: Pa
     assert {o["kind"] for o in objects} == {"ClusterLogs", "ClusterAttach", "ClusterExec"}
     assert all("selector" not in o["spec"] for o in objects)
     text = yaml.safe_dump_all(objects)
-    assert str(tmp_path / "logs" / "pods.log") in text and str(tmp_path / "exec") in text
+    assert str(tmp_path / "logs" / "pods.log") in text
+    assert str(tmp_path / "exec") in text
 
 
 @pytest.mark.parametrize("line", kwok.default_log_lines())
 def test_default_log_is_in_cri_format(line: str) -> None:
     stamp, stream, tag, message = line.split(" ", 3)
-    assert stamp.endswith("Z") and stream == "stdout" and tag == "F" and message
+    assert stamp.endswith("Z")
+    assert stream == "stdout"
+    assert tag == "F"
+    assert message

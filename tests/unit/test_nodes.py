@@ -45,7 +45,8 @@ def test_an_existing_node_is_moved_to_the_endpoint_once_and_then_left_alone() ->
     old = host_node()  # as copied before the endpoint existed
     old["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": 0}}
     (action,) = translator.sync(old, host_node(), ctx(ENDPOINT))
-    assert isinstance(action, Patch) and action.subresource == "status"
+    assert isinstance(action, Patch)
+    assert action.subresource == "status"
     assert action.patch == {"status": {
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 40123}},
