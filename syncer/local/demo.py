@@ -90,6 +90,7 @@ def tour() -> None:
     kubectl("wait", "--for=condition=Available", "deployment/web", "-n", "demo",
             "--timeout=180s")
     kubectl("get", "pods", "-n", "demo")
+    kubectl("logs", "deployment/web", "-n", "demo")
     vcsync("disconnect")
     kubectl("get", "pods", "-n", "vcluster-my-vcluster")
     vcsync("create", "my-vcluster-2")

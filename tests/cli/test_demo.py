@@ -13,6 +13,7 @@ TOUR = [
     "$ kubectl create namespace demo",
     "$ kubectl create deployment web --image=nginx --replicas=2 -n demo",
     "$ kubectl get pods -n demo",
+    "$ kubectl logs deployment/web -n demo",
     "$ vcsync disconnect",
     "$ kubectl get pods -n vcluster-my-vcluster",
     "$ vcsync create my-vcluster-2",
@@ -36,6 +37,8 @@ def test_demo_runs_the_tour_twice(cli: Cli) -> None:
         assert positions == sorted(positions), f"run {run}: steps out of order"
         pods = out.split("$ kubectl get pods -n demo")[1].split("$ ")[0]
         assert pods.count("Running") == 2, pods
+        logs = out.split("$ kubectl logs deployment/web -n demo")[1].split("$ ")[0]
+        assert "runs on a kwok node" in logs, logs
         host = out.split("$ kubectl get pods -n vcluster-my-vcluster")[1].split("$ ")[0]
         assert host.count("-x-demo-x-my-vcluster") == 2, host
         assert ("$ vcsync delete my-vcluster\n" in out) == (run == 2), "re-run must start afresh"

@@ -26,6 +26,9 @@ def test_older_virtual_cluster_on_newer_host(cli: Cli) -> None:
         return bool(got.get("status", {}).get("readyReplicas") == 2)
 
     eventually(ready, f"deployment web ready in the {old} virtual cluster", 120)
+    # an older kube-apiserver reaches the syncer's kubelet endpoint the same way
+    assert "runs on a kwok node" in cli.kubectl("logs", "deployment/web", "-n", "demo")
+    assert cli.kubectl("exec", "deployment/web", "-n", "demo", "--", "echo", "hi") == "hi\n"
     cli.run("disconnect")
     host = orjson.loads(cli.kubectl("version", "-o", "json"))["serverVersion"]["gitVersion"]
     assert host == binaries.KUBERNETES_VERSION

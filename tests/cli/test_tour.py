@@ -32,6 +32,9 @@ def test_tour_two_isolated_virtual_clusters(cli: Cli) -> None:
     cli.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2", "-n", "demo")
     virtual_pods = eventually(lambda: _running(cli, "demo", 2),
                               "2 Running pods of deployment web in the virtual cluster", 90)
+    # logs and exec reach the pods through the syncer's kubelet endpoint (vcsync create's)
+    assert "runs on a kwok node" in cli.kubectl("logs", virtual_pods[0], "-n", "demo")
+    assert cli.kubectl("exec", virtual_pods[0], "-n", "demo", "--", "echo", "hi") == "hi\n"
 
     cli.run("disconnect")
     assert cli.current_context() == HOST_CONTEXT
