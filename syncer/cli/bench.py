@@ -1,8 +1,10 @@
-"""``vcsync bench load|hotpath``: the bundled benchmarks (logic in the ``benchmarks`` package).
+"""``vcsync bench load|hotpath|kubelet``: the bundled benchmarks (logic in ``benchmarks``).
 
 ``load`` starts its own local control planes and syncer (nothing of the
 user's is touched) and writes ``load.json``, ``load.md`` and ``load.png``;
-``hotpath`` needs no cluster and writes ``hotpath.json`` and ``hotpath.md``.
+``hotpath`` needs no cluster and writes ``hotpath.json`` and ``hotpath.md``;
+``kubelet`` starts its own control planes too and writes ``kubelet.json`` and
+``kubelet.md``.
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ def register(commands: Any) -> None:
     hot.add_argument("--output", type=Path,
                      help="results directory (default vcsync-bench/<timestamp>)")
     hot.set_defaults(handler=_hotpath)
+    kubelet = sub.add_parser(
+        "kubelet", help="log streams through the virtual cluster vs. the host directly",
+        description="Time to first log byte and throughput of a big log, virtual vs. host "
+        "(arms A-B-B-A), and the syncer's memory with many open streams.")
+    kubelet.add_argument("--rounds", type=int, default=5, help="reads per arm (5)")
+    kubelet.add_argument("--size-mib", type=int, default=10, help="size of the big log (10)")
+    kubelet.add_argument("--streams", type=int, default=20,
+                         help="concurrent streams of the memory measurement (20)")
+    kubelet.add_argument("--output", type=Path,
+                         help="results directory (default vcsync-bench/<timestamp>)")
+    kubelet.set_defaults(handler=_kubelet)
 
 
 def _output(args: argparse.Namespace) -> Path:
@@ -123,6 +136,25 @@ def _hotpath(args: argparse.Namespace) -> int:
           f"({', '.join(f'{k} {v:.1f}' for k, v in result.stages_us.items())}); "
           f"model path {result.model_us:.1f} µs ({result.speedup:.1f}x)")
     for path in report.write_hotpath(result, _output(args), _command()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _kubelet(args: argparse.Namespace) -> int:
+    from benchmarks import kubelet
+    from syncer.cli import checks
+    from syncer.local import binaries
+
+    checks.built(_LOAD_COMPONENTS, binaries.KUBERNETES_VERSION)
+    if min(args.rounds, args.size_mib, args.streams) < 1:
+        raise CliError("--rounds, --size-mib and --streams must be at least 1")
+    output = _output(args)
+    options = kubelet.KubeletOptions(args.rounds, args.size_mib, args.streams, output)
+    try:
+        result = kubelet.run(options, _printer(False))
+    except RuntimeError as exc:
+        raise CliError(f"kubelet benchmark failed: {exc}") from exc
+    for path in kubelet.write(result, output, _command()):
         print(f"wrote {path}")
     return 0
 

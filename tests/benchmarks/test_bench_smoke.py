@@ -71,3 +71,22 @@ def test_quick_load_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> N
     assert "## Targets" in markdown
     assert "efficiency" in markdown
     assert (out / "load.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.cluster
+def test_kubelet_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncer.cli.main", "bench", "kubelet", "--rounds", "1",
+         "--size-mib", "1", "--streams", "3", "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    document = _json(out / "kubelet.json")
+    assert [a["name"] for a in document["arms"]] == ["A1", "B1", "B2", "A2"]
+    assert document["log_bytes"] == 1024 * 1024 // 201 * 201
+    summary = document["summary"]
+    assert summary["first_byte_ratio"] > 0
+    assert summary["throughput_ratio"] > 0
+    assert set(summary["syncer_rss_mib"]) == {"rest", "idle_streams", "peak_reading"}
+    assert "| time to first byte, median |" in (out / "kubelet.md").read_text()
