@@ -43,6 +43,7 @@ from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import NotFound
 from syncer.kube.resources import CONFIGMAPS, PODS, SECRETS, SERVICES
+from syncer.kubelet.loop import CrossLoopHost, LoopThread
 from syncer.kubelet.pods import CachedPods
 from syncer.kubelet.server import KubeletServer
 from syncer.kubelet.tls import TlsError, server_context
@@ -209,6 +210,7 @@ class Syncer:
         self.engine: Engine | None = None
         self.elector: LeaderElector | None = None
         self.kubelet: KubeletServer | None = None
+        self._kubelet_thread: LoopThread | None = None
         self._kubelet_endpoint = options.kubelet_endpoint()
 
     def may_write(self) -> bool:
@@ -270,7 +272,8 @@ class Syncer:
         return engine
 
     async def _serve_kubelet(self, host: KubeClient, engine: Engine) -> None:
-        """Listen on the kubelet endpoint (its pod lookups read the engine's caches).
+        """Listen on the kubelet endpoint (its pod lookups read the engine's caches), on a
+        stdlib loop in a thread of its own (see :mod:`syncer.kubelet.loop` for why).
 
         ``reuse_port``: replicas of one syncer on one machine (the local launcher's
         leader-election set-ups) share the address virtual Nodes show, as replicas in
@@ -291,11 +294,14 @@ class Syncer:
         pods_cache = CachedPods(informers.existing_store(Side.VIRTUAL, PODS),
                                 informers.existing_store(Side.HOST, PODS), opts.name,
                                 opts.host_namespace)
-        self.kubelet = KubeletServer(pods_cache, host, tls, ready=engine.ready,
-                                     observer=self.metrics.observe_kubelet)
+        self.kubelet = KubeletServer(
+            pods_cache, CrossLoopHost(host, asyncio.get_running_loop()), tls,
+            ready=engine.ready, observer=self.metrics.observe_kubelet)
+        self._kubelet_thread = LoopThread("kubelet-endpoint")
         try:
-            await self.kubelet.start(*endpoint)
+            await self._kubelet_thread.run(self.kubelet.start(*endpoint))
         except OSError as exc:
+            await self._kubelet_thread.close()
             raise StartupError(f"kubelet endpoint {endpoint[0]}:{endpoint[1]}: {exc}") from exc
 
     async def run(self) -> int:
@@ -326,8 +332,9 @@ class Syncer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.kubelet is not None:
-            await self.kubelet.stop()
+        if self.kubelet is not None and self._kubelet_thread is not None:
+            await self._kubelet_thread.run(self.kubelet.stop())
+            await self._kubelet_thread.close()
         await runner.cleanup()
         for client in clients.values():
             await client.close()

@@ -86,6 +86,32 @@ class ClientSettings:
 
 
 @dataclass(frozen=True)
+class StreamTarget:
+    """A connection to open to an API server, and the headers a request on it carries."""
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None
+    server_hostname: str | None
+    headers: list[tuple[str, str]]
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open the connection (TCP keepalive on: a dead peer is noticed while idle)."""
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.host, self.port, ssl=self.tls, server_hostname=self.server_hostname,
+                limit=STREAM_BUFFER,
+            ), CONNECT_TIMEOUT)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            raise ConnectionLost(f"connect {self.host}:{self.port}: {type(exc).__name__}: "
+                                 f"{exc}") from exc
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return reader, writer
+
+
+@dataclass(frozen=True)
 class WatchEvent:
     """One line of a watch stream: ADDED, MODIFIED, DELETED or BOOKMARK."""
 
@@ -271,14 +297,15 @@ class KubeClient:
 
     # -- upgraded streams -------------------------------------------------
 
-    async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A new HTTP/1.1 connection to the API server, outside the request pool.
+    async def stream_target(self) -> StreamTarget:
+        """Where and how to open a new HTTP/1.1 connection to the API server, outside the
+        request pool, with the headers of a request sent on it.
 
-        For a request whose connection is then upgraded (SPDY, WebSocket) or
-        streamed and spliced byte for byte (the kubelet endpoint): aiohttp's client
-        cannot hand over a connection after ``101``. Same server, CA, client
-        certificate and SNI as every other request; counted against the token
-        bucket. HTTP/1.1 only: upgrades do not exist in HTTP/2.
+        For a request whose connection is then upgraded (SPDY, WebSocket) or streamed and
+        spliced byte for byte (the kubelet endpoint): aiohttp's client cannot hand over a
+        connection after ``101``. Same server, CA, client certificate, SNI and credentials
+        as every other request; counted against the token bucket. The caller connects
+        (:meth:`StreamTarget.connect`), on whichever event loop it runs.
         """
         if self._proxy is not None:
             raise ConnectionLost(f"{self._host}: streams through the HTTP proxy {self._proxy} "
@@ -286,28 +313,15 @@ class KubeClient:
         await self._bucket.acquire()
         url = URL(self._host)
         tls = self._tls_for_streams() if url.scheme == "https" else None
-        hostname = (self._server_hostname or url.host) if tls is not None else None
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                url.host, url.port, ssl=tls, server_hostname=hostname, limit=STREAM_BUFFER,
-            ), CONNECT_TIMEOUT)
-        except (TimeoutError, OSError, ssl.SSLError) as exc:
-            raise ConnectionLost(f"connect {self._host}: {type(exc).__name__}: {exc}") from exc
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        return reader, writer
-
-    async def stream_headers(self) -> list[tuple[str, str]]:
-        """``Host`` and the credentials headers of a request sent on :meth:`open_stream`."""
-        url = URL(self._host)
         headers = [("Host", f"{url.host}:{url.port}")]
         headers += [(k, v) for k, v in (await self._headers(None)).items() if k != "Accept"]
-        return headers
+        return StreamTarget(str(url.host), int(url.port or 443), tls,
+                            (self._server_hostname or url.host) if tls is not None else None,
+                            headers)
 
     def _tls_for_streams(self) -> ssl.SSLContext:
         """The TLS settings kubernetes_asyncio derives from the kubeconfig, with ALPN
-        pinned to HTTP/1.1."""
+        pinned to HTTP/1.1 (upgrades do not exist in HTTP/2)."""
         if self._stream_tls is None:
             c = self._configuration
             context = ssl.create_default_context(cafile=c.ssl_ca_cert)
@@ -496,4 +510,4 @@ def _watch_event(line: bytes, path: str) -> WatchEvent:
     return WatchEvent(kind, obj)
 
 
-__all__ = ["ApiError", "ClientSettings", "KubeClient", "Obj", "WatchEvent"]
+__all__ = ["ApiError", "ClientSettings", "KubeClient", "Obj", "StreamTarget", "WatchEvent"]

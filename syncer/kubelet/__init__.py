@@ -15,5 +15,7 @@ Layers, each importing only those above it in this list:
 - :mod:`.http1`: reading and writing HTTP/1.1 heads and small bodies;
 - :mod:`.splice`: copying bytes both ways with bounded buffers;
 - :mod:`.tls`: the endpoint's TLS material (client CA, minted serving certs);
-- :mod:`.server`: the listener that ties them together.
+- :mod:`.pods`: which host pod a virtual pod may reach (the caches decide);
+- :mod:`.server`: the listener that ties them together;
+- :mod:`.loop`: the thread and stdlib loop it runs on, away from uvloop.
 """

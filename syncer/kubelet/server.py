@@ -36,6 +36,7 @@ from typing import Protocol
 
 import orjson
 
+from syncer.kube.client import StreamTarget
 from syncer.kubelet import http1, routes, splice
 from syncer.kubelet.pods import HostPod, PodResolver
 from syncer.kubelet.tls import peer_allowed
@@ -59,11 +60,9 @@ RequestObserver = Callable[[str, int], None]
 
 
 class HostStreams(Protocol):
-    """The host API connection a request is forwarded on (``KubeClient`` provides it)."""
+    """Where a request is forwarded: the host API (``KubeClient`` provides it)."""
 
-    async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
-
-    async def stream_headers(self) -> list[tuple[str, str]]: ...
+    async def stream_target(self) -> StreamTarget: ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +151,9 @@ class KubeletServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # a vanished caller is noticed even while its stream is idle
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         try:
             await self._serve(reader, writer)
         finally:
@@ -217,12 +219,13 @@ class KubeletServer:
         tenant: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     ) -> int:
         try:
-            host = await self._host.open_stream()
+            target = await self._host.stream_target()
+            host = await target.connect()
         except Exception as exc:  # the host API is unreachable: that is the tenant's answer
             raise Refused(503, "the host API server is unreachable from the syncer") from exc
         started = time.monotonic()
         try:
-            answer = await self._send(call, head, pod, host)
+            answer = await self._send(call, head, pod, target.headers, host)
         except BaseException:
             await splice.close(host[1])
             raise
@@ -246,18 +249,15 @@ class KubeletServer:
 
     async def _send(
         self, call: routes.KubeletCall, head: http1.Head, pod: HostPod,
+        credentials: list[tuple[str, str]],
         host: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     ) -> http1.Head:
-        headers = await self._host.stream_headers()
         upgrade = http1.pick(head.headers, _UPGRADE_HEADERS)
-        headers += upgrade
+        headers = [*credentials, *upgrade]
         headers.append(("Connection", "Upgrade" if upgrade else "close"))
         target = routes.host_target(call, pod.namespace, pod.name)
         host[1].write(http1.request_head(head.start[0], target, headers))
         await host[1].drain()
-        sock = host[1].get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         # A following log stream may answer only once its first line exists.
         follows = call.call is routes.Call.LOGS and ("follow", "true") in call.query
         return await asyncio.wait_for(http1.read_head(host[0]),
