@@ -1,8 +1,13 @@
 """Fixtures: real control planes (session host cluster, per-test virtual ones).
 
+The session runs in a network namespace of its own (``syncer.local.network``):
+the host cluster gets realistic node, pod and Service ranges there, and every
+packet any component or test sends stays inside; it vanishes with the session.
+
 Every process a test run starts carries ``VCSYNC_OWNER`` with this session's
-id; at the end of the session a /proc scan must find none of them alive, or
-the run fails (the launcher's teardown is part of what we test).
+id; at the end of the session a /proc scan must find none of them alive, and
+no named network namespace of this session may remain, or the run fails (the
+launcher's teardown is part of what we test).
 """
 
 from __future__ import annotations
@@ -17,11 +22,17 @@ from typing import Protocol, TypeVar
 import pytest
 
 from syncer.kube.client import KubeClient
+from syncer.local import network
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 
 C = TypeVar("C", bound=ControlPlane)
 OWNER = os.environ.setdefault("VCSYNC_OWNER", f"pytest-{uuid.uuid4().hex[:12]}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Enter the session's own network namespace before any thread or socket exists."""
+    network.enter_private()
 
 
 class Running(Protocol):
@@ -130,4 +141,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for pid in leftovers:
             os.kill(pid, 9)
         print(f"\nERROR: processes left running by the test session: {leftovers}")
+        session.exitstatus = 1
+    namespaces = network.owned_named(OWNER)
+    if namespaces:
+        for name in namespaces:
+            network.delete_named(name)
+        print(f"\nERROR: network namespaces left by the test session: {namespaces}")
         session.exitstatus = 1

@@ -88,6 +88,14 @@ def _command() -> str:
     return "vcsync " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "vcsync bench"
 
 
+def _private_network() -> None:
+    """Benchmarks start their own control planes, in a network namespace of their own
+    (as the tests do; syncer.local.network)."""
+    from syncer.local import network
+
+    network.enter_private()
+
+
 def _load(args: argparse.Namespace) -> int:
     # Imported here: the benchmarks pull in matplotlib and the engine.
     from benchmarks import load, report
@@ -103,6 +111,7 @@ def _load(args: argparse.Namespace) -> int:
         raise CliError("--rate must not be negative")
     size = "quick" if args.quick else "large" if args.large else "default"
     output = _output(args)
+    _private_network()
     options = load.options_for(
         size, pods=args.pods, shape=args.shape,
         rates=tuple(r for r in args.rate if r > 0) if args.rate else None,
@@ -149,6 +158,7 @@ def _kubelet(args: argparse.Namespace) -> int:
     if min(args.rounds, args.size_mib, args.streams) < 1:
         raise CliError("--rounds, --size-mib and --streams must be at least 1")
     output = _output(args)
+    _private_network()
     options = kubelet.KubeletOptions(args.rounds, args.size_mib, args.streams, output)
     try:
         result = kubelet.run(options, _printer(False))

@@ -58,6 +58,10 @@ class HostRecord:
     kubernetes_version: str
     plane: dict[str, Any]
     created: float = field(default_factory=time.time)
+    netns: str | None = None
+    """The host's network namespace (None: the loopback layout, see syncer.local.network)."""
+    forwarder: dict[str, Any] | None = None
+    """argv, log and pid of the forwarder carrying 127.0.0.1 ports into ``netns``."""
 
     @staticmethod
     def directory(name: str) -> Path:

@@ -21,7 +21,7 @@ import orjson
 import yaml
 
 from syncer import config as config_mod
-from syncer.cli import chart, checks, connection, drivers, kubeconfig, output, state
+from syncer.cli import chart, checks, connection, drivers, hostnet, kubeconfig, output, state
 from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
@@ -104,7 +104,7 @@ def create_cmd(args: argparse.Namespace) -> int:
         started: drivers.VirtualCluster = _install(name, namespace, directory)
     else:
         (directory / "syncer.yaml").write_text(yaml.safe_dump(syncer_config))
-        started = _start(name, namespace, directory, version)
+        started = _start(name, namespace, directory, version, hostnet.network_of(host_context))
     record = VClusterRecord(
         name, namespace, host_context, _context_name(name, namespace, host_context), version,
         args.driver, **started.record(), ttl_seconds=ttl)
@@ -202,21 +202,26 @@ def _check_host(host_config: dict[str, Any], host_context: str, namespace: str) 
                        "choose another --namespace or delete it")
 
 
-def _start(name: str, namespace: str, directory: Path, version: str) -> LocalVCluster:
-    """Run every creation step; on any failure undo them all and say which step failed."""
+def _start(name: str, namespace: str, directory: Path, version: str,
+           host: hostnet.HostNetwork | None) -> LocalVCluster:
+    """Run every creation step (inside the host's network namespace, if it has one); on any
+    failure undo them all and say which step failed."""
     vc = LocalVCluster(name, namespace, directory, version, marker=f"vcluster:{directory}")
     prepared = False
     try:
-        with output.step(f"host namespace {namespace} and the Service fronting the API"):
-            vc.prepare_host()
-            prepared = True
-        with output.step(f"virtual control plane (kine, kube-apiserver {version}, "
-                         "controller-manager)"):
-            vc.start_plane()
-        with output.step("CoreDNS in the virtual cluster"):
-            vc.apply_dns()
-        with output.step("syncer (vcsync run), until its caches are synced"):
-            vc.start_syncer()
+        with hostnet.inside(host):
+            with output.step(f"host namespace {namespace} and the Service fronting the API"):
+                vc.prepare_host()
+                prepared = True
+            with output.step(f"virtual control plane (kine, kube-apiserver {version}, "
+                             "controller-manager)"):
+                vc.start_plane()
+            with output.step("CoreDNS in the virtual cluster"):
+                vc.apply_dns()
+            with output.step("syncer (vcsync run), until its caches are synced"):
+                vc.start_syncer()
+        if host is not None:
+            host.forward(vc.api_port)
     except BaseException as exc:
         _undo(vc, prepared, directory)
         if isinstance(exc, LaunchError | BlockingError):
@@ -282,6 +287,7 @@ def _delete(record: VClusterRecord, keep_namespace: bool) -> None:
     output.info(f"deleting virtual cluster {record.name!r} in {record.namespace!r}")
     with output.step("stop the syncer and the virtual control plane"):
         vc.kill()
+    _unforward(record)
     what = "managed host objects" if keep_namespace else f"host namespace {record.namespace}"
     with output.step(f"delete the {what}"):
         try:
@@ -293,6 +299,13 @@ def _delete(record: VClusterRecord, keep_namespace: bool) -> None:
     connection.drop(record)
     record.forget()
     output.info(f"virtual cluster {record.name!r} deleted")
+
+
+def _unforward(record: VClusterRecord) -> None:
+    host = hostnet.network_of(record.host_context)
+    port = record.plane.get("ports", {}).get("apiserver")
+    if host is not None and record.driver == "local" and port:
+        host.unforward(int(port))
 
 
 def forget_with_host(record: VClusterRecord) -> None:
@@ -335,7 +348,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
         return 0
     vc.kill()
     try:
-        with output.step("virtual control plane and syncer"):
+        with output.step("virtual control plane and syncer"), \
+                hostnet.inside(hostnet.network_of(record.host_context)):
             vc.resume()
     except LaunchError as exc:
         raise CliError(f"resuming virtual cluster {record.name!r} failed: {exc}") from exc

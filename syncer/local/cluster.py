@@ -31,7 +31,7 @@ from typing import Any, Self
 import yaml
 
 from syncer.kube.blocking import BlockingClient, probe
-from syncer.local import binaries, kwok
+from syncer.local import binaries, kwok, network
 from syncer.local.pki import Pki, generate_pki, load_pki
 from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
 
@@ -402,6 +402,7 @@ class HostCluster(ControlPlane):
     """etcd, kube-apiserver, controller-manager, scheduler and kwok with fake nodes."""
 
     nodes: int = 3
+    _layout: network.Layout | None = None
     kind = "host"
 
     def _store_plan(self) -> tuple[str, list[str]]:
@@ -436,12 +437,25 @@ class HostCluster(ControlPlane):
             f"--config={kwok.prepare(self.root / 'kwok')}",
             f"--enable-crds={','.join(kwok.CRD_KINDS)}",
             "--manage-all-nodes=true",
-            "--node-ip=127.0.0.1",
+            f"--node-ip={self.layout.node_ip(0)}",
             f"--node-port={self.ports['kwok']}",
-            "--cidr=127.128.0.0/16",
+            f"--cidr={self.layout.pod_cidr}",
             "--node-lease-duration-seconds=40",
-            f"--server-address=127.0.0.1:{self.ports['kwok']}",
+            f"--server-address={self.layout.kubelet_bind}:{self.ports['kwok']}",
         ]
+
+    @property
+    def layout(self) -> network.Layout:
+        """Realistic addresses inside a namespace of the project's, else loopback ones
+        (:mod:`syncer.local.network`); decided by where this host is started."""
+        if self._layout is None:
+            self._layout = network.current()
+        return self._layout
+
+    def node(self, index: int, name: str | None = None) -> dict[str, Any]:
+        """The ``index``-th fake node of this host: its own address and pod range."""
+        return fake_node(name or f"kwok-node-{index}", self.layout.node_ip(index),
+                         self.layout.node_pod_cidr(index))
 
     def _component_env(self, name: str) -> dict[str, str]:
         if name == "kwok":
@@ -465,7 +479,7 @@ class HostCluster(ControlPlane):
         super()._after_start()
         client = self.client()
         for i in range(self.nodes):
-            client.json("POST", "/api/v1/nodes", fake_node(f"kwok-node-{i}"))
+            client.json("POST", "/api/v1/nodes", self.node(i))
 
         def all_ready() -> bool:
             items = client.json("GET", "/api/v1/nodes")["items"]
@@ -483,9 +497,18 @@ def _node_ready(node: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def fake_node(name: str) -> dict[str, Any]:
-    """A Node that kwok adopts (it manages all nodes of the host cluster)."""
+def fake_node(name: str, address: str | None = None,
+              pod_cidr: str | None = None) -> dict[str, Any]:
+    """A Node that kwok adopts (it manages all nodes of the host cluster).
+
+    ``address``: its InternalIP (kwok keeps one that is set; without, it uses its
+    ``--node-ip``); ``pod_cidr``: the range kwok gives its pods' IPs from.
+    """
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    status: dict[str, Any] = {"allocatable": resources, "capacity": resources}
+    if address is not None:
+        status["addresses"] = [{"type": "InternalIP", "address": address},
+                               {"type": "Hostname", "address": name}]
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -500,8 +523,8 @@ def fake_node(name: str) -> dict[str, Any]:
                 "type": "kwok",
             },
         },
-        "spec": {},
-        "status": {"allocatable": resources, "capacity": resources},
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
+        "status": status,
     }
 
 

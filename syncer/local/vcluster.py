@@ -52,6 +52,9 @@ class LocalVCluster:
     plane: VirtualControlPlane | None = None
     syncer: Component | None = None
     syncer_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    """The virtual API server's port: chosen where the user is (a forwarder may listen on it
+    there), before the plane starts in the host's network namespace."""
     kubelet_port: int = field(default_factory=free_port)
     """The syncer's kubelet endpoint (127.0.0.1): the virtual Nodes' kubelet port."""
     api_ip: str = ""
@@ -82,7 +85,7 @@ class LocalVCluster:
             name=self.name, root=self.root / "virtual",
             kubernetes_version=self.kubernetes_version, die_with_parent=False,
             owner=self.owner, env={CLUSTER_ENV: self.marker},
-            extra_ips=[self.api_ip] if self.api_ip else [],
+            extra_ips=[self.api_ip] if self.api_ip else [], ports={"apiserver": self.api_port},
         )
         self.plane.start()
 
@@ -170,7 +173,8 @@ class LocalVCluster:
             die_with_parent=False, env={CLUSTER_ENV: marker}, pid=int(syncer["pid"]),
         )
         return cls(name, namespace, root, version, marker, restored, component,
-                   int(syncer["port"]), int(syncer.get("kubeletPort", 0)))
+                   int(syncer["port"]), int(restored.ports.get("apiserver", 0)),
+                   int(syncer.get("kubeletPort", 0)))
 
     # -- internals -----------------------------------------------------------------
 

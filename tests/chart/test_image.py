@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from syncer.local import network
 from tests.chart.rendering import CHART, ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -94,8 +95,10 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
         elif op == "RUN":
             command = (args.replace("/opt/vcsync", str(venv)).replace("/wheels", str(wheels))
                        .replace("--no-cache-dir ", ""))
+            # package installs: the one thing allowed out of the session's namespace
             proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=src, env=env,
-                                  capture_output=True, text=True, timeout=600, check=False)
+                                  capture_output=True, text=True, timeout=600, check=False,
+                                  preexec_fn=network.outside())
             assert proc.returncode == 0, f"RUN {command}\n{proc.stdout[-2000:]}{proc.stderr}"
     return venv
 

@@ -20,7 +20,7 @@ import orjson
 import pytest
 import yaml
 
-from syncer.local import binaries
+from syncer.local import binaries, network
 from syncer.local.process import CLUSTER_ENV, OWNER_ENV, pid_alive
 
 HOST = "vcsync"
@@ -89,6 +89,12 @@ class Cli:
     def use_host(self) -> None:
         self.kubectl("config", "use-context", HOST_CONTEXT)
 
+    def host_netns(self) -> str | None:
+        """The network namespace of the CLI's host (None: the loopback layout)."""
+        record = orjson.loads((self.state / "hosts" / HOST / "host.json").read_bytes())
+        netns: str | None = record.get("netns")
+        return netns
+
     def listed(self) -> dict[str, dict[str, Any]]:
         rows = orjson.loads(self.run("list", "--output", "json").stdout)
         return {row["name"]: row for row in rows}
@@ -115,11 +121,14 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     """A CLI home with a running host cluster; the host is deleted (through the CLI) at the end."""
     home = Cli(tmp_path_factory.mktemp("cli"))
     home.run("host", "create", HOST, "--nodes", "2")
+    netns = home.host_netns()
     try:
         yield home
     finally:
         home.run("host", "delete", HOST)
         assert home.pids() == [], "processes left after `vcsync host delete`"
+        assert netns is None or not network.named_path(netns).exists(), \
+            f"network namespace {netns} left after `vcsync host delete`"
 
 
 @pytest.fixture(autouse=True)

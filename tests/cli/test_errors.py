@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from syncer.local import binaries
+from syncer.local import binaries, network
 from tests.cli.conftest import HOST, Cli
 
 
@@ -94,7 +94,7 @@ def test_resume_onto_a_taken_port_says_so(cli: Cli) -> None:
     cli.run("pause", "squeezed")
     record = next(cli.state.glob("vclusters/squeezed.*/vcluster.json"))
     port = orjson.loads(record.read_bytes())["plane"]["ports"]["store"]
-    with socket.socket() as blocker:
+    with network.entered(cli.host_netns()), socket.socket() as blocker:  # where kine binds
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", port))
         blocker.listen()

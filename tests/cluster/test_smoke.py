@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
-from syncer.local import binaries
+from syncer.local import binaries, network
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 from tests.conftest import ClientFactory, VirtualFactory
@@ -55,8 +56,12 @@ async def test_host_deployment_runs_on_kwok_nodes(
     running = await wait_until(two_running, "2 Running pods of deployment smoke", timeout=60)
     nodes = {p["spec"]["nodeName"] for p in running}
     assert nodes <= {f"kwok-node-{i}" for i in range(host_cluster.nodes)}, nodes
+    layout = host_cluster.layout  # realistic ranges in the session's network namespace
     for pod in running:
-        assert pod["status"]["podIP"].startswith("127."), pod["status"]
+        index = int(pod["spec"]["nodeName"].rsplit("-", 1)[1])
+        cidr = layout.node_pod_cidr(index) or layout.pod_cidr
+        assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(cidr)
+        assert pod["status"]["hostIP"] == layout.node_ip(index)
 
 
 async def test_virtual_has_only_builtin_namespaces(virtual_cluster: VirtualControlPlane) -> None:
@@ -167,9 +172,16 @@ def test_components_listen_only_on_loopback(
     found = listening_addresses(pids)
     listeners = {pid for _, _, pid in found}
     assert listeners == set(pids), f"some component listens nowhere: {found}"
+    kwok = host_cluster.components["kwok"].pid
     outside = [(ip, port, pid) for ip, port, pid in found
-               if ipaddress.ip_address(ip) not in ipaddress.ip_network("127.0.0.0/8")]
+               if ipaddress.ip_address(ip) not in ipaddress.ip_network("127.0.0.0/8")
+               and not (host_cluster.layout.isolated and pid == kwok)]
     assert outside == [], f"listening outside 127.0.0.0/8: {outside}"
+    if host_cluster.layout.isolated:
+        # kwok answers every node address, on every interface of the session's namespace:
+        # lo and the veth pair whose ends both stay in it (syncer.local.network)
+        names = {name for _, name in socket.if_nameindex()}
+        assert names == {"lo", network.INTERFACE, network.PEER}, names
 
 
 def test_binaries_report_their_pinned_versions() -> None:
