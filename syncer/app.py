@@ -60,6 +60,10 @@ from translators.base import Context, Side
 log = logging.getLogger("vcsync")
 
 
+REGISTRATION_BACKOFF_MAX = 30.0
+"""Seconds between attempts to register the metrics API, at most."""
+
+
 class StartupError(RuntimeError):
     """Something the syncer needs on the host is missing; the message says what."""
 
@@ -351,14 +355,21 @@ class Syncer:
                           self.options.host_namespace)
 
     async def _register_metrics_api(self) -> None:
-        """Route the virtual cluster's ``metrics.k8s.io`` to this syncer. A failure leaves
-        ``kubectl top`` unavailable and everything else working, so it is only logged."""
+        """Route the virtual cluster's ``metrics.k8s.io`` to this syncer, retrying with
+        backoff until it is done (a task of its own: until then only ``kubectl top`` is
+        missing, everything else works)."""
         if self._registration is None:
             return
-        try:
-            await apiservice.register(*self._registration)
-        except KubeError as exc:
-            log.error("could not register the metrics API in the virtual cluster: %s", exc)
+        delay = 1.0
+        while True:
+            try:
+                await apiservice.register(*self._registration)
+                return
+            except KubeError as exc:
+                log.warning("registering the metrics API in the virtual cluster failed, "
+                            "retrying in %.0fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, REGISTRATION_BACKOFF_MAX)
 
     async def run(self) -> int:
         clients = await self._clients()
@@ -378,7 +389,7 @@ class Syncer:
         if self._elect_leader:
             tasks.append(asyncio.create_task(self._elect(clients[Side.HOST]), name="leader"))
         else:
-            await self._register_metrics_api()
+            tasks.append(asyncio.create_task(self._register_metrics_api(), name="metrics-api"))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
