@@ -335,12 +335,15 @@ class Syncer:
         self._registration = (clients[Side.VIRTUAL], port, self._kubelet_ca())
 
     def _kubelet_ca(self) -> bytes:
+        """The APIService's caBundle: the CA the endpoints' serving certificates come from."""
         try:
             return Path(self.options.kubelet_ca_cert).read_bytes()
         except OSError as exc:
             raise StartupError(f"kubelet CA: {exc}") from exc
 
     def _tls(self, what: str, ips: list[str], dns: Sequence[str] = ()) -> ssl.SSLContext:
+        """An endpoint's TLS from the kubelet CA (:func:`~syncer.kubelet.tls.server_context`),
+        a StartupError naming ``what`` when the CA files are unusable."""
         opts = self.options
         try:
             return server_context(Path(opts.kubelet_ca_cert), Path(opts.kubelet_ca_key), ips,
@@ -380,6 +383,8 @@ class Syncer:
             await self._serve_metrics_api(clients, self.engine)
         except StartupError as exc:
             log.error("cannot start: %s", exc)
+            if self.kubelet is not None:
+                await self.kubelet.stop()
             for client in clients.values():
                 await client.close()
             return 1
