@@ -14,6 +14,7 @@ The module shares one tenant (vc1: pods ``web`` and ``api`` in ``demo``, ``cron`
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -117,17 +118,31 @@ async def other(host_cluster: HostCluster, tmp_path_factory: pytest.TempPathFact
 
 
 def test_top_pod_shows_the_hosts_figures_under_virtual_names(tenant: Tenant) -> None:
-    expected = [[name, container, *USAGE[name]]
-                for (ns, name), containers in sorted(PODS.items()) if ns == NS
-                for container in containers]
+    """The same rows as on the host (two requests see the same scrape within its 10 s);
+    the figures are the annotated ones (CPU is a rate over the scrape window: within 2%)."""
+    expected = sorted((name, container) for (ns, name), containers in PODS.items()
+                      if ns == NS for container in containers)
 
     def same() -> Rows:
         virtual = sorted(top(tenant, "pod", "-n", NS, "--containers"))
-        return virtual if virtual == host_top_pods(tenant, NS) == sorted(expected) else []
+        host = host_top_pods(tenant, NS)
+        return virtual if virtual == host and [(r[0], r[1]) for r in virtual] == expected else []
 
-    eventually(same, "kubectl top pod --containers equal in the virtual cluster and on the "
-                     "host", 60)
-    assert top(tenant, "pod", "-n", OPS) == [["cron", *USAGE["cron"]]]
+    shown = eventually(same, "kubectl top pod --containers equal in the virtual cluster and "
+                             "on the host", 60)
+    for name, _, cpu, memory in shown:
+        assert_usage(name, cpu, memory)
+    [[name, cpu, memory]] = top(tenant, "pod", "-n", OPS)
+    assert name == "cron"
+    assert_usage(name, cpu, memory)
+
+
+def assert_usage(name: str, cpu: str, memory: str, containers: int = 1) -> None:
+    """kubectl top's figures are ``containers`` times the pod's annotated usage."""
+    want_cpu, want_memory = USAGE[name]
+    assert memory == f"{containers * int(want_memory.removesuffix('Mi'))}Mi"
+    want = containers * int(want_cpu.removesuffix("m"))
+    assert abs(int(cpu.removesuffix("m")) - want) <= want * 0.02, (name, cpu, want)
 
 
 def test_top_node_shows_the_hosts_figures_of_the_virtual_nodes(tenant: Tenant) -> None:
@@ -173,7 +188,9 @@ def test_selectors_select_among_the_virtual_pods(tenant: Tenant, selector: list[
 def test_all_namespaces_show_only_this_tenants_pods(tenant: Tenant, other: Tenant) -> None:
     shown = top(tenant, "pod", "-A")
     assert sorted((row[0], row[1]) for row in shown) == sorted(PODS)
-    assert top(other, "pod", "-A") == [[NS, "payroll", *USAGE["payroll"]]]
+    [[namespace, name, cpu, memory]] = top(other, "pod", "-A")
+    assert (namespace, name) == (NS, "payroll")
+    assert_usage(name, cpu, memory)
     for output in (tenant.kubectl("top", "pod", "-A").stdout,
                    tenant.kubectl("get", "--raw", f"{METRICS_PATH}/pods").stdout):
         assert b"-x-" not in output
@@ -210,7 +227,9 @@ def test_other_tenants_and_host_names_are_not_found(tenant: Tenant, other: Tenan
         assert done.returncode != 0
         assert b"not found" in done.stderr, done.stderr
         assert b"250m" not in done.stdout + done.stderr
-    assert top(tenant, "pod", "web", "-n", NS) == [["web", "500m", "200Mi"]]
+    [[name, cpu, memory]] = top(tenant, "pod", "web", "-n", NS)
+    assert name == "web"
+    assert_usage(name, cpu, memory, containers=2)
 
 
 # -- who may ask ---------------------------------------------------------------------------
@@ -297,6 +316,19 @@ def test_only_the_front_proxy_may_call_the_metrics_api(tenant: Tenant) -> None:
         _direct(tenant, path, None)
     status, body = _direct(tenant, path, front_proxy, user="nobody", groups=())
     assert (status, body["reason"]) == (403, "Forbidden")
+
+
+def test_a_taken_metrics_api_port_stops_the_syncer_at_start(tenant: Tenant) -> None:
+    """A port another process holds: exit 1 naming it, before any sync work."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        blocked = tenant.stack.syncer("blocked", f"--metrics-api-port={port}")
+        blocked.start(wait_ready=False)
+        eventually(lambda: blocked.exit_code() is not None, "the blocked syncer's exit", 60)
+    assert blocked.exit_code() == 1
+    assert f"metrics API 127.0.0.1:{port}" in blocked.logs(), blocked.logs()
 
 
 # -- a host without metrics (last: it takes the host's metrics API away for a while) -------
