@@ -181,6 +181,7 @@ class LocalStack:
     host_namespace: str = HOST_NAMESPACE
     syncers: list[SyncerProcess] = field(default_factory=list)
     kubelet_port: int = field(default_factory=free_port)
+    metrics_api_port: int = field(default_factory=free_port)
 
     def start_syncer(self, config: Obj | None = None, wait_ready: bool = True,
                      timeout: float = 120.0) -> SyncerProcess:
@@ -188,7 +189,8 @@ class LocalStack:
         path.write_text(yaml.safe_dump(config or {}))
         syncer = SyncerProcess(VC, self.host, self.virtual, self.host_namespace, self.root,
                                config=path, identity=f"{VC}-{len(self.syncers)}",
-                               kubelet_port=self.kubelet_port)
+                               kubelet_port=self.kubelet_port,
+                               metrics_api_port=self.metrics_api_port)
         self.syncers.append(syncer)
         return syncer.start(wait_ready=wait_ready, timeout=timeout)
 

@@ -1016,7 +1016,8 @@ class Run:
         start = time.monotonic()
         fresh = SyncerProcess(VC, self.stack.host, self.stack.virtual, HOST_NAMESPACE,
                               self.stack.root, config=path, identity=f"{VC}-restarted",
-                              kubelet_port=self.stack.kubelet_port)
+                              kubelet_port=self.stack.kubelet_port,
+                              metrics_api_port=self.stack.metrics_api_port)
         self.stack.syncers.append(fresh)
         await asyncio.to_thread(fresh.start, False)
         self.syncer = fresh

@@ -6,10 +6,12 @@ Lifecycle:
    the cyclic collector is tuned for a cache holder and the synced caches are
    frozen out of its scans (:mod:`syncer.collector`);
 3. serve ``/healthz``, ``/readyz`` (caches synced), ``/metrics`` and
-   ``/debug/statistics`` on one aiohttp server, and the kubelet endpoint
-   (:mod:`syncer.kubelet`) on its own TLS port;
+   ``/debug/statistics`` on one aiohttp server, the kubelet endpoint
+   (:mod:`syncer.kubelet`) and the metrics API (:mod:`syncer.metricsapi`) each on
+   its own TLS port;
 4. with ``--leader-elect``, only the Lease holder writes; losing the lease
-   closes the write gate at once;
+   closes the write gate at once; the writer (the only replica, or the leader
+   once it leads) registers the metrics API in the virtual cluster;
 5. SIGTERM/SIGINT: stop taking work, finish in-flight writes, release the
    lease, exit 0.
 """
@@ -24,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +44,7 @@ from syncer import config as config_mod
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
-from syncer.kube.errors import NotFound
+from syncer.kube.errors import KubeError, NotFound
 from syncer.kube.resources import CONFIGMAPS, PODS, SECRETS, SERVICES
 from syncer.kubelet.loop import CrossLoopHost, LoopThread
 from syncer.kubelet.pods import CachedPods
@@ -49,11 +52,17 @@ from syncer.kubelet.server import KubeletServer
 from syncer.kubelet.tls import TlsError, server_context
 from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
+from syncer.metricsapi import apiservice
+from syncer.metricsapi.server import MetricsApiServer
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from translators import base, ingresses, naming, nodes, pods, pvcs
 from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
+
+
+REGISTRATION_BACKOFF_MAX = 30.0
+"""Seconds between attempts to register the metrics API, at most."""
 
 
 class StartupError(RuntimeError):
@@ -81,6 +90,8 @@ class RunOptions:
     kubelet_ca_cert: str = ""
     kubelet_ca_key: str = ""
     """The kubelet CA the virtual kube-apiserver's kubelet client certificate comes from."""
+    metrics_api_port: int = 9443
+    """127.0.0.1 port of the metrics API (``kubectl top``); 0 disables it."""
 
     def kubelet_endpoint(self) -> nodes.Endpoint | None:
         """The endpoint's (IP, port), None when off; ValueError says what is wrong."""
@@ -101,6 +112,18 @@ class RunOptions:
                              "(the CA of the virtual kube-apiserver's kubelet client "
                              "certificate), or --kubelet-address=off")
         return str(ip), number
+
+    def metrics_api(self) -> int | None:
+        """The metrics API's port, None when off; ValueError says what is wrong."""
+        if self.metrics_api_port == 0:
+            return None
+        if not 0 < self.metrics_api_port < 65536:
+            raise ValueError(f"--metrics-api-port {self.metrics_api_port}: not a port")
+        if not (self.kubelet_ca_cert and self.kubelet_ca_key):
+            raise ValueError("the metrics API needs --kubelet-ca-cert and --kubelet-ca-key "
+                             "(they also sign the virtual kube-apiserver's front-proxy client "
+                             "certificate), or --metrics-api-port=0")
+        return self.metrics_api_port
 
 
 def configure_logging(level: str) -> None:
@@ -211,7 +234,11 @@ class Syncer:
         self.elector: LeaderElector | None = None
         self.kubelet: KubeletServer | None = None
         self._kubelet_thread: LoopThread | None = None
+        self.metrics_api: MetricsApiServer | None = None
         self._kubelet_endpoint = options.kubelet_endpoint()
+        self._metrics_api_port = options.metrics_api()
+        self._registration: tuple[KubeClient, int, bytes] | None = None
+        """(virtual client, port, CA bundle) of the metrics API's APIService, once serving."""
 
     def may_write(self) -> bool:
         """The write gate: always open without election; with it, only while the Lease is
@@ -284,18 +311,9 @@ class Syncer:
             log.info("kubelet endpoint off: kubectl logs/exec/attach/port-forward will not "
                      "reach pods of this virtual cluster")
             return
-        opts = self.options
-        try:
-            tls = server_context(Path(opts.kubelet_ca_cert), Path(opts.kubelet_ca_key),
-                                 [endpoint[0]])
-        except (TlsError, OSError, ValueError) as exc:
-            raise StartupError(f"kubelet endpoint: {exc}") from exc
-        informers = engine.informers
-        pods_cache = CachedPods(informers.existing_store(Side.VIRTUAL, PODS),
-                                informers.existing_store(Side.HOST, PODS), opts.name,
-                                opts.host_namespace)
+        tls = self._tls("kubelet endpoint", [endpoint[0]])
         self.kubelet = KubeletServer(
-            pods_cache, CrossLoopHost(host, asyncio.get_running_loop()), tls,
+            self._cached_pods(engine), CrossLoopHost(host, asyncio.get_running_loop()), tls,
             ready=engine.ready, observer=self.metrics.observe_kubelet)
         self._kubelet_thread = LoopThread("kubelet-endpoint")
         try:
@@ -304,14 +322,75 @@ class Syncer:
             await self._kubelet_thread.close()
             raise StartupError(f"kubelet endpoint {endpoint[0]}:{endpoint[1]}: {exc}") from exc
 
+    async def _serve_metrics_api(self, clients: dict[str, KubeClient], engine: Engine) -> None:
+        """Listen on the metrics API's port; its certificate names what the aggregator
+        verifies (the routing Service's DNS name) and the loopback it dials."""
+        port = self._metrics_api_port
+        if port is None:
+            log.info("metrics API off: kubectl top will not work in this virtual cluster")
+            return
+        tls = self._tls("metrics API", ["127.0.0.1"],
+                        ["localhost", apiservice.server_name(apiservice.VIRTUAL_SERVICE)])
+        self.metrics_api = MetricsApiServer(
+            self._cached_pods(engine), clients[Side.VIRTUAL], clients[Side.HOST],
+            self.options.host_namespace, self.options.name, tls, ready=engine.ready)
+        try:
+            await self.metrics_api.start(port)
+        except OSError as exc:
+            raise StartupError(f"metrics API 127.0.0.1:{port}: {exc}") from exc
+        self._registration = (clients[Side.VIRTUAL], port, self._kubelet_ca())
+
+    def _kubelet_ca(self) -> bytes:
+        """The APIService's caBundle: the CA the endpoints' serving certificates come from."""
+        try:
+            return Path(self.options.kubelet_ca_cert).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"kubelet CA: {exc}") from exc
+
+    def _tls(self, what: str, ips: list[str], dns: Sequence[str] = ()) -> ssl.SSLContext:
+        """An endpoint's TLS from the kubelet CA (:func:`~syncer.kubelet.tls.server_context`),
+        a StartupError naming ``what`` when the CA files are unusable."""
+        opts = self.options
+        try:
+            return server_context(Path(opts.kubelet_ca_cert), Path(opts.kubelet_ca_key), ips,
+                                  dns)
+        except (TlsError, OSError, ValueError) as exc:
+            raise StartupError(f"{what}: {exc}") from exc
+
+    def _cached_pods(self, engine: Engine) -> CachedPods:
+        informers = engine.informers
+        return CachedPods(informers.existing_store(Side.VIRTUAL, PODS),
+                          informers.existing_store(Side.HOST, PODS), self.options.name,
+                          self.options.host_namespace)
+
+    async def _register_metrics_api(self) -> None:
+        """Route the virtual cluster's ``metrics.k8s.io`` to this syncer, retrying with
+        backoff until it is done (a task of its own: until then only ``kubectl top`` is
+        missing, everything else works)."""
+        if self._registration is None:
+            return
+        delay = 1.0
+        while True:
+            try:
+                await apiservice.register(*self._registration)
+                return
+            except KubeError as exc:
+                log.warning("registering the metrics API in the virtual cluster failed, "
+                            "retrying in %.0fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, REGISTRATION_BACKOFF_MAX)
+
     async def run(self) -> int:
         clients = await self._clients()
         try:
             facts = await self._facts(clients[Side.HOST])
             self.engine = self._build(clients, facts)
             await self._serve_kubelet(clients[Side.HOST], self.engine)
+            await self._serve_metrics_api(clients, self.engine)
         except StartupError as exc:
             log.error("cannot start: %s", exc)
+            if self.kubelet is not None:
+                await self.kubelet.stop()
             for client in clients.values():
                 await client.close()
             return 1
@@ -320,6 +399,8 @@ class Syncer:
                  asyncio.create_task(self._freeze_when_synced(self.engine), name="gc-freeze")]
         if self._elect_leader:
             tasks.append(asyncio.create_task(self._elect(clients[Side.HOST]), name="leader"))
+        else:
+            tasks.append(asyncio.create_task(self._register_metrics_api(), name="metrics-api"))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -335,6 +416,8 @@ class Syncer:
         if self.kubelet is not None and self._kubelet_thread is not None:
             await self._kubelet_thread.run(self.kubelet.stop())
             await self._kubelet_thread.close()
+        if self.metrics_api is not None:
+            await self.metrics_api.stop()
         await runner.cleanup()
         for client in clients.values():
             await client.close()
@@ -362,6 +445,7 @@ class Syncer:
         self._leading = True
         if self.engine is not None:
             self.engine.resync()
+        await self._register_metrics_api()
 
     def _stopped_leading(self) -> None:
         log.warning("lost leadership: writes stopped", extra={"identity": self.options.identity})
@@ -420,6 +504,7 @@ def run(options: RunOptions) -> int:
         cfg = load_config(options)
         translators = select_translators(cfg)
         options.kubelet_endpoint()
+        options.metrics_api()
     except (config_mod.ConfigError, ValueError) as exc:
         print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -26,6 +26,9 @@ Special Services:
 - the DNS Service (``pods.DNS_SERVICE``) is synced like any other; its host
   copy is the one whose ClusterIP the pod translator makes every pod's
   nameserver.
+- ``kube-system/vcsync-metrics`` (:data:`METRICS_API_SERVICE`) routes the virtual
+  aggregator's ``metrics.k8s.io`` to the syncer (ExternalName ``localhost``, see
+  ``syncer.metricsapi``); it means nothing on the host and is never synced.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from translators.objects import host_metadata, merge_patch, metadata_patch, same
 Obj = dict[str, Any]
 API_SERVICE = ("kubernetes", "default")
 """(name, namespace) of the virtual API server's own Service."""
+METRICS_API_SERVICE = ("vcsync-metrics", "kube-system")
+"""(name, namespace) of the virtual Service in front of the syncer's metrics API."""
 
 _HEADLESS = "None"
 _SPEC_FIELDS = (
@@ -110,6 +115,10 @@ class ServiceTranslator(Translator):
             "metadata": host_metadata(virtual, ctx, self.resource.kind),
             "spec": _host_spec(virtual.get("spec") or {}, ctx.vcluster, _namespace(virtual)),
         }
+
+    def wants(self, source: Obj, ctx: Context) -> bool:
+        meta = source["metadata"]
+        return (meta["name"], meta.get("namespace")) != METRICS_API_SERVICE
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         if is_api_service(virtual):

@@ -19,7 +19,7 @@ from typing import Any
 from syncer.cli.errors import CliError
 
 _LOAD_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd",
-                    "kwok", "kine")
+                    "kwok", "kine", "metrics-server")
 
 
 def register(commands: Any) -> None:

@@ -37,7 +37,8 @@ from syncer.local.process import (
 )
 
 DEFAULT_NAME = "vcsync"
-_HOST_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok")
+_HOST_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok",
+                    "metrics-server")
 
 
 def register(commands: Any) -> None:

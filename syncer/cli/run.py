@@ -36,6 +36,10 @@ def register(commands: Any) -> None:
                         "certificate must come from it")
     p.add_argument("--kubelet-ca-key", default="", metavar="FILE",
                    help="its key (the endpoint's serving certificate is minted from it)")
+    p.add_argument("--metrics-api-port", type=int, default=9443, metavar="PORT",
+                   help="127.0.0.1 port of the metrics API (kubectl top) that the syncer "
+                        "registers in the virtual cluster; its front-proxy client certificate "
+                        "must come from the kubelet CA; 0 disables it (default %(default)s)")
     p.set_defaults(handler=_handle)
 
 
@@ -60,6 +64,7 @@ def _handle(args: argparse.Namespace) -> int:
             kubelet_address=args.kubelet_address,
             kubelet_ca_cert=args.kubelet_ca_cert,
             kubelet_ca_key=args.kubelet_ca_key,
+            metrics_api_port=args.metrics_api_port,
             **extra,
         )
     )

@@ -11,10 +11,12 @@ forged to look like a host name all resolve to nothing (404).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from syncer.store import Store
 from translators import naming
+
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class CachedPods:
         self._host_namespace = host_namespace
 
     def host_pod(self, namespace: str, name: str) -> HostPod | None:
+        resolved = self.resolve(namespace, name)
+        return None if resolved is None else resolved[1]
+
+    def resolve(self, namespace: str, name: str) -> tuple[Obj, HostPod] | None:
+        """The cached virtual pod and its host pod, or None (see the module docstring)."""
         if self._virtual is None or self._host is None:
             return None
         virtual = self._virtual.get(f"{namespace}/{name}")
@@ -58,4 +65,4 @@ class CachedPods:
             name, namespace, uid
         ):
             return None
-        return HostPod(self._host_namespace, host_name)
+        return virtual, HostPod(self._host_namespace, host_name)

@@ -125,13 +125,23 @@ def _names(call: Call, rest: Sequence[str]) -> tuple[str, str, str]:
                               f"prefix, got {len(rest)}")
     namespace, pod = rest[0], rest[1]
     container = rest[2] if expected == 3 else ""
-    if not _DNS_LABEL.match(namespace) or len(namespace) > 63:
+    if not is_dns_label(namespace):
         raise RouteError(400, f"invalid namespace {namespace!r}")
-    if not _DNS_SUBDOMAIN.match(pod) or len(pod) > 253:
+    if not is_dns_subdomain(pod):
         raise RouteError(400, f"invalid pod name {pod!r}")
-    if expected == 3 and (not _DNS_LABEL.match(container) or len(container) > 63):
+    if expected == 3 and not is_dns_label(container):
         raise RouteError(400, f"invalid container name {container!r}")
     return namespace, pod, container
+
+
+def is_dns_label(text: str) -> bool:
+    """A DNS-1123 label: what namespace and container names must be."""
+    return len(text) <= 63 and _DNS_LABEL.fullmatch(text) is not None
+
+
+def is_dns_subdomain(text: str) -> bool:
+    """A DNS-1123 subdomain: what pod and node names must be."""
+    return len(text) <= 253 and _DNS_SUBDOMAIN.fullmatch(text) is not None
 
 
 def host_query(call: KubeletCall) -> Query:

@@ -1,15 +1,21 @@
-"""TLS of the kubelet endpoint: who may call it, and the certificate it shows.
+"""TLS of the syncer's endpoints for kube-apiserver: who may call them, the certificates
+they show.
 
-The virtual control plane and the syncer share a *kubelet CA* that signs
-nothing else (the local launcher and the Helm chart generate it):
+The virtual control plane and the syncer share a *kubelet CA* that signs only
+kube-apiserver's client certificates towards the syncer and the syncer's
+serving certificates (the local launcher and the Helm chart generate it):
 
-- kube-apiserver presents a client certificate from it
+- for the kubelet endpoint, kube-apiserver presents a client certificate from it
   (``--kubelet-client-certificate``), with the common name
   :data:`CLIENT_COMMON_NAME`; the endpoint requires exactly that, so no tenant
   credential (the cluster CA signs tenants' CSRs) can reach it;
-- the endpoint serves a certificate for its own address, minted at start-up
+- for the metrics API (:mod:`syncer.metricsapi`), kube-apiserver's aggregator
+  presents its front-proxy client certificate (``--proxy-client-cert-file``,
+  common name :data:`FRONT_PROXY_COMMON_NAME`), and the same CA is its
+  ``--requestheader-client-ca-file``;
+- each endpoint serves a certificate for its own address, minted at start-up
   from the same CA, so kube-apiserver can verify it
-  (``--kubelet-certificate-authority``).
+  (``--kubelet-certificate-authority``, the APIService's ``caBundle``).
 
 Why minted here rather than handed in: the address is the syncer's to choose
 (flags), and one CA key in one Secret is all a deployment has to keep.
@@ -31,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CLIENT_COMMON_NAME = "kube-apiserver-kubelet-client"
+FRONT_PROXY_COMMON_NAME = "vcsync-front-proxy"
+"""kube-apiserver's front-proxy client (its ``--requestheader-allowed-names``)."""
 SERVING_COMMON_NAME = "vcsync-kubelet"
 _VALIDITY = datetime.timedelta(days=365)
 
@@ -51,8 +59,10 @@ def _load_ca(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Any]:
     return cert, key
 
 
-def mint_serving_cert(cert_path: Path, key_path: Path, ips: Sequence[str]) -> tuple[bytes, bytes]:
-    """A serving certificate for ``ips`` signed by the kubelet CA: (cert PEM, key PEM)."""
+def mint_serving_cert(cert_path: Path, key_path: Path, ips: Sequence[str],
+                      dns: Sequence[str] = ()) -> tuple[bytes, bytes]:
+    """A serving certificate for ``ips`` and ``dns`` names signed by the kubelet CA:
+    (cert PEM, key PEM)."""
     ca_cert, ca_key = _load_ca(cert_path, key_path)
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
@@ -65,7 +75,8 @@ def mint_serving_cert(cert_path: Path, key_path: Path, ips: Sequence[str]) -> tu
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(min(now + _VALIDITY, ca_cert.not_valid_after_utc))
         .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]), critical=False)
+            [*(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
+             *(x509.DNSName(name) for name in dns)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
@@ -75,12 +86,13 @@ def mint_serving_cert(cert_path: Path, key_path: Path, ips: Sequence[str]) -> tu
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def server_context(ca_cert: Path, ca_key: Path, ips: Sequence[str]) -> ssl.SSLContext:
-    """The endpoint's TLS: a minted certificate for ``ips``; client certificates required
-    and verified against the kubelet CA; HTTP/1.1 only (upgrades need it)."""
+def server_context(ca_cert: Path, ca_key: Path, ips: Sequence[str],
+                   dns: Sequence[str] = ()) -> ssl.SSLContext:
+    """An endpoint's TLS: a minted certificate for ``ips`` and ``dns``; client certificates
+    required and verified against the kubelet CA; HTTP/1.1 only (upgrades need it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    cert_pem, key_pem = mint_serving_cert(ca_cert, ca_key, ips)
+    cert_pem, key_pem = mint_serving_cert(ca_cert, ca_key, ips, dns)
     with tempfile.TemporaryDirectory(prefix="vcsync-kubelet-") as tmp:
         cert_file, key_file = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
         cert_file.write_bytes(cert_pem)
@@ -93,10 +105,11 @@ def server_context(ca_cert: Path, ca_key: Path, ips: Sequence[str]) -> ssl.SSLCo
     return context
 
 
-def peer_allowed(peercert: dict[str, Any] | None) -> bool:
-    """True if the verified client certificate is kube-apiserver's kubelet client."""
+def peer_allowed(peercert: dict[str, Any] | None, common_name: str = CLIENT_COMMON_NAME) -> bool:
+    """True if the verified client certificate is kube-apiserver's client named
+    ``common_name`` (by default: its kubelet client)."""
     if not peercert:
         return False
     names = [value for rdn in peercert.get("subject", ()) for key, value in rdn
              if key == "commonName"]
-    return names == [CLIENT_COMMON_NAME]
+    return names == [common_name]

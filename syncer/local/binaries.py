@@ -31,9 +31,16 @@ ETCD_VERSION = "v3.6.16"
 KINE_VERSION = "v0.16.4"  # v0.16.5 needs an unpublished t4 module, v0.16.6 needs go >= 1.26.10
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
+METRICS_SERVER_VERSION = "v0.8.0"
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
-KWOK_STAGE_DIRS = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
+KWOK_KUSTOMIZATIONS = {
+    "stages": ("stage/node/fast", "stage/node/heartbeat-with-lease", "stage/pod/fast"),
+    "metrics": ("metrics/usage",),
+}
+"""kwok's configuration files taken from its module: the directories under ``kustomize/``
+whose kustomizations list them. ``metrics``: the Metric serving ``/metrics/resource``
+for metrics-server and the ClusterResourceUsage reading usage from pod annotations."""
 
 
 class BuildError(RuntimeError):
@@ -58,6 +65,7 @@ def default_version(component: str) -> str:
         "kine": KINE_VERSION,
         "kwok": KWOK_VERSION,
         "helm": HELM_VERSION,
+        "metrics-server": METRICS_SERVER_VERSION,
     }
     return versions.get(component, KUBERNETES_VERSION)
 
@@ -87,12 +95,17 @@ def kwok_crds_path() -> Path:
     return _kwok_file("crds")
 
 
+def kwok_metrics_path() -> Path:
+    """kwok's resource metrics (Metric, ClusterResourceUsage), from the same module."""
+    return _kwok_file("metrics")
+
+
 @dataclass(frozen=True)
 class _Job:
     """One thing to build: a cache file name and how to produce it."""
 
     name: str  # e.g. "kube-apiserver-v1.36.3"
-    kind: str  # "kube", "etcd", "install", "stages", "crds"
+    kind: str  # "kube", "etcd", "install", "stages", "metrics", "crds"
     package: str = ""
     version: str = ""
     ldflags: str = ""
@@ -176,16 +189,17 @@ def _plain_wrapper(name: str, module: str, version: str) -> Path:
     return work
 
 
-def _stage_files(module_dir: Path, log: Path) -> list[Path]:
-    """The files each stage directory's kustomization.yaml lists as resources."""
-    files = []
-    for rel in KWOK_STAGE_DIRS:
-        stage_dir = module_dir / "kustomize" / "stage" / rel
-        kustomization = stage_dir / "kustomization.yaml"
-        if not kustomization.is_file():
-            raise BuildError(f"{kustomization} is missing; see {log}")
-        lines = kustomization.read_text().splitlines()
-        files += [stage_dir / ln.strip()[2:] for ln in lines if ln.strip().startswith("- ")]
+def _kustomize_files(directory: Path, log: Path) -> list[Path]:
+    """The files ``directory``'s kustomization.yaml lists as resources (a listed
+    directory contributes its own kustomization's files)."""
+    kustomization = directory / "kustomization.yaml"
+    if not kustomization.is_file():
+        raise BuildError(f"{kustomization} is missing; see {log}")
+    files: list[Path] = []
+    for line in kustomization.read_text().splitlines():
+        if line.strip().startswith("- "):
+            path = directory / line.strip()[2:]
+            files += _kustomize_files(path, log) if path.is_dir() else [path]
     return files
 
 
@@ -207,9 +221,11 @@ def _build_job(job: _Job, target: Path, log: Path) -> None:
         cmd = ["go", "install", "-trimpath", "-ldflags", f"-s -w {job.ldflags}".strip()]
         _run([*cmd, f"{job.package}@{job.version}"], cache_dir(), log, env)
         shutil.move(str(gobin / job.package.rsplit("/", 1)[-1]), tmp)
-    else:  # kwok stages / CRDs: concatenated from the module's kustomize tree
+    else:  # kwok stages / metrics / CRDs: concatenated from the module's kustomize tree
         src = _module_dir("sigs.k8s.io/kwok", job.version, cache_dir(), log, env)
-        files = (_stage_files(src, log) if job.kind == "stages"
+        files = ([f for rel in KWOK_KUSTOMIZATIONS[job.kind]
+                  for f in _kustomize_files(src / "kustomize" / rel, log)]
+                 if job.kind in KWOK_KUSTOMIZATIONS
                  else sorted((src / "kustomize" / "crd" / "bases").glob("*.yaml")))
         if not files:
             raise BuildError(f"no {job.kind} files in {src / 'kustomize'}; see {log}")
@@ -228,14 +244,19 @@ def _jobs(kube_versions: list[str]) -> list[_Job]:
             f"helm-{HELM_VERSION}", "install", "helm.sh/helm/v3/cmd/helm", HELM_VERSION,
             f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
         ),
-        _Job(f"kwok-stages-{KWOK_VERSION}", "stages", version=KWOK_VERSION),
-        _Job(f"kwok-crds-{KWOK_VERSION}", "crds", version=KWOK_VERSION),
+        _Job(
+            f"metrics-server-{METRICS_SERVER_VERSION}", "install",
+            "sigs.k8s.io/metrics-server/cmd/metrics-server", METRICS_SERVER_VERSION,
+            f"-X k8s.io/client-go/pkg/version.gitVersion={METRICS_SERVER_VERSION}",
+        ),
+        *(_Job(f"kwok-{kind}-{KWOK_VERSION}", kind, version=KWOK_VERSION)
+          for kind in (*KWOK_KUSTOMIZATIONS, "crds")),
     ]
     return jobs
 
 
 def _target(job: _Job) -> Path:
-    if job.kind in ("stages", "crds"):
+    if job.kind in (*KWOK_KUSTOMIZATIONS, "crds"):
         return cache_dir() / f"{job.name}.yaml"
     return bin_dir() / job.name
 

@@ -3,7 +3,8 @@
 Shapes (see ``shared/design/CONTROL-PLANES.md``):
 
 - :class:`HostCluster`: etcd + kube-apiserver + kube-controller-manager +
-  kube-scheduler + kwok, with N fake nodes that go Ready and run pods.
+  kube-scheduler + kwok + metrics-server, with N fake nodes that go Ready and
+  run pods, and ``metrics.k8s.io`` served from kwok's simulated figures.
 - :class:`VirtualControlPlane`: kine (SQLite or memory) + kube-apiserver +
   kube-controller-manager. No scheduler and no kubelets: the syncer binds its
   pods after the host scheduled their copies.
@@ -31,9 +32,11 @@ from typing import Any, Self
 import yaml
 
 from syncer.kube.blocking import BlockingClient, probe
+from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME
 from syncer.local import binaries, kwok, network
 from syncer.local.pki import Pki, generate_pki, load_pki
 from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
+from syncer.metricsapi import apiservice
 
 DEFAULT_SERVICE_CIDR = "10.96.0.0/16"
 # What a virtual cluster's controller-manager must not run: nodes are mirrored
@@ -58,6 +61,9 @@ _PORT_OF = {"etcd": "store", "kine": "store", "kube-apiserver": "apiserver",
 """Which entry of ``ports`` each component listens on (kwok's key is its name)."""
 _ADMIN = "vcsync-admin"
 _MASTERS = ("system:masters",)
+_METRICS_SERVER = "vcsync-metrics-server"
+_RESOURCE_METRICS_PATH = "metrics.k8s.io/resource-metrics-path"
+"""Node annotation metrics-server (>= 0.7) scrapes instead of ``/metrics/resource``."""
 
 
 @dataclass
@@ -219,6 +225,19 @@ class ControlPlane:
     def _component_env(self, name: str) -> dict[str, str]:
         return self.env
 
+    def _users(self) -> dict[str, tuple[str, ...]]:
+        """Static-token users, each with a kubeconfig (the admin's is :attr:`kubeconfig`)."""
+        return {
+            _ADMIN: _MASTERS,
+            "system:kube-controller-manager": _MASTERS,
+            "system:kube-scheduler": _MASTERS,
+            "vcsync-kwok": _MASTERS,
+        }
+
+    def _servers(self) -> dict[str, list[str]]:
+        """Serving certificates of more components from the CA: file stem -> DNS names."""
+        return {}
+
     def _after_start(self) -> None:
         """Wait for what a user's first command needs: the default ServiceAccount.
 
@@ -247,13 +266,9 @@ class ControlPlane:
         return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
 
     def _prepare(self) -> None:
-        users = {
-            _ADMIN: _MASTERS,
-            "system:kube-controller-manager": _MASTERS,
-            "system:kube-scheduler": _MASTERS,
-            "vcsync-kwok": _MASTERS,
-        }
-        self.pki = generate_pki(self.root / "pki", self._service_ip(), users, self.extra_ips)
+        users = self._users()
+        self.pki = generate_pki(self.root / "pki", self._service_ip(), users, self.extra_ips,
+                                self._servers())
         for port in ("store", "peer", "apiserver", "controller-manager", "scheduler", "kwok"):
             self.ports.setdefault(port, free_port())
         self._write_kubeconfig(self.kubeconfig, _ADMIN)
@@ -302,10 +317,12 @@ class ControlPlane:
             f"--tls-cert-file={p.serving_cert}",
             f"--tls-private-key-file={p.serving_key}",
             f"--client-ca-file={p.ca_cert}",
-            # No front proxy exists; naming our CA and a name nobody holds keeps
-            # the extension-apiserver-authentication ConfigMap complete (quiet logs).
-            f"--requestheader-client-ca-file={p.ca_cert}",
-            "--requestheader-allowed-names=vcsync-front-proxy",
+            # The aggregator's front proxy (metrics.k8s.io): its client certificate and the
+            # CA that vouches for it, the kubelet CA (see syncer.local.pki).
+            f"--proxy-client-cert-file={p.front_proxy_client_cert}",
+            f"--proxy-client-key-file={p.front_proxy_client_key}",
+            f"--requestheader-client-ca-file={p.kubelet_ca_cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_COMMON_NAME}",
             "--requestheader-username-headers=X-Remote-User",
             "--requestheader-group-headers=X-Remote-Group",
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
@@ -399,9 +416,12 @@ def _tcp_open(port: int) -> bool:
 
 @dataclass
 class HostCluster(ControlPlane):
-    """etcd, kube-apiserver, controller-manager, scheduler and kwok with fake nodes."""
+    """etcd, kube-apiserver, controller-manager, scheduler, kwok with fake nodes, and
+    metrics-server (it scrapes kwok's simulated resource metrics; ``kubectl top`` works)."""
 
     nodes: int = 3
+    metrics_server: bool = True
+    """Off: the host serves no ``metrics.k8s.io`` (as many real clusters)."""
     _layout: network.Layout | None = None
     kind = "host"
 
@@ -423,9 +443,48 @@ class HostCluster(ControlPlane):
 
     def _extra_plan(self) -> list[tuple[str, list[str]]]:
         scheduler = self._component_flags("scheduler", self.root / "kube-scheduler.kubeconfig")
-        return [
+        plan = [
             ("kube-scheduler", [self._bin("kube-scheduler"), *scheduler]),
             ("kwok", self._kwok_argv()),
+        ]
+        if self.metrics_server:
+            plan.append(("metrics-server", self._metrics_server_argv()))
+        return plan
+
+    def _users(self) -> dict[str, tuple[str, ...]]:
+        return {**super()._users(), _METRICS_SERVER: _MASTERS}
+
+    def _servers(self) -> dict[str, list[str]]:
+        """metrics-server's certificate: the name the aggregator verifies, and localhost."""
+        return {"metrics-server": [apiservice.server_name(apiservice.HOST_SERVICE),
+                                   "localhost"]}
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        if self.metrics_server:
+            self.ports.setdefault("metrics-server", free_port())
+
+    def _metrics_server_argv(self) -> list[str]:
+        """metrics-server scraping kwok's nodes: at their InternalIP and kubelet port
+        (127.0.0.1 and kwok's port), over kwok's self-signed TLS, every 10 s (its
+        minimum; a scrape must then end within 90% of it)."""
+        kubeconfig = self.root / f"{_METRICS_SERVER}.kubeconfig"
+        cert, key = self._pki().serving_pair("metrics-server")
+        return [
+            self._bin("metrics-server"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['metrics-server']}",
+            f"--tls-cert-file={cert}",
+            f"--tls-private-key-file={key}",
+            "--kubelet-insecure-tls",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--kubelet-use-node-status-port",
+            "--metric-resolution=10s",
+            "--kubelet-request-timeout=5s",
+            "--profiling=false",
         ]
 
     def _kwok_argv(self) -> list[str]:
@@ -473,6 +532,9 @@ class HostCluster(ControlPlane):
     def _readiness(self, name: str) -> Callable[[], bool]:
         if name == "kwok":
             return lambda: probe(f"http://127.0.0.1:{self.ports['kwok']}/healthz") == 200
+        if name == "metrics-server":  # /readyz waits for a first scrape: nodes come later
+            port = self.ports[name]
+            return lambda: probe(f"https://127.0.0.1:{port}/livez") == 200
         return super()._readiness(name)
 
     def _after_start(self) -> None:
@@ -490,6 +552,15 @@ class HostCluster(ControlPlane):
                 f"{self.nodes} kwok nodes of host {self.name!r} not Ready after"
                 f" {self.ready_timeout:.0f}s; kwok log:\n{self.components['kwok'].tail(15)}"
             )
+        if self.metrics_server:
+            self._register_metrics_server(client)
+
+    def _register_metrics_server(self, client: BlockingClient) -> None:
+        """Route ``metrics.k8s.io`` to metrics-server (figures follow within two scrapes;
+        nothing waits for them here)."""
+        port = self.ports["metrics-server"]
+        for res, obj in apiservice.objects(apiservice.HOST_SERVICE, port, self._pki().ca_pem()):
+            client.json("POST", res.path(obj["metadata"].get("namespace")), obj)
 
 
 def _node_ready(node: dict[str, Any]) -> bool:
@@ -499,7 +570,8 @@ def _node_ready(node: dict[str, Any]) -> bool:
 
 def fake_node(name: str, address: str | None = None,
               pod_cidr: str | None = None) -> dict[str, Any]:
-    """A Node that kwok adopts (it manages all nodes of the host cluster).
+    """A Node that kwok adopts (it manages all nodes of the host cluster); metrics-server
+    reads its resource metrics where kwok serves them (the annotation).
 
     ``address``: its InternalIP (kwok keeps one that is set; without, it uses its
     ``--node-ip``); ``pod_cidr``: the range kwok gives its pods' IPs from.
@@ -514,7 +586,11 @@ def fake_node(name: str, address: str | None = None,
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "node.alpha.kubernetes.io/ttl": "0",
+                _RESOURCE_METRICS_PATH: f"/metrics/nodes/{name}/metrics/resource",
+            },
             "labels": {
                 "kubernetes.io/arch": "amd64",
                 "kubernetes.io/hostname": name,

@@ -1,4 +1,5 @@
-"""The local host's kubelet simulation: what kwok answers for logs, exec, attach, port-forward.
+"""The local host's kubelet simulation: what kwok answers for logs, exec, attach, port-forward
+and resource metrics.
 
 kwok v0.8.0 serves the kubelet API of its fake pods from its own server
 (``--node-port`` makes the nodes point there). What it answers comes from its
@@ -13,7 +14,13 @@ simulation objects; the local host configures:
   commands here as that user;
 - the namespaced kinds ``Logs``, ``Exec``, ``Attach`` and ``PortForward`` as
   CRDs (``--enable-crds``), so a test or a user can give one host pod its own
-  log file or forward its ports to a loopback port of their choosing.
+  log file or forward its ports to a loopback port of their choosing;
+- kwok's own ``Metric`` serving ``/metrics/nodes/{node}/metrics/resource`` (what
+  metrics-server scrapes; the nodes name that path in their
+  ``metrics.k8s.io/resource-metrics-path`` annotation) and its
+  ``ClusterResourceUsage`` that reads a pod's usage from its annotations
+  :data:`USAGE_CPU` and :data:`USAGE_MEMORY` (default 1m and 1Mi per container), so
+  ``kubectl top`` shows figures a test or a user chose.
 
 kwok never closes a command's stdin (its pipe is closed only when the
 command exits), so a command that reads stdin to its end waits forever.
@@ -38,6 +45,9 @@ from syncer.local import binaries
 API_VERSION = "kwok.x-k8s.io/v1alpha1"
 CRD_KINDS = ("Logs", "Exec", "Attach", "PortForward")
 """Namespaced simulation kinds served as CRDs (a per-pod override of the cluster rules)."""
+USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
+USAGE_MEMORY = "kwok.x-k8s.io/usage-memory"
+"""Pod annotations (quantities) with the usage kwok reports for each container of the pod."""
 
 TAR_SHIM = '''#!{python}
 """tar for kwok's simulated exec: extraction from stdin stops at the end-of-archive marker.
@@ -122,8 +132,8 @@ def simulation(root: Path) -> list[dict[str, Any]]:
 
 
 def prepare(root: Path) -> Path:
-    """Write kwok's config (its stages plus :func:`simulation`), the default log, the scratch
-    directory and the tar shim under ``root``; return the config file."""
+    """Write kwok's config (its stages, resource metrics and :func:`simulation`), the default
+    log, the scratch directory and the tar shim under ``root``; return the config file."""
     for sub in ("logs", "exec", "bin"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "logs" / "pods.log").write_text("\n".join(default_log_lines()) + "\n")
@@ -132,8 +142,9 @@ def prepare(root: Path) -> Path:
     shim.write_text(TAR_SHIM.format(python=sys.executable, real=real))
     shim.chmod(0o755)
     config = root / "kwok.yaml"
-    stages = binaries.kwok_stages_path().read_text()
-    config.write_text(stages + "\n---\n" + yaml.safe_dump_all(simulation(root)))
+    from_module = [binaries.kwok_stages_path().read_text(),
+                   binaries.kwok_metrics_path().read_text()]
+    config.write_text("\n---\n".join([*from_module, yaml.safe_dump_all(simulation(root))]))
     return config
 
 

@@ -6,9 +6,11 @@ pods' ``ca.crt``) need one CA that signed the serving certificate, and the
 service-account signing key must be shared between kube-apiserver and
 kube-controller-manager. Everything here is loopback-only and throw-away.
 
-A second CA, the *kubelet CA*, signs only kube-apiserver's kubelet client
-certificate; the syncer's kubelet endpoint trusts nothing else and mints its
-serving certificate from it (:mod:`syncer.kubelet.tls`).
+A second CA, the *kubelet CA*, signs only kube-apiserver's client certificates
+towards the syncer: its kubelet client and its front-proxy client (the
+aggregator's, for aggregated APIs such as the syncer's metrics API; it is also
+kube-apiserver's ``--requestheader-client-ca-file``). The syncer trusts nothing
+else and mints its serving certificates from it (:mod:`syncer.kubelet.tls`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from syncer.kubelet.tls import CLIENT_COMMON_NAME
+from syncer.kubelet.tls import CLIENT_COMMON_NAME, FRONT_PROXY_COMMON_NAME
 
 _VALIDITY = datetime.timedelta(days=3650)
 _SERVING_NAMES = (
@@ -82,6 +84,18 @@ class Pki:
     def kubelet_client_key(self) -> Path:
         return self.directory / "kubelet-client.key"
 
+    @property
+    def front_proxy_client_cert(self) -> Path:
+        return self.directory / "front-proxy-client.crt"
+
+    @property
+    def front_proxy_client_key(self) -> Path:
+        return self.directory / "front-proxy-client.key"
+
+    def serving_pair(self, stem: str) -> tuple[Path, Path]:
+        """(certificate, key) of a serving certificate :func:`generate_pki` issued as ``stem``."""
+        return self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
+
 
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
@@ -128,17 +142,32 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _write_pair(cert: Path, key_path: Path, subject: str,
+                issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+                san: list[x509.GeneralName] | None = None,
+                usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    _write(cert, _pem(_cert(subject, key, issuer, san, usage)))
+    _write(key_path, _key_pem(key))
+
+
 def _write_kubelet_pki(pki: Pki) -> None:
-    """The kubelet CA and kube-apiserver's client certificate from it."""
+    """The kubelet CA and kube-apiserver's kubelet client certificate from it."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = _cert("vcsync-kubelet-ca", ca_key, None)
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _cert(CLIENT_COMMON_NAME, client_key, (ca, ca_key),
-                   usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     _write(pki.kubelet_ca_cert, _pem(ca))
     _write(pki.kubelet_ca_key, _key_pem(ca_key))
-    _write(pki.kubelet_client_cert, _pem(client))
-    _write(pki.kubelet_client_key, _key_pem(client_key))
+    _write_pair(pki.kubelet_client_cert, pki.kubelet_client_key, CLIENT_COMMON_NAME, (ca, ca_key))
+
+
+def _write_front_proxy_client(pki: Pki) -> None:
+    """kube-apiserver's front-proxy client certificate, from the kubelet CA on disk."""
+    ca = x509.load_pem_x509_certificate(pki.kubelet_ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.kubelet_ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{pki.kubelet_ca_key} is not the ECDSA key generate_pki writes")
+    _write_pair(pki.front_proxy_client_cert, pki.front_proxy_client_key,
+                FRONT_PROXY_COMMON_NAME, (ca, ca_key))
 
 
 def _serving_san(service_ips: Sequence[str]) -> list[x509.GeneralName]:
@@ -149,7 +178,7 @@ def _serving_san(service_ips: Sequence[str]) -> list[x509.GeneralName]:
 
 def generate_pki(
     directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]],
-    extra_ips: Sequence[str] = (),
+    extra_ips: Sequence[str] = (), servers: Mapping[str, Sequence[str]] | None = None,
 ) -> Pki:
     """Write a CA, a serving certificate, an SA key pair and a token file.
 
@@ -157,7 +186,9 @@ def generate_pki(
     ``service_ip`` is the first IP of the service CIDR (the ``kubernetes``
     Service), added to the serving certificate like kubeadm does; a virtual
     cluster adds ``extra_ips``: the ClusterIP of the host Service in front of
-    it, which its pods on the host dial.
+    it, which its pods on the host dial. ``servers`` maps the file stem of more
+    serving certificates from the same CA to their DNS names (127.0.0.1 is
+    always one of their IPs): issued here because the CA key is never written.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -184,7 +215,13 @@ def generate_pki(
         token_file=_write(directory / "tokens.csv", ("\n".join(rows) + "\n").encode()),
         identities=identities,
     )
+    loopback = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    for stem, dns in (servers or {}).items():
+        _write_pair(*pki.serving_pair(stem), stem, (ca, ca_key),
+                    [*(x509.DNSName(name) for name in dns), loopback],
+                    ExtendedKeyUsageOID.SERVER_AUTH)
     _write_kubelet_pki(pki)
+    _write_front_proxy_client(pki)
     return pki
 
 
@@ -193,7 +230,7 @@ def load_pki(directory: Path) -> Pki:
 
     Why: a paused virtual cluster resumes with the same CA and tokens, so the
     kubeconfigs users already hold keep working. A directory written before the
-    kubelet CA existed gets one now.
+    kubelet CA (or its front-proxy client certificate) existed gets one now.
     """
     with (directory / "tokens.csv").open(newline="") as rows:
         identities = {
@@ -211,4 +248,6 @@ def load_pki(directory: Path) -> Pki:
     )
     if not pki.kubelet_client_cert.is_file():
         _write_kubelet_pki(pki)
+    if not pki.front_proxy_client_cert.is_file():
+        _write_front_proxy_client(pki)
     return pki

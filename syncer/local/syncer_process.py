@@ -17,9 +17,11 @@ from syncer.local.process import Component, LaunchError, free_port
 
 
 def run_argv(name: str, host_namespace: str, virtual: ControlPlane, host_kubeconfig: Path,
-             port: int, config: Path | None, kubelet_port: int) -> list[str]:
+             port: int, config: Path | None, kubelet_port: int,
+             metrics_api_port: int) -> list[str]:
     """``vcsync run`` for one virtual cluster, health endpoints on 127.0.0.1:``port``, the
-    kubelet endpoint on 127.0.0.1:``kubelet_port`` (trusting ``virtual``'s kubelet CA)."""
+    kubelet endpoint on 127.0.0.1:``kubelet_port`` and the metrics API on
+    127.0.0.1:``metrics_api_port`` (both trusting ``virtual``'s kubelet CA)."""
     pki = virtual.pki if virtual.pki is not None else load_pki(virtual.root / "pki")
     args = [
         sys.executable, "-m", "syncer.cli.main", "run",
@@ -31,6 +33,7 @@ def run_argv(name: str, host_namespace: str, virtual: ControlPlane, host_kubecon
         f"--kubelet-address=127.0.0.1:{kubelet_port}",
         f"--kubelet-ca-cert={pki.kubelet_ca_cert}",
         f"--kubelet-ca-key={pki.kubelet_ca_key}",
+        f"--metrics-api-port={metrics_api_port}",
     ]
     return args + ([f"--config={config}"] if config is not None else [])
 
@@ -53,6 +56,8 @@ class SyncerProcess:
     kubelet_port: int = field(default_factory=free_port)
     """Replicas of one virtual cluster share it (the endpoint binds with SO_REUSEPORT), as
     replicas in pods of their own each have the same address."""
+    metrics_api_port: int = field(default_factory=free_port)
+    """The metrics API's port (shared by replicas like the kubelet port)."""
     component: Component | None = None
 
     @property
@@ -61,7 +66,7 @@ class SyncerProcess:
 
     def argv(self) -> list[str]:
         args = run_argv(self.name, self.host_namespace, self.virtual, self.host.kubeconfig,
-                        self.port, self.config, self.kubelet_port)
+                        self.port, self.config, self.kubelet_port, self.metrics_api_port)
         if self.identity:
             args.append(f"--identity={self.identity}")
         return args + self.extra_args

@@ -57,6 +57,8 @@ class LocalVCluster:
     there), before the plane starts in the host's network namespace."""
     kubelet_port: int = field(default_factory=free_port)
     """The syncer's kubelet endpoint (127.0.0.1): the virtual Nodes' kubelet port."""
+    metrics_api_port: int = field(default_factory=free_port)
+    """The syncer's metrics API (127.0.0.1), which it registers in the virtual cluster."""
     api_ip: str = ""
     """ClusterIP of the host Service in front of the API (host pods dial it; it is in the
     serving certificate)."""
@@ -114,7 +116,7 @@ class LocalVCluster:
             self.plane.stop()
 
     def resume(self) -> None:
-        for port in (self.syncer_port, self.kubelet_port):
+        for port in (self.syncer_port, self.kubelet_port, self.metrics_api_port):
             if port and not port_free(port):
                 raise LaunchError(f"port {port} of vcsync run (virtual cluster "
                                   f"{self.name!r}) is in use by another process")
@@ -156,7 +158,8 @@ class LocalVCluster:
         return {
             "plane": self._plane().record(),
             "syncer": {"argv": syncer.argv, "log": str(syncer.log), "pid": syncer.pid,
-                       "port": self.syncer_port, "kubeletPort": self.kubelet_port},
+                       "port": self.syncer_port, "kubeletPort": self.kubelet_port,
+                       "metricsApiPort": self.metrics_api_port},
         }
 
     @classmethod
@@ -168,20 +171,22 @@ class LocalVCluster:
         argv = list(syncer["argv"])
         if not any(a.startswith("--kubelet-address=") for a in argv):
             argv.append("--kubelet-address=off")  # recorded before the endpoint existed
+        if not any(a.startswith("--metrics-api-port=") for a in argv):
+            argv.append("--metrics-api-port=0")  # recorded before the metrics API existed
         component = Component(
             name="vcsync", argv=argv, log=Path(syncer["log"]), owner=restored.owner,
             die_with_parent=False, env={CLUSTER_ENV: marker}, pid=int(syncer["pid"]),
         )
         return cls(name, namespace, root, version, marker, restored, component,
                    int(syncer["port"]), int(restored.ports.get("apiserver", 0)),
-                   int(syncer.get("kubeletPort", 0)))
+                   int(syncer.get("kubeletPort", 0)), int(syncer.get("metricsApiPort", 0)))
 
     # -- internals -----------------------------------------------------------------
 
     def _syncer_argv(self) -> list[str]:
         config = self.config_file if self.config_file.exists() else None
         return run_argv(self.name, self.namespace, self._plane(), self.host_kubeconfig,
-                        self.syncer_port, config, self.kubelet_port)
+                        self.syncer_port, config, self.kubelet_port, self.metrics_api_port)
 
     def _plane(self) -> VirtualControlPlane:
         if self.plane is None:

@@ -12,7 +12,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from syncer.kubelet.tls import CLIENT_COMMON_NAME
+from syncer.kubelet.tls import CLIENT_COMMON_NAME, FRONT_PROXY_COMMON_NAME
 from tests.chart.rendering import (
     NAMESPACE,
     RELEASE,
@@ -68,17 +68,20 @@ def test_generated_pki() -> None:
         assert inner["users"][0]["user"]["token"] == users[user][0]
 
 
-def test_kubelet_ca_signs_only_the_api_servers_kubelet_client() -> None:
+def test_kubelet_ca_signs_only_the_api_servers_clients() -> None:
     """A CA of its own (not the cluster CA, which signs tenants' CSRs), and kube-apiserver's
-    client certificate from it with the name the syncer's endpoint requires."""
+    client certificates from it with the names the syncer's endpoints require: its kubelet
+    client and its front proxy."""
     pki, _ = certs()
     kubelet_ca = x509.load_pem_x509_certificate(pki["kubelet-ca.crt"])
     assert kubelet_ca != x509.load_pem_x509_certificate(pki["ca.crt"])
     assert "PRIVATE KEY" in pki["kubelet-ca.key"].decode()
-    client = x509.load_pem_x509_certificate(pki["kubelet-client.crt"])
-    verify(client, kubelet_ca)
-    assert client.subject.rfc4514_string() == f"CN={CLIENT_COMMON_NAME}"
-    assert "PRIVATE KEY" in pki["kubelet-client.key"].decode()
+    for stem, name in (("kubelet-client", CLIENT_COMMON_NAME),
+                       ("front-proxy-client", FRONT_PROXY_COMMON_NAME)):
+        client = x509.load_pem_x509_certificate(pki[f"{stem}.crt"])
+        verify(client, kubelet_ca)
+        assert client.subject.rfc4514_string() == f"CN={name}"
+        assert "PRIVATE KEY" in pki[f"{stem}.key"].decode()
 
 
 def test_supplied_ca_keeps_tokens_stable(tmp_path: Path) -> None:

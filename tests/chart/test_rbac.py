@@ -18,6 +18,7 @@ from translators.base import Direction, Side
 
 Obj = dict[str, Any]
 READ = ["get", "list", "watch"]
+GET_LIST = ["get", "list"]
 WRITE = ["create", "delete", "get", "list", "patch", "watch"]
 Table = dict[str, list[str]]
 
@@ -34,6 +35,9 @@ KUBELET_RULES = [
     rule("", "pods/portforward", ["create"]),
 ]
 """Debug containers, and the subresources the kubelet endpoint forwards tenants' calls to."""
+POD_METRICS_RULE = rule("metrics.k8s.io", "pods", GET_LIST)
+NODE_METRICS_RULE = rule("metrics.k8s.io", "nodes", GET_LIST)
+"""What the metrics API (syncer.metricsapi) reads: this namespace's pods, the nodes."""
 
 
 def rendered_rules(objects: list[Obj]) -> tuple[list[Obj], list[Obj] | None]:
@@ -56,8 +60,9 @@ def test_default_rules() -> None:
         *KUBELET_RULES,
         rule("", "secrets", [*WRITE[:5], "update", "watch"]),
         rule("", "services", WRITE),
+        POD_METRICS_RULE,
     ]
-    assert cluster == [rule("", "nodes", READ)]
+    assert cluster == [rule("", "nodes", READ), NODE_METRICS_RULE]
     binding = find(objects, "ClusterRoleBinding", f"vc-{RELEASE}-v-{NAMESPACE}")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": f"vc-{RELEASE}", "namespace": NAMESPACE}]
@@ -78,6 +83,7 @@ def test_minimal_rules() -> None:
         *KUBELET_RULES,
         rule("", "secrets", ["create", "get", "update"]),
         rule("", "services", READ),
+        POD_METRICS_RULE,
     ]
     assert cluster is None
     assert not [o for o in objects if o["kind"] == "ClusterRoleBinding"]
@@ -101,6 +107,7 @@ def test_everything_on() -> None:
     ]
     assert cluster == [
         rule("", "nodes", READ),
+        NODE_METRICS_RULE,
         rule("networking.k8s.io", "ingressclasses", READ),
         rule("scheduling.k8s.io", "priorityclasses", WRITE),
         rule("storage.k8s.io", "storageclasses", READ),
@@ -130,6 +137,9 @@ def needed(cfg: config.SyncerConfig) -> tuple[Table, Table]:
             for sub in ("exec", "attach", "portforward"):
                 add(resources.PODS, ["create"], sub)
             add(resources.SECRETS, ["create", "get", "update"])  # token Secrets (writer)
+            add(resources.POD_METRICS, GET_LIST)  # the metrics API (syncer.metricsapi)
+        if t.kind == "nodes":
+            add(resources.NODE_METRICS, GET_LIST)  # ... for virtual nodes
     return ({k: sorted(v) for k, v in tables[True].items()},
             {k: sorted(v) for k, v in tables[False].items()})
 

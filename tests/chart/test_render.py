@@ -204,7 +204,8 @@ def test_etcd_ha_peers_over_tls() -> None:
 
 def test_syncer_flags() -> None:
     """The syncer is named after the release, in the release namespace, behind its Service;
-    its kubelet endpoint is on the pod's loopback, where the API server dials it."""
+    its kubelet endpoint and metrics API are on the pod's loopback, where the API server
+    dials them (the aggregator with its front-proxy certificate from the kubelet CA)."""
     objects = render()
     syncer = container(objects, "syncer")
     assert syncer["args"] == [
@@ -213,9 +214,19 @@ def test_syncer_flags() -> None:
         "--config=/etc/vcsync/config.yaml", "--health-address=0.0.0.0:8080",
         f"--api-service={RELEASE}", "--identity=$(POD_NAME)", "--log-level=info",
         "--kubelet-address=127.0.0.1:10250", "--kubelet-ca-cert=/pki/kubelet-ca.crt",
-        "--kubelet-ca-key=/pki/kubelet-ca.key",
+        "--kubelet-ca-key=/pki/kubelet-ca.key", "--metrics-api-port=9443",
     ]
     apiserver = container(objects, "kube-apiserver")["command"]
+    front_proxy = [a for a in apiserver if a.startswith(("--proxy-client", "--requestheader"))]
+    assert front_proxy == [
+        "--proxy-client-cert-file=/pki/front-proxy-client.crt",
+        "--proxy-client-key-file=/pki/front-proxy-client.key",
+        "--requestheader-client-ca-file=/pki/kubelet-ca.crt",
+        "--requestheader-allowed-names=vcsync-front-proxy",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    ]
     assert [a for a in apiserver if a.startswith("--kubelet-")] == [
         "--kubelet-preferred-address-types=InternalIP",
         "--kubelet-client-certificate=/pki/kubelet-client.crt",

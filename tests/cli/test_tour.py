@@ -22,6 +22,15 @@ def _running(cli: Cli, namespace: str, count: int, *selector: str) -> list[str]:
     return running if len(running) == count else []
 
 
+def _top(cli: Cli, namespace: str) -> list[list[str]]:
+    """The rows of ``kubectl top pod`` (none while the metrics are not there yet)."""
+    try:
+        out = cli.kubectl("top", "pod", "-n", namespace)
+    except AssertionError:
+        return []
+    return [line.split() for line in out.splitlines()[1:]]
+
+
 def test_tour_two_isolated_virtual_clusters(cli: Cli) -> None:
     cli.use_host()
     cli.run("create", "my-vcluster")
@@ -35,6 +44,9 @@ def test_tour_two_isolated_virtual_clusters(cli: Cli) -> None:
     # logs and exec reach the pods through the syncer's kubelet endpoint (vcsync create's)
     assert "runs on a kwok node" in cli.kubectl("logs", virtual_pods[0], "-n", "demo")
     assert cli.kubectl("exec", virtual_pods[0], "-n", "demo", "--", "echo", "hi") == "hi\n"
+    # kubectl top reaches the host's metrics through the syncer's metrics API
+    shown = eventually(lambda: _top(cli, "demo"), "kubectl top pod of both web pods", 120)
+    assert sorted(row[0] for row in shown) == sorted(virtual_pods)
 
     cli.run("disconnect")
     assert cli.current_context() == HOST_CONTEXT

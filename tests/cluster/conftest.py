@@ -57,9 +57,11 @@ class Stack:
     syncers: list[SyncerProcess] = field(default_factory=list)
     api_ip: str = ""
     name: str = VC
+    """The virtual cluster's name (a second tenant on the same host needs another one)."""
     kubelet_port: int = field(default_factory=free_port)
     """Every syncer of the stack serves the kubelet endpoint virtual Nodes point at here."""
-    """The virtual cluster's name (a second tenant on the same host needs another one)."""
+    metrics_api_port: int = field(default_factory=free_port)
+    """... and the metrics API the virtual cluster's APIService routes to here."""
 
     async def dns_ip(self) -> str:
         """The host ClusterIP of the synced kube-dns Service (what pods get as nameserver)."""
@@ -75,6 +77,7 @@ class Stack:
             name=self.name, host=self.host_cluster, virtual=self.virtual_cluster,
             host_namespace=self.host_namespace, root=self.root, config=path,
             identity=identity, extra_args=list(extra), kubelet_port=self.kubelet_port,
+            metrics_api_port=self.metrics_api_port,
         )
         self.syncers.append(proc)
         track(proc)

@@ -144,6 +144,9 @@ def quota_used(installed: Installed, resource: str) -> str:
         ("get", "pods/log", "own", True),
         ("create", "pods/exec", "own", True),
         ("create", "pods/portforward", "own", True),
+        ("list", "pods.metrics.k8s.io", "own", True),
+        ("get", "pods.metrics.k8s.io", "other", False),
+        ("list", "nodes.metrics.k8s.io", "cluster", True),
         ("create", "pods/exec", "other", False),
         ("update", "secrets", "own", True),
         ("create", "services", "own", True),
@@ -246,6 +249,16 @@ def test_chart_pod_runs_and_syncs(installed: Installed, local_pod: LocalPod) -> 
     status, log = admin.request("GET", "/api/v1/namespaces/demo/pods/web/log")
     assert status == 200, log
     assert b"runs on a kwok node" in log
+    # kubectl top: the aggregator reaches the syncer's metrics API in the pod through the
+    # APIService the syncer registered (front-proxy certificate from the chart's Secret),
+    # which reads the host's metrics.k8s.io with the ServiceAccount's rights.
+    metrics = eventually(lambda: _get(admin, "/apis/metrics.k8s.io/v1beta1/namespaces/demo/"
+                                             "pods/web"),
+                         "the pod's metrics through the virtual API", timeout=120)
+    assert metrics is not None
+    assert (metrics["metadata"]["name"], metrics["metadata"]["namespace"]) == ("web", "demo")
+    assert [(c["name"], c["usage"]["memory"]) for c in metrics["containers"]] == [
+        ("web", "1Mi")]  # kwok's default usage per container
 
 
 def _get(client: BlockingClient, path: str) -> Obj | None:

@@ -11,19 +11,15 @@ and a second one (vc2) whose pod tenant vc1 must never reach.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 import signal
 import socket
 import ssl
-import subprocess
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -33,17 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from syncer.kube import resources as r
-from syncer.kube.client import KubeClient
-from syncer.local import binaries
-from syncer.local.cluster import HostCluster, VirtualControlPlane
+from syncer.local.cluster import HostCluster
 from syncer.local.pki import Pki
-from syncer.local.syncer_process import SyncerProcess
-from tests.cluster.conftest import Stack, open_stack, sync_config
-from tests.conftest import track, untrack
-from tests.support import eventually, http_get, kubeconfig_for_token, wait_until
+from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant
+from tests.support import eventually, http_get, kubeconfig_for_token
 
-Obj = dict[str, Any]
-NS = "demo"
 LOGS = r.Resource("kwok.x-k8s.io", "v1alpha1", "logs", "Logs")
 ATTACHES = r.Resource("kwok.x-k8s.io", "v1alpha1", "attaches", "Attach")
 PORT_FORWARDS = r.Resource("kwok.x-k8s.io", "v1alpha1", "portforwards", "PortForward")
@@ -56,52 +46,6 @@ BIG_LOG = 10 * 1024 * 1024
 FOLLOWERS = 20
 
 
-@dataclass
-class Tenant:
-    stack: Stack
-    syncer: SyncerProcess
-    files: Path
-
-    @property
-    def plane(self) -> VirtualControlPlane:
-        return self.stack.virtual_cluster
-
-    def host_pod(self, name: str, namespace: str = NS) -> str:
-        return self.stack.host_name(name, namespace)
-
-    def kubectl(self, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
-                kubeconfig: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-        """kubectl against the virtual cluster (its exit code is not checked)."""
-        return _kubectl(kubeconfig or self.plane.kubeconfig, args, env, stdin)
-
-    def host_kubectl(self, *args: str, env: dict[str, str] | None = None,
-                     stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        """kubectl against the host, in this tenant's host namespace."""
-        return _kubectl(self.stack.host_cluster.kubeconfig,
-                        ("-n", self.stack.host_namespace, *args), env, stdin)
-
-    def popen(self, *args: str, env: dict[str, str] | None = None,
-              out: Path | None = None) -> subprocess.Popen[bytes]:
-        sink = out.open("wb") if out is not None else subprocess.PIPE
-        return subprocess.Popen(
-            [str(binaries.binary_path("kubectl")), f"--kubeconfig={self.plane.kubeconfig}",
-             *args], stdout=sink, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
-            env={**os.environ, **(env or {})})
-
-    def as_host(self, text: str, name: str, namespace: str = NS) -> str:
-        """``text`` (a host answer) with the host pod's names replaced by the virtual ones."""
-        host_ns = self.stack.host_namespace
-        return (text.replace(f"{host_ns}/{self.host_pod(name, namespace)}", f"{namespace}/{name}")
-                .replace(self.host_pod(name, namespace), name).replace(host_ns, namespace))
-
-
-def _kubectl(kubeconfig: Path, args: tuple[str, ...], env: dict[str, str] | None,
-             stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [str(binaries.binary_path("kubectl")), f"--kubeconfig={kubeconfig}", *args],
-        capture_output=True, input=stdin, timeout=120, env={**os.environ, **(env or {})})
-
-
 def cri(lines: list[tuple[datetime.datetime, str, str]]) -> str:
     """Log lines in the CRI format kwok reads: (time, stream, message)."""
     return "".join(f"{t.strftime('%Y-%m-%dT%H:%M:%S.%f000Z')} {stream} F {message}\n"
@@ -112,49 +56,12 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def pod(name: str, *containers: str) -> Obj:
-    return {"metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"containers": [{"name": c, "image": "busybox"} for c in containers]}}
-
-
-async def running(client: KubeClient, name: str, namespace: str = NS) -> Obj:
-    async def probe() -> Obj:
-        found = await client.get(r.PODS, name, namespace)
-        bound = found.get("spec", {}).get("nodeName")
-        return found if bound and found.get("status", {}).get("phase") == "Running" else {}
-
-    return await wait_until(probe, f"virtual pod {namespace}/{name} bound and Running", 90)
-
-
 async def simulate(tenant: Tenant, name: str, kind: r.Resource, spec: Obj) -> None:
     """A kwok simulation object for the host pod of virtual pod ``name``."""
     await tenant.stack.host.create(
         kind, {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": kind.kind,
                "metadata": {"name": tenant.host_pod(name)}, "spec": spec},
         tenant.stack.host_namespace)
-
-
-async def start_tenant(host_cluster: HostCluster, root: Path, name: str) -> Tenant:
-    plane = VirtualControlPlane(name=name, root=root / "plane", store="memory")
-    track(plane)
-    await asyncio.to_thread(plane.start)
-    host = await KubeClient.from_kubeconfig(str(host_cluster.kubeconfig), name="host")
-    virtual = await KubeClient.from_kubeconfig(str(plane.kubeconfig), name=name)
-    stack = await open_stack(host_cluster, plane, host, virtual, root, sync_config(), name=name)
-    syncer = stack.syncer()
-    await asyncio.to_thread(syncer.start)
-    await virtual.create(r.NAMESPACES, {"metadata": {"name": NS}})
-    files = root / "files"
-    files.mkdir()
-    return Tenant(stack, syncer, files)
-
-
-async def stop_tenant(tenant: Tenant) -> None:
-    for proc in tenant.stack.syncers:
-        untrack(proc)
-    untrack(tenant.plane)
-    await tenant.stack.host.close()
-    await tenant.stack.virtual.close()
 
 
 OLD = now() - datetime.timedelta(hours=3)

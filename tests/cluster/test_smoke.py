@@ -195,3 +195,6 @@ def test_binaries_report_their_pinned_versions() -> None:
     helm = subprocess.run([str(binaries.binary_path("helm")), "version", "--short"],
                           capture_output=True, text=True, check=True).stdout
     assert helm.startswith(binaries.HELM_VERSION), helm
+    metrics = subprocess.run([str(binaries.binary_path("metrics-server")), "--version"],
+                             capture_output=True, text=True, check=True).stdout
+    assert metrics.strip() == binaries.METRICS_SERVER_VERSION, metrics

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from syncer.local import kwok
+from syncer.local import binaries, kwok
 
 
 def _shim(tmp_path: Path) -> Path:
@@ -77,3 +77,18 @@ def test_default_log_is_in_cri_format(line: str) -> None:
     assert stream == "stdout"
     assert tag == "F"
     assert message
+
+
+def test_kustomization_resources_are_followed_into_listed_directories(tmp_path: Path) -> None:
+    """How the kwok metrics come from the module: metrics/usage lists its own file and
+    ../resource, a directory with a kustomization of its own."""
+    usage, resource = tmp_path / "usage", tmp_path / "resource"
+    for directory, listed in ((usage, ["usage.yaml", "../resource"]),
+                              (resource, ["metrics.yaml"])):
+        directory.mkdir()
+        (directory / "kustomization.yaml").write_text(
+            "resources:\n" + "".join(f"- {name}\n" for name in listed))
+    files = binaries._kustomize_files(usage, tmp_path / "log")
+    assert files == [usage / "usage.yaml", usage / "../resource" / "metrics.yaml"]
+    with pytest.raises(binaries.BuildError, match=r"kustomization\.yaml is missing"):
+        binaries._kustomize_files(tmp_path / "absent", tmp_path / "log")
