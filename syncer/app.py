@@ -186,8 +186,7 @@ def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
                 f"plugins.{kind}", f"no installed translator has this kind; installed: "
                 f"{', '.join(sorted(classes))}"
             )
-    sections = {**tree["sync"]["toHost"], **tree["sync"]["fromHost"], **tree["plugins"]}
-    return base.enabled(sections, classes)
+    return base.enabled(base.sections(tree["sync"], tree["plugins"], classes), classes)
 
 
 class Syncer:
