@@ -72,3 +72,4 @@ NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies", "Networ
 PRIORITYCLASSES = Resource(
     "scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", namespaced=False
 )
+RUNTIMECLASSES = Resource("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", namespaced=False)

@@ -187,9 +187,11 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
     tenants: Tenants, victim: Victim, host_targets: HostTargets,
 ) -> None:
     """``system-`` classes and values above 1e9 are refused by the tenant's own API server;
-    the highest value it may create reaches the host capped below the system classes, a
-    globalDefault class is never the host's default, a pod naming a virtual system class
-    gets no host class. The host's system classes and its own class never change."""
+    the highest value it may create reaches the host capped at
+    ``policies.priorityClasses.maxValue`` (0 by default, far below the system classes) and
+    never preempting, a globalDefault class is never the host's default, a pod naming a
+    virtual system class gets no host class. The host's system classes and its own class
+    never change."""
     a = tenants.a
     before = await _host_classes(a)
     defaults_before = {n for n, c in before.items() if c.get("globalDefault")}
@@ -211,11 +213,11 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
         sys_pod, plain = [await ready_pod(a.virtual, n, ns) for n in ("sys", "plain")]
         assert sys_pod["spec"]["priority"] > SYSTEM_PRIORITY, "the virtual cluster's own view"
         hosts = {n: await host_copy(a, r.PODS, n, ns) for n in ("top", "sys", "plain")}
-        assert hosts["top"]["spec"]["priority"] == 1_000_000_000 < SYSTEM_PRIORITY
+        assert hosts["top"]["spec"]["priority"] == 0 < SYSTEM_PRIORITY
         assert "priorityClassName" not in hosts["sys"]["spec"]
         assert hosts["sys"]["spec"].get("priority", 0) == 0
         assert plain["spec"]["priority"] == 1000
-        assert hosts["plain"]["spec"].get("priority", 0) == 1000
+        assert hosts["plain"]["spec"].get("priority", 0) == 0, "its class, capped at 0"
         after = await _host_classes(a)
         for name in (*SYSTEM_CLASSES, host_targets.priority_class):
             assert after[name]["metadata"]["resourceVersion"] == before[name]["metadata"][
@@ -225,7 +227,7 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
                   and c["metadata"]["labels"].get(naming.LABEL_MANAGED_BY) == a.name]
         assert {naming.identity_of(c).name for c in copies  # type: ignore[union-attr]
                 } >= {"tenant-max", "tenant-default"}
-        assert all(c["value"] <= 1_000_000_000 for c in copies)
+        assert all(c["value"] <= 0 and c["preemptionPolicy"] == "Never" for c in copies)
         assert not any(n.startswith("system-") for n in after if n not in before)
     finally:
         # The virtual globalDefault would give every later pod of tenant a this class.
