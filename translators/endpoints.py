@@ -27,7 +27,7 @@ own place in the network, so a tenant could aim its Service at another
 tenant's pods, the host's system pods, its nodes or its API server. An
 address reaches the host only if it is the IP of a (non-hostNetwork) host pod
 of this virtual cluster in the Endpoints' own virtual namespace, or if it lies
-outside every range a cluster uses internally (:data:`INTERNAL_NETWORKS`:
+outside every range a cluster uses internally (``addresses.INTERNAL_NETWORKS``:
 private, shared, loopback, link-local, multicast, unspecified, reserved;
 IPv4-mapped IPv6 counts as IPv4). Other addresses are dropped with a Warning
 event on the virtual Endpoints. Consequences: an external endpoint in a
@@ -39,13 +39,12 @@ it can be reused by someone else's pod.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 from syncer.kube import resources
 from syncer.kube.resources import Resource
-from translators import naming
+from translators import addresses, naming
 from translators.base import (
     ALL_IN_NAMESPACE,
     Action,
@@ -67,13 +66,6 @@ Obj = dict[str, Any]
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 _ADDRESS_LISTS = ("addresses", "notReadyAddresses")
 PODS_BY_IP = "pods-by-ip"
-INTERNAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-))
-"""Where clusters put pods, Services, nodes and API servers, plus addresses that are
-never a remote workload: no hand-written address in them reaches the host."""
 
 
 def _key(obj: Obj) -> str:
@@ -171,13 +163,7 @@ def _refused(ip: str, ctx: Context, namespace: str) -> bool:
     if any((o["metadata"].get("labels") or {}).get(naming.LABEL_NAMESPACE) == namespace
            for o in owners):
         return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return True  # not an IP: the API server would refuse it anyway
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in INTERNAL_NETWORKS)
+    return addresses.internal(ip) is not False  # not an IP: the API server refuses it anyway
 
 
 def _refusal(virtual: Obj, ctx: Context) -> list[Action]:

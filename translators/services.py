@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from syncer.kube import resources
-from translators import naming, pods
+from translators import externalnames, naming, pods
 from translators.base import (
     Action,
     Context,
@@ -114,7 +114,8 @@ class ServiceTranslator(Translator):
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         if is_api_service(virtual):
             return _follow_api_service(virtual, ctx)
-        return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+        return externalnames.refusal(virtual, ctx) or [
+            Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
         """An orphan, unless its virtual Service was deleted by an unfinished re-create."""
@@ -131,6 +132,10 @@ class ServiceTranslator(Translator):
         may be about to change, and copying them would be wasted or invalid.
         """
         meta = host["metadata"]
+        refusal = externalnames.refusal(virtual, ctx)
+        if refusal:  # it became one: the host copy must not point there
+            return [*refusal, Delete(Side.HOST, self.host, meta["name"], meta["namespace"],
+                                     meta.get("uid"))]
         if _is_headless(virtual) != _is_headless(host):
             # clusterIP "None" can neither be set nor cleared on an existing Service.
             return [Delete(Side.HOST, self.host, meta["name"], meta["namespace"], meta.get("uid"))]
