@@ -41,6 +41,7 @@ from translators.base import (
     Context,
     Create,
     Delete,
+    EnsureSynced,
     Patch,
     Side,
     Translator,
@@ -247,7 +248,7 @@ def _show_allocations(virtual: Obj, host: Obj) -> list[Action]:
             recreated["ports"] = _with_node_ports(spec["ports"], allocated)
         if host_spec.get("ipFamilies"):
             recreated["ipFamilies"] = host_spec["ipFamilies"]  # the families of those IPs
-        return _recreate(virtual, recreated, host)
+        return [*_endpoints_first(virtual), *_recreate(virtual, recreated, host)]
     meta = virtual["metadata"]
     actions: list[Action] = []
     ports = spec.get("ports") or []
@@ -261,6 +262,21 @@ def _show_allocations(virtual: Obj, host: Obj) -> list[Action]:
         actions.append(Patch(Side.VIRTUAL, resources.SERVICES, meta["name"], meta["namespace"],
                              status, "status"))
     return actions
+
+
+def _endpoints_first(virtual: Obj) -> list[Action]:
+    """Hand-written Endpoints of a selector-less Service onto the host before the re-create:
+    the virtual endpoints controller deletes them with the Service, and the host copy is
+    what ``translators.endpoints`` restores them from."""
+    if (virtual.get("spec") or {}).get("selector"):
+        return []
+    meta = virtual["metadata"]
+    return [EnsureSynced("endpoints", f"{meta['namespace']}/{meta['name']}")]
+
+
+def carries_host_ips(virtual: Obj, host: Obj) -> bool:
+    """Whether the virtual Service shows its host copy's ClusterIPs (a re-create is done)."""
+    return bool(_cluster_ips(virtual)) and _cluster_ips(virtual) == _cluster_ips(host)
 
 
 def _load_balancer_patch(virtual: Obj, host: Obj) -> Obj:
@@ -303,6 +319,12 @@ def _recreate(virtual: Obj, spec: Obj, host: Obj | None = None) -> list[Action]:
         Delete(Side.VIRTUAL, resources.SERVICES, meta["name"], meta["namespace"], meta.get("uid")),
         Create(Side.VIRTUAL, resources.SERVICES, obj),
     ]
+
+
+def recreating_uid(host: Obj) -> str | None:
+    """The uid of the virtual Service being re-created from this host copy, if one is."""
+    identity = naming.identity_of(host)
+    return identity.uid if identity and _interrupted_recreate(host) is not None else None
 
 
 def _interrupted_recreate(host: Obj) -> Obj | None:

@@ -20,7 +20,7 @@ from syncer.controller import Controller
 from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, pods
-from translators.base import Action, Context, Create, Delete, Patch, Side, Warn
+from translators.base import Action, Context, Create, Delete, EnsureSynced, Patch, Side, Warn
 from translators.services import API_SERVICE, RECREATING, ServiceTranslator, is_api_service
 
 Obj = dict[str, Any]
@@ -441,6 +441,19 @@ def test_virtual_service_is_recreated_with_the_host_cluster_ip_and_node_ports() 
         Delete(Side.VIRTUAL, resources.SERVICES, "web", "team", "svc-uid-1"),
         Create(Side.VIRTUAL, resources.SERVICES, recreated),
     ]
+
+
+def test_hand_written_endpoints_reach_the_host_before_their_service_is_recreated() -> None:
+    """Issue 22: the virtual endpoints controller deletes them with the Service; the host
+    copy is what they are restored from (``translators.endpoints``)."""
+    virtual = virtual_service()
+    del virtual["spec"]["selector"]
+    actions = sync(virtual, host_stored(to_host(virtual)))
+    assert actions[0] == EnsureSynced("endpoints", "team/web")
+    assert [type(a) for a in actions[1:]] == [Patch, Delete, Create]
+    selected = virtual_service()
+    assert not [a for a in sync(selected, host_stored(to_host(selected)))
+                if isinstance(a, EnsureSynced)], "the host's controllers make those Endpoints"
 
 
 def test_recreate_takes_the_families_of_the_host_ips() -> None:
