@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from typing import Protocol
 
 import orjson
 
+from syncer.kube import liveness
 from syncer.kubelet import http1, routes, splice
 from syncer.kubelet.pods import HostPod, PodResolver
 from syncer.kubelet.tls import peer_allowed
@@ -149,8 +149,13 @@ class KubeletServer:
     # -- one connection ----------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one caller; its socket probes the peer (``syncer.kube.liveness``), so a
+        stream whose kube-apiserver went away does not hold a host stream forever."""
         task = asyncio.current_task()
         assert task is not None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            liveness.tune(sock)
         self._connections.add(task)
         try:
             await self._serve(reader, writer)
@@ -255,9 +260,6 @@ class KubeletServer:
         target = routes.host_target(call, pod.namespace, pod.name)
         host[1].write(http1.request_head(head.start[0], target, headers))
         await host[1].drain()
-        sock = host[1].get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         # A following log stream may answer only once its first line exists.
         follows = call.call is routes.Call.LOGS and ("follow", "true") in call.query
         return await asyncio.wait_for(http1.read_head(host[0]),
