@@ -19,7 +19,6 @@ import pytest
 
 from syncer.kube import resources as r
 from syncer.kube.errors import NotFound
-from syncer.local.cluster import fake_node
 from tests.cluster.conftest import Stack, sync_config
 from tests.security.conftest import (
     Tenants,
@@ -27,6 +26,7 @@ from tests.security.conftest import (
     host_copy,
     ready_pod,
     restricted_pod,
+    tainted_node,
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
@@ -37,8 +37,6 @@ ARENA_TAINT = {"key": "vcsync.test/arena", "value": "preemption", "effect": "NoS
 ARENA_CPU = "1"
 POD_CPU = "800m"
 """Two such pods do not fit on the arena: the second one needs the first one gone."""
-RUNTIMECLASSES = r.Resource("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass",
-                            namespaced=False)
 HOST_RUNTIME = "hostile-platform-runtime"
 """A runtime class the platform keeps for itself (say, one without a sandbox)."""
 HOST_SCHEDULER = "platform-batch-scheduler"
@@ -53,20 +51,9 @@ STORAGE_LABEL = {"vcsync.test/tenant-storage": "yes"}
 @pytest.fixture
 async def arena(tenants: Tenants) -> AsyncIterator[str]:
     """A host node with one core, tainted so that only this test's pods go there."""
-    host = tenants.a.host
-    node = fake_node(ARENA)
     room = {"cpu": ARENA_CPU, "memory": "8Gi", "pods": "10"}
-    node["spec"] = {"taints": [ARENA_TAINT]}
-    node["status"] = {"allocatable": room, "capacity": room}
-    await host.create(r.NODES, node)
-
-    async def ready() -> bool:
-        conditions = (await host.get(r.NODES, ARENA)).get("status", {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    await wait_until(ready, f"host node {ARENA} Ready", timeout=60)
-    yield ARENA
-    await host.delete(r.NODES, ARENA)
+    async with tainted_node(tenants.a.host, ARENA, ARENA_TAINT, room) as name:
+        yield name
 
 
 def _arena_pod(name: str, **spec: Any) -> Obj:
@@ -145,9 +132,9 @@ async def test_a_tenant_priority_class_never_preempts_another_tenants_pod(
 async def host_runtime(tenants: Tenants) -> AsyncIterator[str]:
     """A RuntimeClass on the host that no policy gives tenants."""
     host = tenants.a.host
-    await host.create(RUNTIMECLASSES, {"metadata": {"name": HOST_RUNTIME}, "handler": "runc"})
+    await host.create(r.RUNTIMECLASSES, {"metadata": {"name": HOST_RUNTIME}, "handler": "runc"})
     yield HOST_RUNTIME
-    await host.delete(RUNTIMECLASSES, HOST_RUNTIME)
+    await host.delete(r.RUNTIMECLASSES, HOST_RUNTIME)
 
 
 async def test_pods_cannot_pick_a_host_runtime_class_or_scheduler(
@@ -157,7 +144,7 @@ async def test_pods_cannot_pick_a_host_runtime_class_or_scheduler(
     so its API server admits the pod) and a pod naming a host scheduler: neither reaches
     the host, each gets a Warning saying why; a plain pod created alongside is synced."""
     a = tenants.a
-    await a.virtual.create(RUNTIMECLASSES, {"metadata": {"name": host_runtime},
+    await a.virtual.create(r.RUNTIMECLASSES, {"metadata": {"name": host_runtime},
                                             "handler": "runc"})
     ns = await fresh_namespace(a, "choose")
     try:
@@ -179,7 +166,7 @@ async def test_pods_cannot_pick_a_host_runtime_class_or_scheduler(
         for name in refused:
             assert await a.host_get(r.PODS, name, ns) is None, f"{name} reached the host"
     finally:
-        await a.virtual.delete(RUNTIMECLASSES, host_runtime)
+        await a.virtual.delete(r.RUNTIMECLASSES, host_runtime)
 
 
 # -- generic ephemeral volumes ------------------------------------------------------------------
