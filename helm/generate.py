@@ -7,7 +7,7 @@ Run from the repository root (the tests run ``--check``)::
 
 One source of truth each:
 
-- the syncer's sections (``sync``, ``policies.podSecurityStandard``,
+- the syncer's sections (``sync``, the keys of ``policies`` the syncer reads,
   ``syncer``, ``plugins``) are derived from the dataclasses of
   ``syncer/config.py``: types, defaults, enums and bounds come from there, so
   the schema cannot accept a key ``vcsync run`` rejects, or the other way
@@ -50,6 +50,8 @@ SYNC_DESCRIPTIONS = {
     "sync.toHost": "Kinds copied from the virtual cluster into the host namespace.",
     "sync.toHost.pods": "Pods.",
     "sync.toHost.pods.enabled": "Sync pods (with the ConfigMaps, Secrets and token Secrets they need).",
+    "sync.toHost.pods.runtimeClassName": "Host RuntimeClass of every synced pod that names none (empty: the host's default).",
+    "sync.toHost.pods.priorityClassName": "Host PriorityClass of every synced pod that gets no other (empty: the host's default).",
     "sync.toHost.services": "Services.",
     "sync.toHost.services.enabled": "Sync Services; the virtual Service gets the host's ClusterIP.",
     "sync.toHost.endpoints": "Endpoints.",
@@ -84,7 +86,24 @@ SYNC_DESCRIPTIONS = {
     "sync.fromHost.ingressClasses.enabled": "Show host IngressClasses (read-only).",
     "sync.fromHost.ingressClasses.selector": "Which IngressClasses to show.",
     "sync.fromHost.ingressClasses.selector.labels": "Only classes with these labels (empty: all).",
+    "sync.fromHost.runtimeClasses": "RuntimeClasses.",
+    "sync.fromHost.runtimeClasses.enabled": "Show host RuntimeClasses (read-only); pods may name the ones shown.",
+    "sync.fromHost.runtimeClasses.selector": "Which RuntimeClasses to show.",
+    "sync.fromHost.runtimeClasses.selector.labels": "Only classes with these labels (empty: all).",
+    "sync.fromHost.priorityClasses": "PriorityClasses (not with sync.toHost.priorityClasses).",
+    "sync.fromHost.priorityClasses.enabled": "Show host PriorityClasses (read-only, never system-*); pods naming one get it on the host.",
+    "sync.fromHost.priorityClasses.selector": "Which PriorityClasses to show.",
+    "sync.fromHost.priorityClasses.selector.labels": "Only classes with these labels (empty: all but system-*).",
     "policies.podSecurityStandard": "Pod Security Standard the syncer enforces on virtual pods: violating pods are not synced and get a Warning event.",
+    "policies.priorityClasses": "What PriorityClasses synced with sync.toHost.priorityClasses may do on the host.",
+    "policies.priorityClasses.maxValue": "Highest value a synced class gets on the host (higher ones are capped; 0: never above pods without a class).",
+    "policies.priorityClasses.allowPreemption": "Keep the tenant's preemptionPolicy (false: every synced class gets Never, so it preempts no other tenant's pod).",
+    "policies.runtimeClasses": "Host RuntimeClasses pods may name.",
+    "policies.runtimeClasses.allowed": "Names allowed besides sync.toHost.pods.runtimeClassName and classes shown by sync.fromHost.runtimeClasses; a pod naming another one gets a Warning and is not synced.",
+    "policies.schedulers": "Host schedulers pods may name.",
+    "policies.schedulers.allowed": "Scheduler names allowed besides default-scheduler; a pod naming another one gets a Warning and is not synced.",
+    "policies.externalNames": "ExternalName Services whose target could resolve inside the host cluster.",
+    "policies.externalNames.allowed": "Glob patterns (e.g. *.db.example.com) of targets allowed anyway; others (cluster DNS names, names of 1-3 labels without a trailing dot, internal IPs) get a Warning and are not synced.",
     "syncer": "vcsync's own tuning (no vCluster counterpart).",
     "syncer.host": "Client rate limit towards the host API server.",
     "syncer.host.qps": "Sustained requests per second.",
@@ -103,11 +122,14 @@ SYNC_DESCRIPTIONS = {
 }
 
 
+_BOUND_KEYWORDS = {">": "exclusiveMinimum", ">=": "minimum", "<=": "maximum"}
+
+
 def _bounds(spec: dataclasses.Field[Any]) -> Schema:
     if "bound" not in spec.metadata:
         return {}
     comparison, limit = spec.metadata["bound"]
-    return {"exclusiveMinimum" if comparison == ">" else "minimum": limit}
+    return {_BOUND_KEYWORDS[comparison]: limit}
 
 
 def _config_field(hint: Any, default: Any, spec: dataclasses.Field[Any], path: str) -> Schema:
@@ -117,10 +139,13 @@ def _config_field(hint: Any, default: Any, spec: dataclasses.Field[Any], path: s
         return {"type": "object", "additionalProperties": {"type": "object"}, "default": {}}
     if get_origin(hint) is Mapping:
         return {"type": "object", "additionalProperties": {"type": "string"}, "default": {}}
+    if get_origin(hint) is tuple:
+        return {"type": "array", "items": {"type": "string", "minLength": 1},
+                "default": list(default)}
     if isinstance(default, Enum):
         return {"type": "string", "enum": [m.value for m in type(default)],
                 "default": default.value}
-    kinds = {bool: "boolean", int: "integer", float: "number"}
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
     return {"type": kinds[hint], "default": default, **_bounds(spec)}
 
 
@@ -148,6 +173,11 @@ def _describe(schema: Schema, path: str) -> Schema:
     return schema
 
 
+SYNCER_POLICIES = tuple(
+    config._camel(spec.name) for spec in dataclasses.fields(config.Policies))
+"""The keys of ``policies`` the syncer reads (the chart renders them into its config)."""
+
+
 def syncer_sections() -> dict[str, Schema]:
     """Schemas of the config sections the chart renders into the syncer's config file."""
     whole = _config_section(config.SyncerConfig(), "")["properties"]
@@ -155,9 +185,8 @@ def syncer_sections() -> dict[str, Schema]:
         "sync": _describe(whole["sync"], "sync"),
         "syncer": _describe(whole["syncer"], "syncer"),
         "plugins": _describe(whole["plugins"], "plugins"),
-        "podSecurityStandard": _describe(
-            whole["policies"]["properties"]["podSecurityStandard"], "policies.podSecurityStandard"
-        ),
+        **{key: _describe(sub, f"policies.{key}")
+           for key, sub in whole["policies"]["properties"].items()},
     }
 
 
@@ -244,9 +273,9 @@ def chart_schema() -> Schema:
     private = ["100.64.0.0/10", "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12",
                "192.168.0.0/16"]
     policies = obj(
-        "Policies: the pod security level the syncer enforces, and what the chart puts on the "
-        "host namespace.",
-        podSecurityStandard=derived["podSecurityStandard"],
+        "Policies: what the syncer refuses to copy to the host (pod security, host classes "
+        "and schedulers, ExternalName targets), and what the chart puts on the host namespace.",
+        **{key: derived[key] for key in SYNCER_POLICIES},
         resourceQuota=obj(
             "A ResourceQuota on the host namespace (counts the control plane too).",
             enabled=boolean("Create it.", True),

@@ -55,7 +55,7 @@ from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import MetricsApiServer
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import base, ingresses, naming, nodes, pods, pvcs
+from translators import base, ingresses, naming, nodes, pods, policy, pvcs
 from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
@@ -184,16 +184,34 @@ def translator_facts(
     One function so that ``vcsync translate`` (no host) hands translators
     exactly the keys ``vcsync run`` does.
     """
+    from_host = cfg.sync.from_host
     facts: dict[str, Any] = {
         pods.API_SERVICE_IP: api_service_ip,
         pods.POD_SECURITY_STANDARD: cfg.policies.pod_security_standard.value,
-        pods.SYNC_PRIORITY_CLASSES: cfg.sync.to_host.priority_classes.enabled,
-        pvcs.STORAGE_CLASSES_FROM_HOST: cfg.sync.from_host.storage_classes.enabled,
-        ingresses.INGRESS_CLASSES_FROM_HOST: cfg.sync.from_host.ingress_classes.enabled,
+        policy.HOST_POLICY: host_policy(cfg),
+        policy.SYNC_PRIORITY_CLASSES: cfg.sync.to_host.priority_classes.enabled,
+        policy.RUNTIME_CLASSES_FROM_HOST: from_host.runtime_classes.enabled,
+        policy.PRIORITY_CLASSES_FROM_HOST: from_host.priority_classes.enabled,
+        pvcs.STORAGE_CLASSES_FROM_HOST: from_host.storage_classes.enabled,
+        ingresses.INGRESS_CLASSES_FROM_HOST: from_host.ingress_classes.enabled,
     }
     if kubelet_endpoint is not None:
         facts[nodes.KUBELET_ENDPOINT] = kubelet_endpoint
     return facts
+
+
+def host_policy(cfg: config_mod.SyncerConfig) -> policy.HostPolicy:
+    """The ``policies`` (and the pod defaults of ``sync.toHost.pods``) for translators."""
+    p, pods_section = cfg.policies, cfg.sync.to_host.pods
+    return policy.HostPolicy(
+        runtime_classes=frozenset(p.runtime_classes.allowed),
+        schedulers=frozenset(p.schedulers.allowed),
+        external_names=p.external_names.allowed,
+        max_priority=p.priority_classes.max_value,
+        allow_preemption=p.priority_classes.allow_preemption,
+        runtime_class=pods_section.runtime_class_name,
+        priority_class=pods_section.priority_class_name,
+    )
 
 
 def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
@@ -210,8 +228,7 @@ def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
                 f"plugins.{kind}", f"no installed translator has this kind; installed: "
                 f"{', '.join(sorted(classes))}"
             )
-    sections = {**tree["sync"]["toHost"], **tree["sync"]["fromHost"], **tree["plugins"]}
-    return base.enabled(sections, classes)
+    return base.enabled(base.sections(tree["sync"], tree["plugins"], classes), classes)
 
 
 class Syncer:

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, TypeVar, get_origin, get_type_hints
 import yaml
 
 __all__ = [
+    "AllowList",
     "ConfigError",
     "FromHost",
     "LabelSelector",
@@ -42,7 +43,9 @@ __all__ = [
     "NodeSelector",
     "Nodes",
     "PodSecurityStandard",
+    "Pods",
     "Policies",
+    "PriorityClassPolicy",
     "RateLimit",
     "ReferencedResource",
     "Resource",
@@ -71,7 +74,9 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
-_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {">": operator.gt, ">=": operator.ge}
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<=": operator.le,
+}
 
 
 def _bound(comparison: str, limit: float) -> dict[str, tuple[str, float]]:
@@ -117,6 +122,20 @@ class Resource(_Section):
 
 
 @dataclass(frozen=True)
+class Pods(_Section):
+    """``sync.toHost.pods``, with vCluster's two pod defaults the platform may set.
+
+    Each names a *host* class and applies only where the tenant's pod gets no
+    other: a pod naming a runtime class must be allowed to
+    (``policies.runtimeClasses``), a pod naming a synced PriorityClass gets its copy.
+    """
+
+    enabled: bool = True
+    runtime_class_name: str = ""
+    priority_class_name: str = ""
+
+
+@dataclass(frozen=True)
 class ReferencedResource(_Section):
     """ConfigMaps/Secrets: by default only those that synced pods reference are copied."""
 
@@ -128,7 +147,7 @@ class ReferencedResource(_Section):
 class ToHost(_Section):
     """Kinds copied from the virtual cluster to the host (``sync.toHost``)."""
 
-    pods: Resource = field(default=Resource())
+    pods: Pods = field(default=Pods())
     services: Resource = field(default=Resource())
     endpoints: Resource = field(default=Resource())
     persistent_volume_claims: Resource = field(default=Resource())
@@ -185,6 +204,8 @@ class FromHost(_Section):
     events: Resource = field(default=Resource())
     storage_classes: SelectedResource = field(default=SelectedResource())
     ingress_classes: SelectedResource = field(default=SelectedResource())
+    runtime_classes: SelectedResource = field(default=SelectedResource())
+    priority_classes: SelectedResource = field(default=SelectedResource())
 
 
 @dataclass(frozen=True)
@@ -206,15 +227,44 @@ class PodSecurityStandard(StrEnum):
     RESTRICTED = "restricted"
 
 
+MAX_USER_PRIORITY = 1_000_000_000
+"""The highest value a PriorityClass not named ``system-`` may have (the API server's rule)."""
+
+
+@dataclass(frozen=True)
+class PriorityClassPolicy(_Section):
+    """``policies.priorityClasses``: what a synced tenant class may do to other tenants.
+
+    Why these defaults: a host shares its nodes between tenants, and a class
+    that preempts evicts whoever ranks lower, another tenant's pods included;
+    capped at 0 a tenant class never outranks a pod without a class, and a
+    platform class above 0 can still preempt tenant pods.
+    """
+
+    max_value: int = field(default=0, metadata=_bound("<=", MAX_USER_PRIORITY))
+    allow_preemption: bool = False
+
+
+@dataclass(frozen=True)
+class AllowList(_Section):
+    """Names (or, for ExternalName targets, glob patterns) the platform allows tenants."""
+
+    allowed: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Policies(_Section):
-    """``policies``: the syncer enforces the pod security level; the rest is the chart's."""
+    """``policies``: what the syncer refuses to copy to the host; the rest is the chart's."""
 
     CHART_ONLY_KEYS: ClassVar[frozenset[str]] = frozenset(
         {"resourceQuota", "limitRange", "networkPolicy"}
     )
 
     pod_security_standard: PodSecurityStandard = PodSecurityStandard.PRIVILEGED
+    priority_classes: PriorityClassPolicy = field(default=PriorityClassPolicy())
+    runtime_classes: AllowList = field(default=AllowList())
+    schedulers: AllowList = field(default=AllowList())
+    external_names: AllowList = field(default=AllowList())
 
 
 # --- syncer: vcsync's own tuning ---
@@ -282,6 +332,15 @@ class SyncerConfig(_Section):
 
     Kept apart from ``sync`` so that a typo there is still an unknown key;
     the syncer checks these kinds against the installed translators."""
+
+    def __post_init__(self) -> None:
+        """PriorityClasses go one way only (as in vCluster): with both, a tenant's class and
+        a host class of one name would both claim the name the pods' classes resolve to."""
+        super().__post_init__()
+        if self.sync.to_host.priority_classes.enabled and (
+                self.sync.from_host.priority_classes.enabled):
+            raise ConfigError("sync.fromHost.priorityClasses.enabled",
+                              "cannot be true together with sync.toHost.priorityClasses.enabled")
 
     def enabled_to_host(self) -> frozenset[str]:
         """YAML keys (e.g. ``"configMaps"``) of the kinds to copy to the host.
@@ -395,6 +454,8 @@ def _value(hint: Any, current: object, value: object, path: str) -> object:
         return _plugins(value, path)
     if get_origin(hint) is Mapping:
         return _labels(value, path)
+    if get_origin(hint) is tuple:
+        return _strings(value, path)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return _choice(hint, value, path)
     return _SCALARS[hint](value, path)
@@ -417,6 +478,18 @@ def _labels(value: object, path: str) -> Mapping[str, str]:
         if not isinstance(text, str):
             raise ConfigError(_join(path, key), f"expected a string, got {_show(text)}")
     return MappingProxyType(dict(labels))
+
+
+def _strings(value: object, path: str) -> tuple[str, ...]:
+    """A list of strings (``null``: none), kept as a tuple so the section stays frozen."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(path, f"expected a list of strings, got {_show(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise ConfigError(f"{path}[{index}]", f"expected a non-empty string, got {_show(item)}")
+    return tuple(value)
 
 
 def _plugins(value: object, path: str) -> PluginSections:
@@ -444,6 +517,12 @@ def _boolean(value: object, path: str) -> bool:
     raise ConfigError(path, f"expected true or false, got {_show(value)}")
 
 
+def _string(value: object, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConfigError(path, f"expected a string, got {_show(value)}")
+
+
 def _integer(value: object, path: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -460,6 +539,7 @@ def _number(value: object, path: str) -> float:
 
 
 _SCALARS: dict[Any, Callable[[object, str], object]] = {
+    str: _string,
     bool: _boolean,
     int: _integer,
     float: _number,
@@ -480,6 +560,8 @@ def _plain(value: object) -> object:
         return value.value
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 

@@ -7,8 +7,10 @@ every event into model objects and gives up after one 410. Here:
    vanished while we were not watching) -> ``synced`` is set;
 2. WATCH from the list's resourceVersion with bookmarks; each event updates
    the store, then the handler is told (key, old, new);
-3. a stream that ends cleanly is resumed from the last seen resourceVersion;
-   one that breaks or stalls (no byte for ~70 s) is resumed after a backoff
+3. a stream that ends cleanly (the server ends every watch after 12 s) is
+   resumed at once from the last seen resourceVersion (a bookmark's, when the
+   server sends one before the end); one that breaks, or has not ended 4 s
+   after it should have (a dead connection), is resumed after a backoff
    that grows with *consecutive* failures: a watch that streamed before it
    broke starts a new series (one blip does not inherit the backoff of
    earlier ones); 410 Gone means the version is too old: back to step 1.
@@ -27,7 +29,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from syncer.kube.client import WATCH_INACTIVITY_TIMEOUT, KubeClient, Obj
+from syncer.kube.client import WATCH_TIMEOUT, KubeClient, Obj
 from syncer.kube.errors import ApiError, ConnectionLost, Gone, KubeError
 from syncer.kube.resources import Resource
 from syncer.store import Store, object_key, strip
@@ -69,8 +71,7 @@ class Informer:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-        watch_timeout: int = 300,
-        inactivity_timeout: float = WATCH_INACTIVITY_TIMEOUT,
+        watch_timeout: int = WATCH_TIMEOUT,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -81,7 +82,6 @@ class Informer:
         self._label_selector = label_selector
         self._field_selector = field_selector
         self._watch_timeout = watch_timeout
-        self._inactivity_timeout = inactivity_timeout
         self._rv = ""
         self._lists = self._watches = self._events = self._gone = 0
         self._streamed = False
@@ -150,7 +150,6 @@ class Informer:
             label_selector=self._label_selector,
             field_selector=self._field_selector,
             timeout_seconds=self._watch_timeout,
-            inactivity_timeout=self._inactivity_timeout,
         )
         async for event in stream:
             self._streamed = True

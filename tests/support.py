@@ -10,7 +10,8 @@ import os
 import subprocess
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -119,6 +120,44 @@ def listening_addresses(pids: list[int]) -> list[tuple[str, int, int]]:
     Read from /proc (socket inodes of each process matched against
     /proc/net/tcp and tcp6), so it needs no tool and sees every address family.
     """
+    found = []
+    for fields, pid in _tcp_sockets(pids):
+        if fields[3] == "0A":
+            ip_hex, port_hex = fields[1].split(":")
+            found.append((_proc_ip(ip_hex), int(port_hex, 16), pid))
+    return found
+
+
+@dataclass(frozen=True)
+class TcpConnection:
+    """One established TCP connection of a process, with the kernel timer running on it."""
+
+    local_port: int
+    remote_port: int
+    timer: int
+    """0 none, 1 retransmission, 2 keepalive, 4 zero-window probe (/proc/net/tcp ``tr``)."""
+    seconds: float
+    """Until that timer fires."""
+
+
+def tcp_connections(pids: list[int], remote_port: int) -> list[TcpConnection]:
+    """The established connections ``pids`` hold to ``remote_port`` (any address)."""
+    found = []
+    for fields, _ in _tcp_sockets(pids):
+        local, remote, state, timer = fields[1], fields[2], fields[3], fields[5]
+        if state == "01" and int(remote.split(":")[1], 16) == remote_port:
+            kind, when = timer.split(":")
+            found.append(TcpConnection(int(local.split(":")[1], 16), remote_port,
+                                       int(kind, 16), int(when, 16) / _USER_HZ))
+    return found
+
+
+_USER_HZ = os.sysconf("SC_CLK_TCK")
+"""/proc/net/tcp shows timers in clock ticks."""
+
+
+def _tcp_sockets(pids: list[int]) -> Iterator[tuple[list[str], int]]:
+    """(fields of the /proc/net/tcp{,6} line, owning pid) of every TCP socket of ``pids``."""
     owners: dict[str, int] = {}
     for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -126,15 +165,11 @@ def listening_addresses(pids: list[int]) -> list[tuple[str, int, int]]:
                 target = os.readlink(fd)
                 if target.startswith("socket:["):
                     owners[target[8:-1]] = pid
-    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state == "0A" and inode in owners:
-                ip_hex, port_hex = local.split(":")
-                found.append((_proc_ip(ip_hex), int(port_hex, 16), owners[inode]))
-    return found
+            if fields[9] in owners:
+                yield fields, owners[fields[9]]
 
 
 def _proc_ip(hex_ip: str) -> str:

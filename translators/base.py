@@ -230,6 +230,10 @@ class Translator(ABC):
 
     kind: ClassVar[str]
     direction: ClassVar[Direction] = Direction.TO_HOST
+    section: ClassVar[str | None] = None
+    """The key of a built-in kind's section under ``sync.<direction>`` (default: ``kind``);
+    for a kind whose name is taken in the other direction (``sync.fromHost.priorityClasses``
+    next to ``sync.toHost.priorityClasses``)."""
     resource: ClassVar[Resource]
     host_resource: ClassVar[Resource | None] = None
     recreate_on_new_uid: ClassVar[bool] = True
@@ -324,14 +328,28 @@ def available() -> dict[str, type[Translator]]:
     return found
 
 
+def sections(
+    sync: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    plugins: Mapping[str, Mapping[str, Any]], classes: Mapping[str, type[Translator]],
+) -> dict[str, Mapping[str, Any]]:
+    """Each kind's options: ``plugins.<kind>``, else its section under ``sync.<direction>``
+    (``sync`` as configured: ``{"toHost": {...}, "fromHost": {...}}``)."""
+    found = {
+        kind: sync[cls.direction.value][cls.section or kind]
+        for kind, cls in classes.items()
+        if (cls.section or kind) in sync.get(cls.direction.value, {})
+    }
+    return {**found, **plugins}
+
+
 def enabled(
     sections: Mapping[str, Mapping[str, Any]], classes: Mapping[str, type[Translator]]
 ) -> list[Translator]:
     """Instantiate the translators whose config section says ``enabled: true``.
 
     ``sections`` maps a kind to its options (``sync.toHost.configMaps`` ...,
-    and ``plugins.<kind>`` for third-party kinds). A kind without a section
-    is off.
+    and ``plugins.<kind>`` for third-party kinds; see :func:`sections`). A kind
+    without a section is off.
     """
     return [
         cls(sections[kind])

@@ -1,8 +1,11 @@
-"""StorageClasses and IngressClasses: host -> virtual, read-only (acceptance scenario 28).
+"""Storage, Ingress, Runtime and PriorityClasses: host -> virtual, read-only (acceptance
+scenario 28; issue 22 for the last two).
 
-A tenant's PVCs and Ingresses run on the host, so only the host's classes
+A tenant's PVCs, Ingresses and pods run on the host, so only the host's classes
 mean anything; the host classes the kind's label selector picks are mirrored
-under their own names (cluster-scoped on both sides, nothing to rewrite).
+under their own names (cluster-scoped on both sides, nothing to rewrite). Pods
+may name the runtime and priority classes shown (``translators.policy`` checks
+against the host cache, which holds exactly the selected ones).
 
 "Read-only" means the virtual copy follows the host: a tenant edit is
 reverted by the next sync, a virtual class without a selected host class
@@ -23,7 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from syncer.kube.resources import INGRESSCLASSES, STORAGECLASSES, Resource
+from syncer.kube.resources import (
+    INGRESSCLASSES,
+    PRIORITYCLASSES,
+    RUNTIMECLASSES,
+    STORAGECLASSES,
+    Resource,
+)
 from translators.base import (
     Action,
     Context,
@@ -161,6 +170,42 @@ class IngressClassTranslator(ClassTranslator):
     resource = INGRESSCLASSES
     fields = ("spec",)
     immutable = (("spec", "controller"),)
+
+
+@register
+class RuntimeClassTranslator(ClassTranslator):
+    """``sync.fromHost.runtimeClasses``: ``handler`` is immutable, the rest is not."""
+
+    kind = "runtimeClasses"
+    resource = RUNTIMECLASSES
+    fields = ("handler", "overhead", "scheduling")
+    immutable = (("handler",),)
+
+
+@register
+class HostPriorityClassTranslator(ClassTranslator):
+    """``sync.fromHost.priorityClasses``: selected host classes, never the system ones.
+
+    ``system-*`` classes exist in every cluster, the virtual one included, with
+    values above any tenant's: a host one is never shown (a pod naming it would
+    get it on the host), and the virtual cluster's own are never touched.
+    """
+
+    kind = "hostPriorityClasses"
+    section = "priorityClasses"
+    resource = PRIORITYCLASSES
+    fields = ("value", "globalDefault", "description", "preemptionPolicy")
+    immutable = (("value",), ("preemptionPolicy",))
+
+    def wants(self, source: Obj, ctx: Context) -> bool:
+        return not _system(source) and super().wants(source, ctx)
+
+    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        return [] if _system(virtual) else super().to_host(virtual, ctx)
+
+
+def _system(priority_class: Obj) -> bool:
+    return str(priority_class["metadata"]["name"]).startswith("system-")
 
 
 def _synced(resource: Resource, name: str, ctx: Context) -> bool:

@@ -27,7 +27,7 @@ own place in the network, so a tenant could aim its Service at another
 tenant's pods, the host's system pods, its nodes or its API server. An
 address reaches the host only if it is the IP of a (non-hostNetwork) host pod
 of this virtual cluster in the Endpoints' own virtual namespace, or if it lies
-outside every range a cluster uses internally (:data:`INTERNAL_NETWORKS`:
+outside every range a cluster uses internally (``addresses.INTERNAL_NETWORKS``:
 private, shared, loopback, link-local, multicast, unspecified, reserved;
 IPv4-mapped IPv6 counts as IPv4). Other addresses are dropped with a Warning
 event on the virtual Endpoints. Consequences: an external endpoint in a
@@ -39,13 +39,12 @@ it can be reused by someone else's pod.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
 from syncer.kube import resources
 from syncer.kube.resources import Resource
-from translators import naming
+from translators import addresses, naming, services
 from translators.base import (
     ALL_IN_NAMESPACE,
     Action,
@@ -53,6 +52,7 @@ from translators.base import (
     Create,
     Index,
     Patch,
+    Requeue,
     Side,
     Translator,
     Trigger,
@@ -61,19 +61,15 @@ from translators.base import (
 )
 from translators.objects import host_metadata, update_patch
 from translators.referenced import ambiguous_names, name_conflict
-from translators.services import API_SERVICE
 
 Obj = dict[str, Any]
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 _ADDRESS_LISTS = ("addresses", "notReadyAddresses")
 PODS_BY_IP = "pods-by-ip"
-INTERNAL_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-))
-"""Where clusters put pods, Services, nodes and API servers, plus addresses that are
-never a remote workload: no hand-written address in them reaches the host."""
+SERVICE_UID = naming.PREFIX + "service-uid"
+"""On the host copy: the uid of the virtual Service it was last synced under."""
+_RECREATE_WAIT = 1.0
+"""Seconds until Endpoints whose Service is being re-created are looked at again."""
 
 
 def _key(obj: Obj) -> str:
@@ -108,10 +104,13 @@ def _pod_namespace(pod: Obj) -> list[str]:
 class EndpointsTranslator(Translator):
     kind = "endpoints"
     resource = resources.ENDPOINTS
+    recreate_on_new_uid = False
+    """Endpoints restored from the host copy (:meth:`to_virtual`) have a new uid; their
+    copy must stay (it is patched to the new identity)."""
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
         return ((Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS),
-                (Side.VIRTUAL, resources.NAMESPACES))
+                (Side.VIRTUAL, resources.NAMESPACES), (Side.HOST, resources.SERVICES))
 
     def indexes(self) -> Sequence[Index]:
         return (Index(Side.HOST, resources.PODS, PODS_BY_IP, _pod_ips),)
@@ -127,7 +126,7 @@ class EndpointsTranslator(Translator):
         and its Service has no host copy (see ``translators.services``).
         """
         meta = virtual["metadata"]
-        if (meta["name"], meta["namespace"]) == API_SERVICE:
+        if (meta["name"], meta["namespace"]) == services.API_SERVICE:
             return False
         service = ctx.lookup.get(Side.VIRTUAL, resources.SERVICES, _key(virtual))
         return service is not None and not (service.get("spec") or {}).get("selector")
@@ -136,6 +135,9 @@ class EndpointsTranslator(Translator):
         """The host Endpoints: named like the host Service, pod references renamed."""
         meta = host_metadata(virtual, ctx, self.resource.kind)
         labels = {key: value for key, value in meta["labels"].items() if key != SKIP_MIRROR}
+        service = ctx.lookup.get(Side.VIRTUAL, resources.SERVICES, _key(virtual))
+        if service is not None:
+            meta["annotations"][SERVICE_UID] = service["metadata"].get("uid", "")
         obj: Obj = {
             "apiVersion": "v1",
             "kind": "Endpoints",
@@ -156,6 +158,13 @@ class EndpointsTranslator(Translator):
             return [name_conflict("Endpoints", (meta["name"],))]
         return [*_refusal(virtual, ctx), Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
+    def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
+        """The virtual Endpoints are gone: deleted by the tenant or with their Service, the
+        host copy goes too. Deleted by the virtual endpoints controller while the syncer
+        re-created their Service with the host's ClusterIP (it deletes the Endpoints of a
+        Service that is gone, hand-written ones too), they are made again from the copy."""
+        return _restoration(host, ctx) or super().to_virtual(host, ctx)
+
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
         patch = update_patch(host, self.desired(virtual, ctx), ("subsets",))
         if not patch:
@@ -165,19 +174,72 @@ class EndpointsTranslator(Translator):
                 Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
 
 
+def _restoration(host: Obj, ctx: Context) -> list[Action]:
+    """Re-create the virtual Endpoints from ``host`` if their Service was re-created by the
+    syncer since the copy was synced (a new uid, now showing the host's ClusterIPs); wait
+    while that re-create is under way; [] otherwise."""
+    identity = naming.identity_of(host)
+    synced_under = (host["metadata"].get("annotations") or {}).get(SERVICE_UID)
+    if identity is None or not identity.namespace or not synced_under:
+        return []
+    host_service = ctx.lookup.get(Side.HOST, resources.SERVICES,
+                                  f"{ctx.host_namespace}/{host['metadata']['name']}")
+    service = ctx.lookup.get(Side.VIRTUAL, resources.SERVICES,
+                             f"{identity.namespace}/{identity.name}")
+    if host_service is None:
+        return []
+    if service is None:
+        underway = services.recreating_uid(host_service) == synced_under
+        return [Requeue(_RECREATE_WAIT)] if underway else []
+    recreated = (service["metadata"].get("uid") != synced_under
+                 and services.carries_host_ips(service, host_service))
+    if not recreated or (service.get("spec") or {}).get("selector"):
+        return []
+    return [Create(Side.VIRTUAL, resources.ENDPOINTS, _restored(host, ctx))]
+
+
+def _restored(host: Obj, ctx: Context) -> Obj:
+    """The virtual Endpoints ``host`` is the copy of (addresses the host refused stay out;
+    pod references named back)."""
+    meta = host["metadata"]
+    annotations = meta.get("annotations") or {}
+    namespace = annotations[naming.ANNOTATION_OBJECT_NAMESPACE]
+    obj: Obj = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {
+        "name": annotations[naming.ANNOTATION_OBJECT_NAME], "namespace": namespace,
+        "labels": naming.virtual_labels(meta.get("labels"), annotations, ctx.vcluster),
+        "annotations": naming.virtual_annotations(annotations)}}
+    subsets = [_virtual_subset(subset, ctx, namespace) for subset in host.get("subsets") or ()]
+    if subsets:
+        obj["subsets"] = subsets
+    return obj
+
+
+def _virtual_subset(subset: Obj, ctx: Context, namespace: str) -> Obj:
+    virtual = dict(subset)
+    for field in _ADDRESS_LISTS:
+        if subset.get(field) is not None:
+            virtual[field] = [_virtual_address(a, ctx, namespace) for a in subset[field]]
+    return virtual
+
+
+def _virtual_address(address: Obj, ctx: Context, namespace: str) -> Obj:
+    """An address with its host pod reference named back, or without it."""
+    virtual = {key: value for key, value in address.items() if key != "targetRef"}
+    ref = address.get("targetRef") or {}
+    pod = ctx.lookup.get(Side.HOST, resources.PODS, f"{ctx.host_namespace}/{ref.get('name')}")
+    identity = naming.identity_of(pod) if ref.get("kind") == "Pod" and pod else None
+    if identity is not None:
+        virtual["targetRef"] = {"kind": "Pod", "namespace": namespace, "name": identity.name}
+    return virtual
+
+
 def _refused(ip: str, ctx: Context, namespace: str) -> bool:
     """Whether ``ip`` must not reach the host (module doc: CVE-2021-25740)."""
     owners = ctx.lookup.by_index(Side.HOST, resources.PODS, PODS_BY_IP, ip)
     if any((o["metadata"].get("labels") or {}).get(naming.LABEL_NAMESPACE) == namespace
            for o in owners):
         return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return True  # not an IP: the API server would refuse it anyway
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in INTERNAL_NETWORKS)
+    return addresses.internal(ip) is not False  # not an IP: the API server refuses it anyway
 
 
 def _refusal(virtual: Obj, ctx: Context) -> list[Action]:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from syncer.kube import resources
-from translators import naming, podspec, pss, references
+from translators import naming, podspec, policy, pss, references
 from translators.base import (
     ALL_IN_NAMESPACE,
     Action,
@@ -50,7 +50,6 @@ from translators.referenced import ambiguous_names, name_conflict
 Obj = dict[str, Any]
 API_SERVICE_IP = "api_service_ip"
 POD_SECURITY_STANDARD = "pod_security_standard"
-SYNC_PRIORITY_CLASSES = "sync_priority_classes"
 DNS_SERVICE = ("kube-dns", "kube-system")
 _DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
@@ -93,9 +92,12 @@ class PodTranslator(Translator):
         return (Trigger(Side.VIRTUAL, resources.NAMESPACES, _whole_namespace),)
 
     def reads(self) -> Sequence[tuple[Side, resources.Resource]]:
+        """Host caches of classes shown from the host are read too, but not declared: their
+        own translators make them, with the selectors that pick the classes shown."""
         return (
             (Side.VIRTUAL, resources.SERVICES),
             (Side.VIRTUAL, resources.NAMESPACES),
+            (Side.VIRTUAL, resources.STORAGECLASSES),
             (Side.HOST, resources.SERVICES),
         )
 
@@ -111,6 +113,7 @@ class PodTranslator(Translator):
     def world(self, virtual: Obj, ctx: Context, dns_ip: str) -> podspec.PodWorld:
         namespace = virtual["metadata"]["namespace"]
         ns = ctx.lookup.get(Side.VIRTUAL, resources.NAMESPACES, namespace) or {}
+        spec = virtual.get("spec") or {}
         return podspec.PodWorld(
             vcluster=ctx.vcluster,
             host_namespace=ctx.host_namespace,
@@ -118,7 +121,8 @@ class PodTranslator(Translator):
             dns_ip=dns_ip,
             services=tuple(ctx.lookup.in_namespace(Side.VIRTUAL, resources.SERVICES, namespace)),
             namespace_labels=ns.get("metadata", {}).get("labels") or {},
-            sync_priority_classes=bool(ctx.values.get(SYNC_PRIORITY_CLASSES, False)),
+            priority_class=policy.host_priority_class(spec, ctx),
+            runtime_class=policy.host_policy(ctx).runtime_class,
             token_secret=token_secret_name(virtual),
         )
 
@@ -132,6 +136,9 @@ class PodTranslator(Translator):
         if violations:
             level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
             return [Warn("PodSecurityViolation", pss.message(violations, level))]
+        refusal = policy.pod_refusal(virtual, ctx)
+        if refusal:
+            return refusal
         ambiguous = ambiguous_names(_referenced_names(virtual), namespace, ctx)
         if ambiguous:
             return [name_conflict("objects", ambiguous)]
@@ -219,7 +226,7 @@ def _synced_class(virtual: Obj, ctx: Context) -> list[str]:
     """The PriorityClass whose host copy the host pod names: host admission refuses the
     pod until that copy exists (``podspec`` leaves ``system-*`` classes out)."""
     name = (virtual.get("spec") or {}).get("priorityClassName")
-    if not name or not ctx.values.get(SYNC_PRIORITY_CLASSES) or name.startswith("system-"):
+    if not name or not ctx.values.get(policy.SYNC_PRIORITY_CLASSES) or name.startswith("system-"):
         return []
     return [str(name)]
 

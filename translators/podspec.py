@@ -102,7 +102,10 @@ class PodWorld:
     """Virtual Services of the pod's namespace (their clusterIP already is the host's)."""
     namespace_labels: Mapping[str, str]
     """Labels of the pod's virtual namespace."""
-    sync_priority_classes: bool
+    priority_class: str
+    """The host PriorityClass the pod gets ("": none), see ``policy.host_priority_class``."""
+    runtime_class: str
+    """Host RuntimeClass for a pod that names none ("": the host's default)."""
     token_secret: str
     """Host name of the Secret holding the pod's service-account tokens and CA."""
 
@@ -113,6 +116,8 @@ class _Scope:
 
     world: PodWorld
     namespace: str
+    pod: Obj
+    """The virtual pod (generic ephemeral volumes are named after it)."""
 
     def name(self, virtual_name: str) -> str:
         return naming.host_name(virtual_name, self.namespace, self.world.vcluster)
@@ -129,7 +134,7 @@ def host_pod(virtual: Obj, world: PodWorld) -> Obj:
     (:func:`ephemeral_containers_patch`).
     """
     meta = virtual["metadata"]
-    scope = _Scope(world, meta["namespace"])
+    scope = _Scope(world, meta["namespace"], virtual)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -162,7 +167,7 @@ def ephemeral_containers_patch(virtual: Obj, host: Obj, world: PodWorld) -> Obj:
     spec = virtual.get("spec") or {}
     if not spec.get("ephemeralContainers"):
         return {}  # the common case: no need to build the injected environment
-    scope = _Scope(world, virtual["metadata"]["namespace"])
+    scope = _Scope(world, virtual["metadata"]["namespace"], virtual)
     present = {c["name"] for c in (host.get("spec") or {}).get("ephemeralContainers") or []}
     injected = _injected_env(spec, world)
     added = [
@@ -295,7 +300,8 @@ def _host_spec(spec: Obj, pod_name: str, scope: _Scope) -> Obj:
     host["hostAliases"] = [*(spec.get("hostAliases") or []), _api_alias(scope.world)]
     host.update(_dns_fields(spec, scope))
     host.update(_hostname_fields(spec, pod_name))
-    host.update(_priority_fields(spec, scope.world))
+    host.update(_priority_fields(scope.world))
+    host.update(_runtime_fields(spec, scope.world))
     host.update(_scheduling_fields(spec, scope))
     return host
 
@@ -312,16 +318,17 @@ def _hostname_fields(spec: Obj, pod_name: str) -> Obj:
     return {"hostname": pod_name.replace(".", "-")[:_MAX_HOSTNAME].rstrip("-")}
 
 
-def _priority_fields(spec: Obj, world: PodWorld) -> Obj:
-    """The host PriorityClass synced for the virtual one; none for system-* classes.
+def _priority_fields(world: PodWorld) -> Obj:
+    """The host PriorityClass the policy chose (never a system class: a tenant must not
+    get the host's system-critical priorities)."""
+    return {"priorityClassName": world.priority_class} if world.priority_class else {}
 
-    A tenant must not get the host's system-critical priorities.
-    """
-    name = spec.get("priorityClassName")
-    if not name or not world.sync_priority_classes or name.startswith("system-"):
+
+def _runtime_fields(spec: Obj, world: PodWorld) -> Obj:
+    """The platform's runtime class for a pod that names none (a named one was checked)."""
+    if spec.get("runtimeClassName") or not world.runtime_class:
         return {}
-    class_name = naming.host_cluster_scoped_name(name, world.host_namespace, world.vcluster)
-    return {"priorityClassName": class_name}
+    return {"runtimeClassName": world.runtime_class}
 
 
 # --- DNS ---------------------------------------------------------------------------
@@ -577,6 +584,8 @@ def _renamed(ref: Obj, field: str, scope: _Scope) -> Obj:
 
 
 def _volume(volume: Obj, scope: _Scope) -> Obj:
+    if volume.get("ephemeral"):
+        return _ephemeral_claim(volume, scope)
     host = dict(volume)
     for source, ref, field in _VOLUME_REFERENCES:
         if volume.get(source):
@@ -586,6 +595,15 @@ def _volume(volume: Obj, scope: _Scope) -> Obj:
     if volume.get("projected"):
         host["projected"] = _projected(volume, scope)
     return host
+
+
+def _ephemeral_claim(volume: Obj, scope: _Scope) -> Obj:
+    """A generic ephemeral volume mounts the host copy of the claim the virtual cluster's
+    ephemeral-volume controller made for it: a claim the PVC translator checks and syncs
+    (its StorageClass included), and the only one, where the host's controller would
+    provision a second volume from the template, of any class."""
+    claim = references.ephemeral_claim_name(scope.pod, volume)
+    return {"name": volume["name"], "persistentVolumeClaim": {"claimName": scope.name(claim)}}
 
 
 def _source_renamed(source: Obj, ref: str | None, field: str, scope: _Scope) -> Obj:
@@ -750,8 +768,11 @@ def _gate_change(virtual: Obj, host: Obj) -> Obj:
 
 def _mirrored_status(virtual: Obj, host: Obj) -> Obj:
     host_status: Obj = host.get("status") or {}
-    status = {key: value for key, value in host_status.items()
-              if key not in ("observedGeneration", "qosClass")}
+    # A pod named its node may be waiting for the host scheduler to preempt on it: the
+    # host copy then shows a nominated node, which the API refuses on a bound pod.
+    bound = bool((virtual.get("spec") or {}).get("nodeName"))
+    left_out = ("observedGeneration", "qosClass", *(("nominatedNodeName",) if bound else ()))
+    status = {key: value for key, value in host_status.items() if key not in left_out}
     # qosClass is the virtual API server's to set, once (it is immutable): a
     # host LimitRange that adds requests makes the host copy Burstable while
     # the tenant's pod stays BestEffort, and copying it would fail every patch.

@@ -5,15 +5,22 @@ of class ``name`` is ``vcsync-<name>-x-<hostns>-x-<vc>`` (the host namespace
 makes it unique among all tenants); ``translators.podspec`` gives host pods
 the same name. What a tenant may not do through it:
 
-- outrank the host's system classes: ``value`` is capped at
-  :data:`MAX_VALUE` (the API server already refuses more for classes not
-  named ``system-``; the virtual cluster's own ``system-*`` classes are not
-  synced at all, and pods naming them get no host class). A tenant can still
-  outrank other tenants' user classes: quota per PriorityClass on the host
-  is the host admin's tool for that;
+- outrank other tenants, or the host's own classes: ``value`` is capped at
+  ``policies.priorityClasses.maxValue`` (default 0: never above a pod without
+  a class; the highest cap allowed is the API server's limit for classes not
+  named ``system-``, so never near the host's system classes; the virtual
+  cluster's own ``system-*`` classes are not synced at all, and pods naming
+  them get no host class);
+- preempt: every copy gets ``preemptionPolicy: Never`` unless
+  ``policies.priorityClasses.allowPreemption``, because whoever a preempting
+  pod evicts on a shared node may be another tenant's pod;
 - change the host's default priority: ``globalDefault`` is never set on the
   host (a default class inside the virtual cluster still works there, since
   its admission names the class on every pod).
+
+``value`` and ``preemptionPolicy`` are immutable, so a copy made under another
+policy (an older syncer, a changed configuration) is deleted and made again;
+pods already running keep the priority they were admitted with.
 
 Ownership: host informers for cluster-scoped kinds see every namespace's
 objects with our managed-by label, and another virtual cluster of the same
@@ -28,14 +35,16 @@ from typing import Any
 
 from syncer.kube.resources import PRIORITYCLASSES
 from translators import naming
-from translators.base import Action, Context, Create, Patch, Side, Translator, register
+from translators.base import Action, Context, Create, Delete, Patch, Side, Translator, register
 from translators.objects import host_metadata, update_patch
+from translators.policy import host_policy
 
 Obj = dict[str, Any]
-MAX_VALUE = 1_000_000_000
-"""The highest user-definable priority; system classes sit at 2e9 and above."""
 _MUTABLE = ("description", "globalDefault")
-"""``value`` and ``preemptionPolicy`` are immutable on the API server, on both sides."""
+_IMMUTABLE = ("value", "preemptionPolicy")
+"""Immutable on the API server, on both sides: a difference re-creates the copy."""
+_PREEMPTING = "PreemptLowerPriority"
+"""What the API server stores when ``preemptionPolicy`` is left out."""
 
 
 def _host_name(name: str, ctx: Context) -> str:
@@ -43,17 +52,22 @@ def _host_name(name: str, ctx: Context) -> str:
 
 
 def host_priority_class(virtual: Obj, ctx: Context) -> Obj:
-    """The host copy: capped value, no globalDefault (absent = false, as the server stores it)."""
+    """The host copy: value capped and preemption as the policy says, no globalDefault
+    (absent = false, as the server stores it)."""
+    policy = host_policy(ctx)
     metadata = host_metadata(virtual, ctx, PRIORITYCLASSES.kind)
     del metadata["namespace"]
     metadata["name"] = _host_name(virtual["metadata"]["name"], ctx)
+    preemption = virtual.get("preemptionPolicy") or _PREEMPTING
     obj: Obj = {
         "apiVersion": PRIORITYCLASSES.api_version,
         "kind": PRIORITYCLASSES.kind,
         "metadata": metadata,
-        "value": min(int(virtual.get("value", 0)), MAX_VALUE),
+        "value": min(int(virtual.get("value", 0)), policy.max_priority),
+        "preemptionPolicy": preemption if policy.allow_preemption else "Never",
     }
-    obj.update({f: virtual[f] for f in ("preemptionPolicy", "description") if virtual.get(f)})
+    if virtual.get("description"):
+        obj["description"] = virtual["description"]
     return obj
 
 
@@ -79,8 +93,14 @@ class PriorityClassTranslator(Translator):
         return [Create(Side.HOST, self.host, host_priority_class(virtual, ctx))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
-        """Metadata, description, and globalDefault back to unset if someone set it."""
-        patch = update_patch(host, host_priority_class(virtual, ctx), _MUTABLE)
+        """Metadata, description, and globalDefault back to unset if someone set it; a copy
+        whose value or preemption the policy would not give it now is made again."""
+        desired = host_priority_class(virtual, ctx)
+        meta = host["metadata"]
+        if any(host.get(f, _PREEMPTING if f == "preemptionPolicy" else 0) != desired[f]
+               for f in _IMMUTABLE):
+            return [Delete(Side.HOST, self.host, meta["name"], None, meta.get("uid"))]
+        patch = update_patch(host, desired, _MUTABLE)
         if not patch:
             return []
-        return [Patch(Side.HOST, self.host, host["metadata"]["name"], None, patch)]
+        return [Patch(Side.HOST, self.host, meta["name"], None, patch)]

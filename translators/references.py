@@ -88,10 +88,17 @@ def secret_names(pod: Obj) -> set[str]:
     return names
 
 
+def ephemeral_claim_name(pod: Obj, volume: Obj) -> str:
+    """The claim the ephemeral-volume controller makes for a generic ephemeral volume."""
+    return f"{pod['metadata']['name']}-{volume.get('name', '')}"
+
+
 def claim_names(pod: Obj) -> set[str]:
-    """Names of PersistentVolumeClaims in the pod's namespace that the pod mounts."""
-    return {str(v["persistentVolumeClaim"]["claimName"]) for v in _volumes(pod)
-            if (v.get("persistentVolumeClaim") or {}).get("claimName")}
+    """Names of PersistentVolumeClaims in the pod's namespace that the pod mounts, the
+    claims made for its generic ephemeral volumes included."""
+    names = {str(v["persistentVolumeClaim"]["claimName"]) for v in _volumes(pod)
+             if (v.get("persistentVolumeClaim") or {}).get("claimName")}
+    return names | {ephemeral_claim_name(pod, v) for v in _volumes(pod) if v.get("ephemeral")}
 
 
 def _keys(pod: Obj, names: set[str]) -> list[str]:

@@ -38,12 +38,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from syncer.kube import resources
-from translators import naming, pods
+from translators import externalnames, naming, pods
 from translators.base import (
     Action,
     Context,
     Create,
     Delete,
+    EnsureSynced,
     Patch,
     Side,
     Translator,
@@ -123,7 +124,8 @@ class ServiceTranslator(Translator):
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         if is_api_service(virtual):
             return _follow_api_service(virtual, ctx)
-        return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+        return externalnames.refusal(virtual, ctx) or [
+            Create(Side.HOST, self.host, self.desired(virtual, ctx))]
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
         """An orphan, unless its virtual Service was deleted by an unfinished re-create."""
@@ -140,6 +142,10 @@ class ServiceTranslator(Translator):
         may be about to change, and copying them would be wasted or invalid.
         """
         meta = host["metadata"]
+        refusal = externalnames.refusal(virtual, ctx)
+        if refusal:  # it became one: the host copy must not point there
+            return [*refusal, Delete(Side.HOST, self.host, meta["name"], meta["namespace"],
+                                     meta.get("uid"))]
         if _is_headless(virtual) != _is_headless(host):
             # clusterIP "None" can neither be set nor cleared on an existing Service.
             return [Delete(Side.HOST, self.host, meta["name"], meta["namespace"], meta.get("uid"))]
@@ -251,7 +257,7 @@ def _show_allocations(virtual: Obj, host: Obj) -> list[Action]:
             recreated["ports"] = _with_node_ports(spec["ports"], allocated)
         if host_spec.get("ipFamilies"):
             recreated["ipFamilies"] = host_spec["ipFamilies"]  # the families of those IPs
-        return _recreate(virtual, recreated, host)
+        return [*_endpoints_first(virtual), *_recreate(virtual, recreated, host)]
     meta = virtual["metadata"]
     actions: list[Action] = []
     ports = spec.get("ports") or []
@@ -265,6 +271,21 @@ def _show_allocations(virtual: Obj, host: Obj) -> list[Action]:
         actions.append(Patch(Side.VIRTUAL, resources.SERVICES, meta["name"], meta["namespace"],
                              status, "status"))
     return actions
+
+
+def _endpoints_first(virtual: Obj) -> list[Action]:
+    """Hand-written Endpoints of a selector-less Service onto the host before the re-create:
+    the virtual endpoints controller deletes them with the Service, and the host copy is
+    what ``translators.endpoints`` restores them from."""
+    if (virtual.get("spec") or {}).get("selector"):
+        return []
+    meta = virtual["metadata"]
+    return [EnsureSynced("endpoints", f"{meta['namespace']}/{meta['name']}")]
+
+
+def carries_host_ips(virtual: Obj, host: Obj) -> bool:
+    """Whether the virtual Service shows its host copy's ClusterIPs (a re-create is done)."""
+    return bool(_cluster_ips(virtual)) and _cluster_ips(virtual) == _cluster_ips(host)
 
 
 def _load_balancer_patch(virtual: Obj, host: Obj) -> Obj:
@@ -307,6 +328,12 @@ def _recreate(virtual: Obj, spec: Obj, host: Obj | None = None) -> list[Action]:
         Delete(Side.VIRTUAL, resources.SERVICES, meta["name"], meta["namespace"], meta.get("uid")),
         Create(Side.VIRTUAL, resources.SERVICES, obj),
     ]
+
+
+def recreating_uid(host: Obj) -> str | None:
+    """The uid of the virtual Service being re-created from this host copy, if one is."""
+    identity = naming.identity_of(host)
+    return identity.uid if identity and _interrupted_recreate(host) is not None else None
 
 
 def _interrupted_recreate(host: Obj) -> Obj | None:

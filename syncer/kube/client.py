@@ -11,13 +11,25 @@ mode) and mapped to :mod:`syncer.kube.errors`. Throttling, 5xx and lost
 connections are retried with jittered exponential backoff (``Retry-After``
 wins when the server sends it); other 4xx are returned to the caller at once,
 who decides what a Conflict or Invalid means.
+
+Liveness (issue 22): a connection whose peer went away silently must be given
+up within 20 s, whatever it carries. Every socket has TCP keepalive tuned
+(:mod:`syncer.kube.liveness`: a dead peer's kernel stops answering); and since
+a peer whose kernel still answers may send nothing all the same (an L7 proxy
+whose upstream is gone, a frozen process), requests and watches have
+deadlines of their own: a request gets no byte for :data:`REQUEST_TIMEOUT`
+seconds, a watch has not ended :data:`WATCH_GRACE` seconds after the
+:data:`WATCH_TIMEOUT` it asked the server for. HTTP/1.1 has no ping, so a watch
+is kept short: the server ends it on time (a caching one sends a bookmark two
+seconds before, so the next watch resumes from a fresh resourceVersion), and
+one that does not end was on a dead connection. The price is one watch
+request per informer every 12 s, served from the API server's watch cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -38,6 +50,7 @@ from tenacity import (
 )
 from yarl import URL
 
+from syncer.kube import liveness
 from syncer.kube.errors import (
     ApiError,
     ConnectionLost,
@@ -57,10 +70,16 @@ _CONTENT_TYPES: dict[PatchType, str] = {
     "apply": "application/apply-patch+yaml",
     "json": "application/json-patch+json",
 }
-# Watches: the server sends a bookmark about every minute; silence for longer
-# than this means the stream is stalled and must be replaced.
-WATCH_INACTIVITY_TIMEOUT = 70.0
-REQUEST_TIMEOUT = 30.0
+WATCH_TIMEOUT = 12
+"""Seconds a watch asks the server to run (``timeoutSeconds``) before it ends it."""
+WATCH_GRACE = 4.0
+"""Seconds past :data:`WATCH_TIMEOUT` after which a watch that has not ended is given up."""
+WATCH_DEADLINE = WATCH_TIMEOUT + WATCH_GRACE
+REQUEST_TIMEOUT = 15.0
+"""Seconds a request may go without a byte of its answer (a dead connection, or a server
+too slow to be waited for: the request is retried)."""
+REQUEST_TOTAL_TIMEOUT = 60.0
+"""Seconds a request may take in all (kube-apiserver's own limit for one request)."""
 CONNECT_TIMEOUT = 10.0
 STREAM_BUFFER = 32 * 1024
 FIELD_MANAGER = "vcsync"
@@ -96,7 +115,7 @@ class StreamTarget:
     headers: list[tuple[str, str]]
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Open the connection (TCP keepalive on: a dead peer is noticed while idle)."""
+        """Open the connection (keepalive tuned: a dead peer is noticed while idle)."""
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
                 self.host, self.port, ssl=self.tls, server_hostname=self.server_hostname,
@@ -107,7 +126,7 @@ class StreamTarget:
                                  f"{exc}") from exc
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            liveness.tune(sock)
         return reader, writer
 
 
@@ -151,18 +170,18 @@ class KubeClient:
         self.name = name
         self.settings = settings or ClientSettings()
         self._configuration = configuration
-        self._configuration.connection_pool_maxsize = self.settings.max_connections
-        self._api = k8s_client.ApiClient(configuration)
-        # kubernetes_asyncio's session trusts the environment, and aiohttp then looks up
-        # proxies and ~/.netrc for every request, each in a worker thread: two thread
-        # hops per request, about a third of the syncer's CPU and most of its added
-        # latency under load (benchmarks/load.py with --profile). Our own session on the
-        # same connection pool reads the proxy from the environment once, here.
-        self._session = aiohttp.ClientSession(
-            connector=self._api.rest_client.pool_manager.connector, connector_owner=False,
-            trust_env=False, read_bufsize=2**21,
+        # Our own session, not kubernetes_asyncio's: that one trusts the environment, and
+        # aiohttp then looks up proxies and ~/.netrc for every request, each in a worker
+        # thread (two thread hops per request, about a third of the syncer's CPU under
+        # load: benchmarks/load.py with --profile); ours reads the proxy once, here. Its
+        # connector makes every socket with keepalive tuned (syncer.kube.liveness).
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.max_connections, ssl=_tls_context(configuration),
+            socket_factory=liveness.new_socket,
         )
-        self._server_hostname: str | None = self._api.rest_client.server_hostname
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
+                                              read_bufsize=2**21)
+        self._server_hostname: str | None = configuration.tls_server_name
         self._host: str = configuration.host.rstrip("/")
         self._proxy, self._proxy_auth = _env_proxy(self._host)
         self._bucket = TokenBucket(self.settings.qps, self.settings.burst)
@@ -202,7 +221,6 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._session.close()
-        await self._api.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -240,7 +258,9 @@ class KubeClient:
                 params=params,
                 data=data,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TOTAL_TIMEOUT,
+                                              sock_connect=CONNECT_TIMEOUT,
+                                              sock_read=REQUEST_TIMEOUT),
                 server_hostname=self._server_hostname,
                 proxy=self._proxy,
                 proxy_auth=self._proxy_auth,
@@ -323,15 +343,8 @@ class KubeClient:
         """The TLS settings kubernetes_asyncio derives from the kubeconfig, with ALPN
         pinned to HTTP/1.1 (upgrades do not exist in HTTP/2)."""
         if self._stream_tls is None:
-            c = self._configuration
-            context = ssl.create_default_context(cafile=c.ssl_ca_cert)
-            if c.cert_file:
-                context.load_cert_chain(c.cert_file, keyfile=c.key_file)
-            if not c.verify_ssl:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            context.set_alpn_protocols(["http/1.1"])
-            self._stream_tls = context
+            self._stream_tls = _tls_context(self._configuration)
+            self._stream_tls.set_alpn_protocols(["http/1.1"])
         return self._stream_tls
 
     # -- verbs ----------------------------------------------------------
@@ -368,15 +381,16 @@ class KubeClient:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
-        timeout_seconds: int = 300,
-        inactivity_timeout: float = WATCH_INACTIVITY_TIMEOUT,
+        timeout_seconds: int = WATCH_TIMEOUT,
+        grace: float = WATCH_GRACE,
     ) -> AsyncIterator[WatchEvent]:
-        """Stream events after ``resource_version`` (with bookmarks).
+        """Stream events after ``resource_version`` (with bookmarks) for ``timeout_seconds``.
 
         Raises :class:`Gone` when the version is too old (also when it arrives
         as an ERROR event), :class:`ConnectionLost` when the stream breaks or
-        is silent for ``inactivity_timeout`` seconds. A clean end of stream
-        (server-side timeout) just ends the iteration.
+        has not ended ``grace`` seconds after ``timeout_seconds`` (a dead
+        connection: module doc). The clean end of the stream just ends the
+        iteration.
         """
         params = _selectors(label_selector, field_selector)
         params.update(
@@ -388,7 +402,8 @@ class KubeClient:
         path = res.path(namespace)
         await self._bucket.acquire()
         headers = await self._headers(None)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=inactivity_timeout)
+        deadline = timeout_seconds + grace
+        timeout = aiohttp.ClientTimeout(total=deadline, sock_connect=CONNECT_TIMEOUT)
         try:
             async with self._session.get(
                 self._host + path,
@@ -409,7 +424,11 @@ class KubeClient:
                 async for line in resp.content:
                     if line.strip():
                         yield _watch_event(line, path)
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        except TimeoutError as exc:
+            raise ConnectionLost(f"WATCH {path}: not ended {deadline:g}s after it began, "
+                                 f"though the server was to end it after {timeout_seconds}s: "
+                                 "the connection is dead") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise ConnectionLost(f"WATCH {path}: {type(exc).__name__}: {exc}") from exc
 
     async def create(
@@ -480,6 +499,20 @@ class KubeClient:
         if propagation:
             options["propagationPolicy"] = propagation
         return await self.request("DELETE", res.path(namespace, name), body=options)
+
+
+def _tls_context(configuration: Any) -> ssl.SSLContext:
+    """The TLS settings of a kubeconfig (or in-cluster configuration), as
+    kubernetes_asyncio derives them."""
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.disable_strict_ssl_verification:
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
 
 
 def _env_proxy(url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from typing import Protocol
 
 import orjson
 
+from syncer.kube import liveness
 from syncer.kube.client import StreamTarget
 from syncer.kubelet import http1, routes, splice
 from syncer.kubelet.pods import HostPod, PodResolver
@@ -148,12 +148,14 @@ class KubeletServer:
     # -- one connection ----------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one caller; its socket probes the peer (``syncer.kube.liveness``), so a
+        stream whose kube-apiserver went away does not hold a host stream forever."""
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         sock = writer.get_extra_info("socket")
-        if sock is not None:  # a vanished caller is noticed even while its stream is idle
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if sock is not None:
+            liveness.tune(sock)
+        self._connections.add(task)
         try:
             await self._serve(reader, writer)
         finally:

@@ -79,6 +79,8 @@ class ControlPlane:
     ready_timeout: float = 90.0
     apiserver_args: list[str] = field(default_factory=list)
     """Extra kube-apiserver flags (e.g. ``--watch-cache=false`` to force 410s in tests)."""
+    store_args: list[str] = field(default_factory=list)
+    """Extra flags of the store (etcd or kine), e.g. kine's ``--compact-min-retain=0``."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment of every component (the CLI marks its clusters' processes)."""
     extra_ips: list[str] = field(default_factory=list)
@@ -299,8 +301,9 @@ class ControlPlane:
         }
 
     def _plan(self) -> list[tuple[str, list[str]]]:
+        store, argv = self._store_plan()
         return [
-            self._store_plan(),
+            (store, [*argv, *self.store_args]),
             ("kube-apiserver", self._apiserver_argv()),
             ("kube-controller-manager", self._controller_manager_argv()),
             *self._extra_plan(),

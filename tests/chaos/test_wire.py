@@ -39,8 +39,8 @@ import orjson
 import pytest
 
 from syncer.kube import resources as r
-from syncer.kube.client import REQUEST_TIMEOUT, WATCH_INACTIVITY_TIMEOUT, KubeClient
-from syncer.kube.errors import Gone
+from syncer.kube.client import REQUEST_TIMEOUT, WATCH_DEADLINE, ClientSettings, KubeClient
+from syncer.kube.errors import ConnectionLost, Gone
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
 from syncer.local.syncer_process import SyncerProcess
 from tests.chaos import audit
@@ -51,7 +51,7 @@ from tests.cluster.conftest import VC, Stack
 from tests.conftest import OWNER, running
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.suite_size import pick
-from tests.support import http_get, wait_until
+from tests.support import http_get, syncer_idle, wait_until
 from translators import naming
 
 Obj = dict[str, Any]
@@ -92,10 +92,13 @@ def host_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostClust
 @pytest.fixture
 def virtual_cluster(tmp_path: Path) -> Iterator[VirtualControlPlane]:
     """The virtual control plane (kine on SQLite, as in production), also without watch
-    cache, so kine's compaction yields 410."""
+    cache, so kine's compaction yields 410; kine compacts up to the revision asked for
+    (by default it keeps the last 1,000, which a syncer that watches closely never falls
+    behind by during one phase: found when watches began to be renewed every 12 s)."""
     root = tmp_path / VC
     cluster = VirtualControlPlane(name=VC, root=root, store="sqlite", owner=OWNER,
-                                  apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"))
+                                  apiserver_args=UNCACHED + audit.apiserver_flags(root / "audit"),
+                                  store_args=["--compact-min-retain=0"])
     with running(cluster):
         yield cluster
 
@@ -185,6 +188,97 @@ async def test_syncer_converges_after_every_wire_fault(
     report("wire", {"phases": wire.figures})
 
 
+LIVENESS_BOUND = 20.0
+"""Issue 22: a dead peer (a half-open connection, its bytes silently dropped) is given up
+within 20 s, on requests and on watches."""
+GIVE_UP_TIMEOUT = 150.0
+"""How long the measurements wait: room for the 70 s watch timeout of before issue 22."""
+
+
+async def test_half_open_connections_are_given_up_within_20_seconds(
+    wire: Wire, tmp_path: Path, report: Report
+) -> None:
+    """How long a half-open connection holds things up, measured three ways: a request and
+    a watch of the syncer's client, each on a connection black-holed under it (seconds
+    until the client gives it up); then the syncer at rest with both sides black-holed
+    and a Service created right after (seconds until every informer watches again, and
+    until the Service is on the host). Each within 20 s."""
+    figures = await _client_gives_up(wire, tmp_path)
+    wire.syncer = await _start_syncer(wire, tmp_path)
+    figures.update(await _syncer_gets_over(wire))
+    report("half-open-detection", figures)
+    slow = {what: seconds for what, seconds in figures.items() if seconds > LIVENESS_BOUND}
+    assert not slow, f"held up by half-open connections for over {LIVENESS_BOUND:.0f}s: {slow}"
+
+
+async def _client_gives_up(w: Wire, tmp_path: Path) -> dict[str, float]:
+    """A request on the client's one pooled connection, and a watch that already streamed,
+    each black-holed: seconds until each fails with ConnectionLost."""
+    path = kubeconfig_via(w.stack.host_cluster, w.host.port, tmp_path / "probe.kubeconfig")
+    one = ClientSettings(max_connections=1)
+    async with await KubeClient.from_kubeconfig(str(path), name="probe", settings=one) as client:
+        _, revision = await client.list(r.NAMESPACES)  # leaves its connection in the pool
+        request = asyncio.create_task(client.request("GET", r.NAMESPACES.path(), retry=False))
+        request_s = await _seconds_to_give_up(w.host, request, "the probe request")
+    async with await KubeClient.from_kubeconfig(str(path), name="probe") as client:
+        events: list[Obj] = []
+
+        async def follow() -> None:
+            async for event in client.watch(r.NAMESPACES, revision):
+                events.append(event.object)
+
+        watch = asyncio.create_task(follow())
+        await w.stack.host.create(r.NAMESPACES, {"metadata": {"name": "half-open-probe"}})
+        await wait_until(lambda: events, "the probe watch to stream a namespace's creation")
+        watch_s = await _seconds_to_give_up(w.host, watch, "the probe watch")
+    return {"client_request_given_up_s": request_s, "client_watch_given_up_s": watch_s}
+
+
+async def _seconds_to_give_up(proxy: FaultyProxy, doomed: asyncio.Task[Any], what: str) -> float:
+    """Black-hole every live connection of ``proxy`` (``doomed`` runs on one of them), then
+    the seconds until ``doomed`` fails with ConnectionLost."""
+    assert proxy.blackhole(), "no live connection to black-hole"
+    start = time.monotonic()
+    try:
+        await wait_until(doomed.done, f"{what} to give up its half-open connection",
+                         timeout=GIVE_UP_TIMEOUT, interval=0.1)
+    finally:
+        doomed.cancel()
+    seconds = round(time.monotonic() - start, 1)
+    with pytest.raises(ConnectionLost):
+        doomed.result()
+    return seconds
+
+
+async def _syncer_gets_over(w: Wire) -> dict[str, float]:
+    """The syncer at rest, both sides black-holed, then a Service created: seconds until
+    every informer watches again, and until the Service is on the host."""
+    assert w.syncer is not None
+    url = w.syncer.url
+    namespace = "half-open"
+    await w.stack.virtual.create(r.NAMESPACES, {"metadata": {"name": namespace}})
+    await wait_until(lambda: syncer_idle(url), "the syncer idle")
+    before = _watch_counts(w.informers())
+    held = {s: w.proxy(s).blackhole() for s in ("host", "virtual")}
+    assert all(held.values()), f"no live connection to black-hole on some side: {held}"
+    start = time.monotonic()
+    await w.stack.virtual.create(r.SERVICES, {"metadata": {"name": "probe"}, "spec": {
+        "ports": [{"port": 80}]}}, namespace)
+
+    def renewed() -> bool:
+        now = _watch_counts(w.informers())
+        return all(now[k] > count for k, count in before.items())
+
+    await wait_until(renewed, "every informer of the syncer to watch again",
+                     timeout=GIVE_UP_TIMEOUT, interval=0.5)
+    watches_s = round(time.monotonic() - start, 1)
+    await wait_until(lambda: w.stack.host_get(r.SERVICES, "probe", namespace),
+                     "the Service created during the fault on the host",
+                     timeout=GIVE_UP_TIMEOUT, interval=0.5)
+    return {"syncer_watches_renewed_s": watches_s,
+            "service_created_during_fault_on_host_s": round(time.monotonic() - start, 1)}
+
+
 async def _phase(w: Wire, churns: list[Churn], name: str, fault: Fault) -> None:
     """Churn with ``fault`` on; when both are over, judge every phase's workload so far
     (rolled out, converged, nothing lost or duplicated); record the figures."""
@@ -242,7 +336,7 @@ async def _stalls(w: Wire, churn: Churn) -> Obj:
 
 async def _half_open(w: Wire, churn: Churn) -> Obj:
     """Black-hole the live connections; the syncer must give them up on its own timeouts
-    (requests after REQUEST_TIMEOUT, watches after WATCH_INACTIVITY_TIMEOUT of silence):
+    (requests after REQUEST_TIMEOUT without an answer, watches not ended by WATCH_DEADLINE):
     every informer must have opened a new watch.
 
     Only the informers' new watches are awaited, not the proxy's sockets: a client that
@@ -259,7 +353,7 @@ async def _half_open(w: Wire, churn: Churn) -> Obj:
         return all(now[k] > count for k, count in before.items())
 
     await wait_until(renewed, "every informer of the syncer to open a new watch",
-                     timeout=WATCH_INACTIVITY_TIMEOUT + REQUEST_TIMEOUT + 30, interval=1.0)
+                     timeout=WATCH_DEADLINE + REQUEST_TIMEOUT + 30, interval=1.0)
     return {"half_open_connections": held,
             "seconds_until_every_watch_renewed": round(time.monotonic() - start, 1),
             "half_open_still_open_then": {s: w.proxy(s).blackholed() for s in held}}
@@ -331,8 +425,7 @@ async def _delete_one_host_copy(stack: Stack) -> str:
 
 async def _watch_once(client: KubeClient, revision: int) -> None:
     """Open a ConfigMap watch at ``revision`` and read its first event."""
-    async for _ in client.watch(r.CONFIGMAPS, str(revision), timeout_seconds=5,
-                                inactivity_timeout=10):
+    async for _ in client.watch(r.CONFIGMAPS, str(revision), timeout_seconds=5):
         return
 
 

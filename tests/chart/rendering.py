@@ -40,6 +40,7 @@ VALUE_SETS: dict[str, list[str]] = {
         f"fromHost.{kind}={not on}".lower(): [f"sync.fromHost.{kind}.enabled={str(not on).lower()}"]
         for kind, on in {
             "nodes": True, "events": True, "storageClasses": False, "ingressClasses": False,
+            "runtimeClasses": False, "priorityClasses": False,
         }.items()
     },
     "real-nodes": ["sync.fromHost.nodes.selector.all=true",
@@ -63,6 +64,13 @@ VALUE_SETS: dict[str, list[str]] = {
     "policies-off": ["policies.resourceQuota.enabled=false", "policies.limitRange.enabled=false",
                      "policies.networkPolicy.enabled=false"],
     "pss-restricted": ["policies.podSecurityStandard=restricted"],
+    "host-choices": ["policies.priorityClasses.maxValue=1000",
+                     "policies.priorityClasses.allowPreemption=true",
+                     'json:policies.runtimeClasses.allowed=["kata"]',
+                     'json:policies.schedulers.allowed=["batch"]',
+                     'json:policies.externalNames.allowed=["*.db.example.com"]',
+                     "sync.toHost.pods.runtimeClassName=gvisor",
+                     "sync.toHost.pods.priorityClassName=tenant-batch"],
     "no-coredns-no-persistence": ["controlPlane.coredns.enabled=false",
                                   "controlPlane.statefulSet.persistence.volumeClaim.enabled=false"],
     "leader-election": ["syncer.leaderElection.enabled=true", "syncer.shards=2"],

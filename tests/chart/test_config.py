@@ -23,6 +23,8 @@ from tests.chart.rendering import (
 )
 
 SECTIONS = ("sync", "policies", "syncer", "plugins")
+SYNCER_POLICIES = {"podSecurityStandard", "priorityClasses", "runtimeClasses", "schedulers",
+                   "externalNames"}
 
 
 def rendered_config(assignments: list[str], tmp_path: Path) -> tuple[dict[str, Any], Path]:
@@ -37,7 +39,7 @@ def test_rendered_config_is_accepted(name: str, tmp_path: Path) -> None:
     """Parsed by syncer.config (unknown keys are errors there), and every section round-trips."""
     data, path = rendered_config(VALUE_SETS[name], tmp_path)
     assert sorted(data) == sorted(SECTIONS)
-    assert set(data["policies"]) == {"podSecurityStandard"}  # chart-only policies stay out
+    assert set(data["policies"]) == SYNCER_POLICIES  # chart-only policies stay out
     cfg = config.load(path)
     assert config.to_dict(cfg) == data  # nothing dropped, nothing defaulted behind our back
     assert read_config(str(path)) == cfg  # what `vcsync run --config` builds
@@ -56,6 +58,17 @@ def test_rendered_config_is_accepted(name: str, tmp_path: Path) -> None:
         ("policies.podSecurityStandard=baseline", "policies.pod_security_standard",
          config.PodSecurityStandard.BASELINE),
         ("json:syncer.host.qps=7.5", "syncer.host.qps", 7.5),
+        ("policies.priorityClasses.maxValue=1000", "policies.priority_classes.max_value", 1000),
+        ("policies.priorityClasses.allowPreemption=true",
+         "policies.priority_classes.allow_preemption", True),
+        ("json:policies.runtimeClasses.allowed=[\"kata\"]", "policies.runtime_classes.allowed",
+         ("kata",)),
+        ("json:policies.externalNames.allowed=[\"*.example.com\"]",
+         "policies.external_names.allowed", ("*.example.com",)),
+        ("sync.toHost.pods.runtimeClassName=gvisor", "sync.to_host.pods.runtime_class_name",
+         "gvisor"),
+        ("sync.fromHost.runtimeClasses.enabled=true", "sync.from_host.runtime_classes.enabled",
+         True),
         ("syncer.workersPerShard=2", "syncer.workers_per_shard", 2),
     ],
 )
@@ -101,8 +114,7 @@ def test_values_defaults_are_the_syncer_defaults() -> None:
     assert values["sync"] == defaults["sync"]
     assert values["syncer"] == defaults["syncer"]
     assert values["plugins"] == defaults["plugins"]
-    assert values["policies"]["podSecurityStandard"] == defaults["policies"][
-        "podSecurityStandard"]
+    assert {key: values["policies"][key] for key in SYNCER_POLICIES} == defaults["policies"]
 
 
 def test_schema_sections_come_from_config_py() -> None:
@@ -111,7 +123,7 @@ def test_schema_sections_come_from_config_py() -> None:
     schema = chart_schema()
     assert schema["properties"]["sync"] == derived["sync"]
     assert schema["properties"]["syncer"] == derived["syncer"]
-    assert schema["properties"]["policies"]["properties"]["podSecurityStandard"] == derived[
-        "podSecurityStandard"]
+    for key in SYNCER_POLICIES:
+        assert schema["properties"]["policies"]["properties"][key] == derived[key], key
     assert dig(schema, "properties.syncer.properties.shards.minimum") == 1
     assert dig(schema, "properties.syncer.properties.host.properties.qps.exclusiveMinimum") == 0

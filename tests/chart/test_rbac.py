@@ -114,6 +114,19 @@ def test_everything_on() -> None:
     ]
 
 
+def test_classes_shown_from_the_host_are_read_only() -> None:
+    """Runtime and priority classes shown to the tenant: read, never written (issue 22)."""
+    _, cluster = rendered_rules(render([
+        "sync.fromHost.runtimeClasses.enabled=true", "sync.fromHost.priorityClasses.enabled=true",
+    ]))
+    assert cluster == [
+        rule("", "nodes", READ),
+        rule("metrics.k8s.io", "nodes", ["get", "list"]),
+        rule("node.k8s.io", "runtimeclasses", READ),
+        rule("scheduling.k8s.io", "priorityclasses", READ),
+    ]
+
+
 def needed(cfg: config.SyncerConfig) -> tuple[Table, Table]:
     """What the syncer touches on the host, derived from the translators it would run."""
     tables: dict[bool, defaultdict[str, set[str]]] = {True: defaultdict(set),

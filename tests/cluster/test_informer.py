@@ -121,7 +121,7 @@ async def test_watch_recovers_from_stalled_or_cut_stream(
         str(kubeconfig_via(host_cluster, proxy.port, tmp_path / "kubeconfig")), name="proxied"
     )
     informer = Informer(via, r.CONFIGMAPS, lambda k, o, n: None, namespace=namespace,
-                        inactivity_timeout=2.0)
+                        watch_timeout=2)
     try:
         async with _running(informer):
             await direct.create(r.CONFIGMAPS, _cm("early"), namespace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from syncer.kube import liveness
 from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import (
@@ -24,9 +26,12 @@ from syncer.kube.errors import (
 from syncer.local.cluster import VirtualControlPlane
 from syncer.writer import StatusBatcher
 from tests.conftest import OWNER, ClientFactory
-from tests.support import kubeconfig_for_token, wait_until
+from tests.proxy import FaultyProxy, kubeconfig_via
+from tests.support import TcpConnection, kubeconfig_for_token, tcp_connections, wait_until
 
 Obj = dict[str, Any]
+KEEPALIVE_TIMER = 2
+"""/proc/net/tcp's code for a socket whose keepalive timer runs."""
 
 
 @pytest.fixture
@@ -219,3 +224,45 @@ async def test_a_create_to_replan_comes_back_at_the_first_429(
     assert refused, "the server never throttled: the test proves nothing"
     assert all(o.retry_after >= 1 for o in refused)
     assert len(codes) == 60, f"{len(codes)} requests for 60 creates: some were re-sent"
+
+
+async def test_every_connection_of_the_client_probes_its_peer(
+    virtual_cluster: VirtualControlPlane, tmp_path: Path,
+) -> None:
+    """Issue 22: an idle pooled connection, a watch and a stream opened for the kubelet
+    endpoint each have the kernel's keepalive timer running, due within KEEPALIVE_IDLE
+    seconds (read from /proc/net/tcp), so a peer that vanished silently is given up
+    within USER_TIMEOUT seconds. The client talks through a proxy port of its own, so
+    only its connections are looked at."""
+    proxy = await FaultyProxy(virtual_cluster.ports["apiserver"]).start()
+    path = kubeconfig_via(virtual_cluster, proxy.port, tmp_path / "kubeconfig")
+    client = await KubeClient.from_kubeconfig(str(path), name="probed")
+
+    seen: list[Obj] = []
+
+    async def watch(revision: str) -> None:
+        async for event in client.watch(r.NAMESPACES, revision):
+            seen.append(event.object)
+
+    try:
+        _, revision = await client.list(r.NAMESPACES)
+        watching = asyncio.create_task(watch(revision))
+        # Made while the watch holds the first connection: a second one, then idle in the pool.
+        await client.create(r.NAMESPACES, {"metadata": {"name": f"probe-{uuid.uuid4().hex[:6]}"}})
+        await wait_until(lambda: seen, "the watch to stream the namespace's creation")
+        _, writer = await (await client.stream_target()).connect()
+        await wait_until(lambda: proxy.live >= 3, "a watching, a pooled and a stream connection")
+
+        def probing() -> list[TcpConnection]:
+            connections = tcp_connections([os.getpid()], proxy.port)
+            timed = [c for c in connections
+                     if c.timer == KEEPALIVE_TIMER and c.seconds <= liveness.KEEPALIVE_IDLE]
+            return connections if len(timed) == len(connections) >= 3 else []
+
+        await wait_until(probing, "every connection of the client to run a keepalive timer "
+                         f"due within {liveness.KEEPALIVE_IDLE}s", timeout=20)
+        writer.close()
+        watching.cancel()
+    finally:
+        await client.close()
+        await proxy.stop()

@@ -15,7 +15,7 @@ from syncer.kube import resources as r
 from syncer.local import coredns
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack
-from tests.support import wait_until
+from tests.support import syncer_idle, wait_until
 from translators import naming
 
 Obj = dict[str, Any]
@@ -112,6 +112,36 @@ async def test_manual_endpoints_sync_only_for_selectorless_services(
     annotations = (managed or {}).get("metadata", {}).get("annotations") or {}
     assert naming.ANNOTATION_OBJECT_NAME not in annotations, (
         "Endpoints of a Service with a selector belong to the host's controllers")
+
+
+async def test_manual_endpoints_written_with_their_service_survive_its_recreation(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """Issue 22: a selector-less Service and its Endpoints written together (one
+    ``kubectl apply``), so the Endpoints exist when the syncer re-creates the Service with
+    the host's ClusterIP. The virtual endpoints controller deletes the Endpoints of a
+    Service that is gone, the tenant's hand-written ones too; they must end up on both
+    sides all the same, with the tenant's address."""
+    await shop.virtual.create(r.SERVICES, _service("early", None), NS)
+    await shop.virtual.create(r.ENDPOINTS, {
+        "metadata": {"name": "early", "labels": {"team": "shop"}},
+        "subsets": [{"addresses": [{"ip": "192.0.2.43"}], "ports": [{"name": "http",
+                                                                      "port": 8080}]}],
+    }, NS)
+    await wait_until(lambda: _host_ip_shown(shop, "early"), "early on the host IP")
+    await wait_until(lambda: syncer_idle(syncer.url), "the syncer idle")
+
+    async def on_both_sides() -> bool:
+        found = [await shop.virtual_get(r.ENDPOINTS, "early", NS),
+                 await shop.host_get(r.ENDPOINTS, "early", NS)]
+        return all(e and [a["ip"] for a in e["subsets"][0]["addresses"]] == ["192.0.2.43"]
+                   for e in found)
+
+    await wait_until(on_both_sides, "the tenant's Endpoints in the virtual cluster and on "
+                     "the host after the re-creation")
+    virtual = await shop.virtual.get(r.ENDPOINTS, "early", NS)
+    assert virtual["metadata"]["labels"] == {"team": "shop"}
+    assert virtual["subsets"][0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
 
 
 async def test_load_balancer_ingress_reaches_the_virtual_service(

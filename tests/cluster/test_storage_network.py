@@ -157,7 +157,8 @@ async def test_network_policy_selects_only_this_tenants_pods(
     assert spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 5432}]
 
 
-@pytest.mark.parametrize("config", [sync_config({"priorityClasses": {"enabled": True}})])
+@pytest.mark.parametrize("config", [sync_config(
+    {"priorityClasses": {"enabled": True}}, policies={"priorityClasses": {"maxValue": 5000}})])
 async def test_priority_classes_are_synced_under_cluster_scoped_names(
     data: Stack, syncer: SyncerProcess
 ) -> None:
@@ -174,7 +175,8 @@ async def test_priority_classes_are_synced_under_cluster_scoped_names(
     host = await wait_until(host_class, "the host PriorityClass")
     assert host is not None
     try:
-        assert host["value"] == 1000
+        assert host["value"] == 1000, "below the platform's policies.priorityClasses.maxValue"
+        assert host["preemptionPolicy"] == "Never", "allowPreemption is false by default"
         assert not host.get("globalDefault")
         await data.virtual.create(r.PODS, {"metadata": {"name": "urgent"}, "spec": {
             "priorityClassName": "high", "containers": [{"name": "c", "image": "busybox"}]}}, NS)

@@ -17,13 +17,14 @@ Stable interface for other modules (keep it): ``Tenants`` (``a``: vc1, the
 attacker, PSS baseline, NetworkPolicies and PriorityClasses synced; ``b``:
 vc2, the victim, PSS restricted, NetworkPolicies synced), ``tenants``,
 ``victim``, ``host_targets``, ``fresh_namespace``, ``restricted_pod``,
-``warnings``, ``wait_warning``, ``resource_versions``, ``host_copy``, ``stack``,
-``config``.
+``warnings``, ``wait_warning``, ``resource_versions``, ``host_copy``, ``tainted_node``,
+``stack``, ``config``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ import pytest
 from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
-from syncer.local.cluster import HostCluster, VirtualControlPlane
+from syncer.local.cluster import HostCluster, VirtualControlPlane, fake_node
 from tests.cluster.conftest import Stack, config, open_stack, stack, sync_config  # noqa: F401
 from tests.conftest import track, untrack
 from tests.support import wait_until
@@ -184,6 +185,28 @@ async def ready_pod(client: KubeClient, name: str, namespace: str,
         return pod if pod_ready(pod) and pod["status"].get("podIP") else {}
 
     return await wait_until(probe, f"pod {namespace}/{name} Ready", timeout)
+
+
+@contextlib.asynccontextmanager
+async def tainted_node(host: KubeClient, name: str, taint: Obj,
+                       room: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """A host node (kwok's) with ``taint`` and, if given, only ``room`` to allocate; Ready
+    inside the block, deleted after it."""
+    node = fake_node(name)
+    node["spec"] = {"taints": [taint]}
+    if room is not None:
+        node["status"] = {"allocatable": room, "capacity": room}
+    await host.create(r.NODES, node)
+
+    async def ready() -> bool:
+        conditions = (await host.get(r.NODES, name)).get("status", {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    await wait_until(ready, f"host node {name} Ready", timeout=60)
+    try:
+        yield name
+    finally:
+        await host.delete(r.NODES, name)
 
 
 # -- tenants ----------------------------------------------------------------------------------

@@ -389,19 +389,22 @@ def _name_edges() -> list[Case]:
 
 
 def _priority_classes() -> list[Case]:
-    """Cluster-scoped host names: ``vcsync-<name>-x-<host namespace>-x-vc1``."""
+    """Cluster-scoped host names: ``vcsync-<name>-x-<host namespace>-x-vc1``; values capped
+    and preemption off, as ``policies.priorityClasses`` says by default."""
     cases = []
+    capped = {"value": 0, "preemptionPolicy": "Never"}
     for length in (29, 30, 31, 62, 63, 253):
         name = sized(f"pc{length}", length)
         cases.append(case(f"name-priorityclass-{length}", priority_class(name),
-                          expect=Synced("PriorityClass", name, fields={"value": 100})))
+                          expect=Synced("PriorityClass", name, fields=capped)))
     # The pod waits a stage: the virtual API server's priority admission learns of new
     # classes through an informer, and refuses the pod until it has.
     cases.append(Case("pod-priorityclass-synced", (
         Stage((Apply(priority_class("corpus-high", 1000)),),
               (Synced("PriorityClass", "corpus-high"),)),
         Stage((Apply(pod("prio-user", priorityClassName="corpus-high")),),
-              (Synced("Pod", "prio-user", fields={"spec.priority": 1000}),)))))
+              (Synced("Pod", "prio-user", fields={"spec.priority": 0,
+                                                  "spec.preemptionPolicy": "Never"}),)))))
     return cases
 
 
@@ -714,9 +717,13 @@ def _service_types() -> list[Case]:
     node_port = {"name": "http", "port": 80, "nodePort": 30999}
     return [
         case("service-externalname", service("ext", type="ExternalName",
-                                              externalName="db.example.com", ports=[]),
+                                              externalName="db.example.com.", ports=[]),
              expect=Synced("Service", "ext", fields={
-                 "spec.type": "ExternalName", "spec.externalName": "db.example.com"})),
+                 "spec.type": "ExternalName", "spec.externalName": "db.example.com."})),
+        case("service-externalname-searched", service(
+            "ext-short", type="ExternalName", externalName="db.example.com", ports=[]),
+             expect=(Warned("Service", "ext-short", "ExternalNameRefused", "'db.example.com'"),
+                     Absent("Service", "ext-short", virtual=True))),
         case("service-headless", service("headless", clusterIP="None", selector={"app": "h"}),
              expect=Synced("Service", "headless", fields={"spec.clusterIP": "None"})),
         case("service-endpoints-internal-address", service("internal-ep", clusterIP="None"),
@@ -792,7 +799,7 @@ def _ingresses() -> list[Case]:
             None, ("no-slash", "Exact", backend("web")))]),
              expect=Rejected(422, "must be an absolute path")),
         case("ingress-backend-externalname", service(
-            "to-ext", type="ExternalName", externalName="ext.example.com", ports=[]),
+            "to-ext", type="ExternalName", externalName="ext.example.com.", ports=[]),
              ingress("via-ext", defaultBackend=backend("to-ext")),
              expect=Synced("Ingress", "via-ext")),
     ]

@@ -32,7 +32,7 @@ from tests.security.conftest import (
     ready_pod,
     wait_warning,
 )
-from tests.support import wait_until
+from tests.support import syncer_idle, wait_until
 from translators import naming
 
 Obj = dict[str, Any]
@@ -260,3 +260,35 @@ async def test_hand_written_endpoints_cannot_aim_at_the_host_or_another_tenant(
     slices = await wait_until(mirrored, "the host's slices mirrored from the host Endpoints")
     addresses = {ip for s in slices for e in s.get("endpoints") or () for ip in e["addresses"]}
     assert addresses == {external}
+
+
+async def test_external_names_cannot_point_inside_the_host_cluster(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """ExternalName Services aimed at b's Service on the host (full and short DNS names),
+    the host API server (its names and its ClusterIP) and the host's DNS: none reaches the
+    host, where ingress controllers and host DNS would follow them; each gets a Warning
+    quoting the name. An external, fully qualified name is synced."""
+    a, b = tenants.a, tenants.b
+    ns = await fresh_namespace(a, "cname")
+    b_service = b.host_name(victim.service, victim.namespace)
+    targets = {
+        "tenant-b": f"{b_service}.{b.host_namespace}.svc.cluster.local",
+        "tenant-b-short": f"{b_service}.{b.host_namespace}",
+        "host-api": "kubernetes.default.svc.cluster.local",
+        "host-api-short": "kubernetes.default",
+        "host-api-ip": host_targets.api_cluster_ip,
+        "host-dns": "kube-dns.kube-system.svc",
+    }
+    for name, target in {**targets, "outside": "status.example.com."}.items():
+        await a.virtual.create(r.SERVICES, {"metadata": {"name": name}, "spec": {
+            "type": "ExternalName", "externalName": target}}, ns)
+    outside = await host_copy(a, r.SERVICES, "outside", ns)
+    assert outside["spec"]["externalName"] == "status.example.com."
+    for name, target in targets.items():
+        event = await wait_warning(a, ns, name, "ExternalNameRefused")
+        assert target in event["message"], event["message"]
+        assert a.host_namespace not in event["message"].replace(target, "")
+    await wait_until(lambda: syncer_idle(a.syncers[0].url), "the syncer idle")
+    for name in targets:
+        assert await a.host_get(r.SERVICES, name, ns) is None, f"{name} reached the host"

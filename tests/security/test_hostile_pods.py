@@ -17,7 +17,6 @@ import pytest
 
 from syncer.kube import resources as r
 from syncer.kube.errors import ApiError, NotFound
-from syncer.local.cluster import fake_node
 from tests.cluster.conftest import Stack
 from tests.security.conftest import (
     SYSTEM_CLASSES,
@@ -28,6 +27,7 @@ from tests.security.conftest import (
     host_copy,
     ready_pod,
     restricted_pod,
+    tainted_node,
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
@@ -112,21 +112,10 @@ async def test_a_privileged_debug_container_never_reaches_the_host(tenants: Tena
 
 
 @pytest.fixture
-async def tainted_node(tenants: Tenants) -> AsyncIterator[str]:
+async def platform_node(tenants: Tenants) -> AsyncIterator[str]:
     """A host node reserved for the platform (NoSchedule taint no tenant tolerates)."""
-    host = tenants.a.host
-    node = fake_node(TAINTED_NODE)
-    node["spec"] = {"taints": [TAINT]}
-    await host.create(r.NODES, node)
-
-    async def ready() -> bool:
-        found = await host.get(r.NODES, TAINTED_NODE)
-        conditions = found.get("status", {}).get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    await wait_until(ready, f"host node {TAINTED_NODE} Ready", timeout=60)
-    yield TAINTED_NODE
-    await host.delete(r.NODES, TAINTED_NODE)
+    async with tainted_node(tenants.a.host, TAINTED_NODE, TAINT) as name:
+        yield name
 
 
 async def _verdict(tenant: Stack, name: str, namespace: str) -> Obj:
@@ -149,7 +138,7 @@ async def _virtual_nodes(tenant: Stack) -> set[str]:
 
 
 async def test_a_chosen_node_name_still_goes_through_the_host_scheduler(
-    tenants: Tenants, tainted_node: str,
+    tenants: Tenants, platform_node: str,
 ) -> None:
     """Documented behaviour: a virtual pod's ``spec.nodeName`` becomes a required node
     affinity on the host pod, so the host scheduler decides. The platform's tainted node
@@ -158,7 +147,7 @@ async def test_a_chosen_node_name_still_goes_through_the_host_scheduler(
     Neither refused node appears in the tenant's virtual cluster."""
     a = tenants.a
     ns = await fresh_namespace(a, "pin")
-    targets = {"squatter": tainted_node, "ghost": "no-such-node", "guest": "kwok-node-0"}
+    targets = {"squatter": platform_node, "ghost": "no-such-node", "guest": "kwok-node-0"}
     for name, node in targets.items():
         await a.virtual.create(r.PODS, restricted_pod(name, nodeName=node), ns)
     for name in ("squatter", "ghost"):
@@ -175,7 +164,7 @@ async def test_a_chosen_node_name_still_goes_through_the_host_scheduler(
     assert squatter["status"].get("phase") == "Pending"
     nodes = await _virtual_nodes(a)
     assert "kwok-node-0" in nodes
-    assert not nodes & {tainted_node, "no-such-node"}, nodes
+    assert not nodes & {platform_node, "no-such-node"}, nodes
 
 
 async def _host_classes(tenant: Stack) -> dict[str, Obj]:
@@ -187,9 +176,11 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
     tenants: Tenants, victim: Victim, host_targets: HostTargets,
 ) -> None:
     """``system-`` classes and values above 1e9 are refused by the tenant's own API server;
-    the highest value it may create reaches the host capped below the system classes, a
-    globalDefault class is never the host's default, a pod naming a virtual system class
-    gets no host class. The host's system classes and its own class never change."""
+    the highest value it may create reaches the host capped at
+    ``policies.priorityClasses.maxValue`` (0 by default, far below the system classes) and
+    never preempting, a globalDefault class is never the host's default, a pod naming a
+    virtual system class gets no host class. The host's system classes and its own class
+    never change."""
     a = tenants.a
     before = await _host_classes(a)
     defaults_before = {n for n, c in before.items() if c.get("globalDefault")}
@@ -211,11 +202,11 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
         sys_pod, plain = [await ready_pod(a.virtual, n, ns) for n in ("sys", "plain")]
         assert sys_pod["spec"]["priority"] > SYSTEM_PRIORITY, "the virtual cluster's own view"
         hosts = {n: await host_copy(a, r.PODS, n, ns) for n in ("top", "sys", "plain")}
-        assert hosts["top"]["spec"]["priority"] == 1_000_000_000 < SYSTEM_PRIORITY
+        assert hosts["top"]["spec"]["priority"] == 0 < SYSTEM_PRIORITY
         assert "priorityClassName" not in hosts["sys"]["spec"]
         assert hosts["sys"]["spec"].get("priority", 0) == 0
         assert plain["spec"]["priority"] == 1000
-        assert hosts["plain"]["spec"].get("priority", 0) == 1000
+        assert hosts["plain"]["spec"].get("priority", 0) == 0, "its class, capped at 0"
         after = await _host_classes(a)
         for name in (*SYSTEM_CLASSES, host_targets.priority_class):
             assert after[name]["metadata"]["resourceVersion"] == before[name]["metadata"][
@@ -225,7 +216,7 @@ async def test_priority_classes_cannot_outrank_or_redefine_the_hosts(
                   and c["metadata"]["labels"].get(naming.LABEL_MANAGED_BY) == a.name]
         assert {naming.identity_of(c).name for c in copies  # type: ignore[union-attr]
                 } >= {"tenant-max", "tenant-default"}
-        assert all(c["value"] <= 1_000_000_000 for c in copies)
+        assert all(c["value"] <= 0 and c["preemptionPolicy"] == "Never" for c in copies)
         assert not any(n.startswith("system-") for n in after if n not in before)
     finally:
         # The virtual globalDefault would give every later pod of tenant a this class.

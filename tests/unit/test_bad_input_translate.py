@@ -12,7 +12,7 @@ from syncer.controller import warning_text
 from syncer.kube import resources
 from syncer.kube.errors import Forbidden, Invalid
 from tests.unit.fakes import FakeLookup
-from translators import naming, pods
+from translators import naming, pods, policy
 from translators.base import Context, Create, EnsureSynced, Requeue, Side, Warn
 from translators.services import ServiceTranslator
 
@@ -122,7 +122,7 @@ def test_pod_naming_a_synced_priority_class_waits_for_its_host_copy() -> None:
     """Host admission refuses a pod naming a PriorityClass that does not exist yet: the
     class's copy is made first (like a mounted ConfigMap's), not after a refusal."""
     ctx = Context(VC, HOST_NS, _world_with_services(0, 0), values={
-        pods.API_SERVICE_IP: "10.96.0.1", pods.SYNC_PRIORITY_CLASSES: True})
+        pods.API_SERVICE_IP: "10.96.0.1", policy.SYNC_PRIORITY_CLASSES: True})
     actions = pods.PodTranslator().to_host(_pod(priorityClassName="high"), ctx)
     assert actions[-2:-1] == [EnsureSynced("priorityClasses", "high")]
     assert isinstance(actions[-1], Create)

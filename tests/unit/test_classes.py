@@ -1,4 +1,5 @@
-"""Unit tests of the fromHost StorageClass and IngressClass translators (scenario 28).
+"""Unit tests of the fromHost class translators (scenario 28; runtime and priority classes:
+issue 22).
 
 Host classes are shaped as the host API server returns them (defaults filled
 in, server metadata, a kubectl last-applied annotation). Every call runs
@@ -13,13 +14,15 @@ from typing import Any
 import pytest
 
 from syncer.controller import Controller
-from syncer.kube.resources import INGRESSCLASSES, STORAGECLASSES
+from syncer.kube.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES
 from tests.unit.fakes import FakeLookup, unchanged
 from translators.base import Context, Create, Delete, Direction, Patch, Side
 from translators.classes import (
     LAST_APPLIED,
     ClassTranslator,
+    HostPriorityClassTranslator,
     IngressClassTranslator,
+    RuntimeClassTranslator,
     StorageClassTranslator,
     ingress_class_synced,
     storage_class_synced,
@@ -284,3 +287,61 @@ def test_class_synced_helpers_read_the_virtual_caches() -> None:
     assert storage_class_synced("fast", ctx)
     assert not ingress_class_synced("nginx", ctx)
     assert not storage_class_synced("slow", ctx)
+
+
+# --- runtime and priority classes (issue 22) -----------------------------------------------------
+
+
+def host_runtime_class(**fields: Any) -> Obj:
+    return {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": server_meta("kata"), "handler": "kata-qemu",
+            "overhead": {"podFixed": {"memory": "120Mi"}}, **fields}
+
+
+def host_priority_class(name: str = "tenant-batch", **fields: Any) -> Obj:
+    return {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": server_meta(name), "value": 1000, "globalDefault": False,
+            "preemptionPolicy": "Never", "description": "for tenants", **fields}
+
+
+def test_runtime_classes_are_mirrored_and_a_new_handler_recreates_the_copy() -> None:
+    t = RuntimeClassTranslator(SELECTED)
+    assert (t.kind, t.resource, t.direction) == ("runtimeClasses", RUNTIMECLASSES,
+                                                 Direction.FROM_HOST)
+    copy_ = created(t.to_virtual(host_runtime_class(), context()))
+    assert (copy_["handler"], copy_["overhead"]) == ("kata-qemu", {"podFixed": {"memory": "120Mi"}})
+    virtual = stored(copy_)
+    assert t.sync(virtual, host_runtime_class(), context()) == []
+    assert [type(a) for a in t.sync(virtual, host_runtime_class(handler="kata-fc"),
+                                      context())] == [Delete, Create]
+
+
+def test_host_priority_classes_are_mirrored_under_their_own_section() -> None:
+    """Its kind differs from the toHost translator's, its section is the same key under
+    sync.fromHost; value and preemption are immutable."""
+    t = HostPriorityClassTranslator(SELECTED)
+    assert (t.kind, t.section, t.resource) == ("hostPriorityClasses", "priorityClasses",
+                                               PRIORITYCLASSES)
+    copy_ = created(t.to_virtual(host_priority_class(), context()))
+    assert {k: copy_[k] for k in ("value", "preemptionPolicy", "globalDefault")} == {
+        "value": 1000, "preemptionPolicy": "Never", "globalDefault": False}
+    virtual = stored(copy_)
+    assert [type(a) for a in t.sync(virtual, host_priority_class(value=2000),
+                                      context())] == [Delete, Create]
+
+
+def test_system_priority_classes_are_neither_shown_nor_touched() -> None:
+    """A host system class would give a tenant's pod its priority; the virtual cluster's
+    own system classes (same names, no host source wanted) are left alone."""
+    t = HostPriorityClassTranslator({"enabled": True})
+    system = host_priority_class("system-node-critical", value=2_000_001_000)
+    assert not t.wants(system, context())
+    assert t.wants(host_priority_class(), context())
+    own = stored(created(t.to_virtual(system, context())))
+    c = Controller.__new__(Controller)
+    c.translator, c.ctx = t, context()
+    assert c.plan(own, system) == []
+    assert c.plan(own, None) == []
+    tenant_own = stored(created(t.to_virtual(host_priority_class("tenant-made"), context())))
+    assert c.plan(tenant_own, None) == [
+        Delete(Side.VIRTUAL, PRIORITYCLASSES, "tenant-made", None, "virtual-uid")]

@@ -28,7 +28,7 @@ from syncer.config import (
 DEFAULTS_YAML = """
 sync:
   toHost:
-    pods:                    {enabled: true}
+    pods:                    {enabled: true, runtimeClassName: "", priorityClassName: ""}
     services:                {enabled: true}
     endpoints:               {enabled: true}
     persistentVolumeClaims:  {enabled: true}
@@ -42,8 +42,14 @@ sync:
     events:         {enabled: true}
     storageClasses: {enabled: false, selector: {labels: {}}}
     ingressClasses: {enabled: false, selector: {labels: {}}}
+    runtimeClasses: {enabled: false, selector: {labels: {}}}
+    priorityClasses: {enabled: false, selector: {labels: {}}}
 policies:
   podSecurityStandard: privileged
+  priorityClasses: {maxValue: 0, allowPreemption: false}
+  runtimeClasses: {allowed: []}
+  schedulers: {allowed: []}
+  externalNames: {allowed: []}
 syncer:
   host:    {qps: 50, burst: 100}
   virtual: {qps: 300, burst: 600}
@@ -56,7 +62,7 @@ plugins: {}
 FULL_YAML = """
 sync:
   toHost:
-    pods: {enabled: true}
+    pods: {enabled: true, runtimeClassName: gvisor, priorityClassName: tenant-batch}
     services: {enabled: false}
     endpoints: {enabled: false}
     persistentVolumeClaims: {enabled: false}
@@ -70,8 +76,13 @@ sync:
     events: {enabled: false}
     storageClasses: {enabled: true, selector: {labels: {tier: fast, since: 2024-01-01}}}
     ingressClasses: {enabled: true, selector: {labels: {public: "on"}}}
+    runtimeClasses: {enabled: true, selector: {labels: {sandbox: "yes"}}}
 policies:
   podSecurityStandard: restricted
+  priorityClasses: {maxValue: 1000, allowPreemption: true}
+  runtimeClasses: {allowed: [kata, gvisor]}
+  schedulers: {allowed: [batch-scheduler]}
+  externalNames: {allowed: ["*.db.example.com", "shared.platform.svc.cluster.local"]}
   resourceQuota: {enabled: true, quota: {requests.cpu: 10}}
   limitRange: {enabled: false}
   networkPolicy: {}
@@ -141,11 +152,44 @@ def test_full_file_round_trips(tmp_path: Path) -> None:
     assert cfg.sync.from_host.ingress_classes.selector.labels == {"public": "on"}
     assert cfg.policies.pod_security_standard is PodSecurityStandard.RESTRICTED
     assert cfg.syncer.leader_election.retry_period == 0.25
+    assert cfg.sync.to_host.pods.runtime_class_name == "gvisor"
+    assert cfg.sync.from_host.runtime_classes.selector.labels == {"sandbox": "yes"}
+    assert cfg.policies.runtime_classes.allowed == ("kata", "gvisor")
+    assert cfg.policies.priority_classes.max_value == 1000
+    assert cfg.policies.external_names.allowed[0] == "*.db.example.com"
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"policies": {"runtimeClasses": {"allowed": "kata"}}},
+     "policies.runtimeClasses.allowed: expected a list of strings, got 'kata'"),
+    ({"policies": {"schedulers": {"allowed": ["ok", 3]}}},
+     "policies.schedulers.allowed[1]: expected a non-empty string, got 3"),
+    ({"policies": {"externalNames": {"allowed": [""]}}},
+     "policies.externalNames.allowed[0]: expected a non-empty string, got ''"),
+    ({"sync": {"toHost": {"pods": {"runtimeClassName": True}}}},
+     "sync.toHost.pods.runtimeClassName: expected a string, got True"),
+    ({"policies": {"priorityClasses": {"maxValue": 1_000_000_001}}},
+     "policies.priorityClasses.maxValue: must be <= 1e+09, got 1000000001"),
+    ({"sync": {"toHost": {"priorityClasses": {"enabled": True}},
+               "fromHost": {"priorityClasses": {"enabled": True}}}},
+     "sync.fromHost.priorityClasses.enabled: cannot be true together with "
+     "sync.toHost.priorityClasses.enabled"),
+])
+def test_host_choice_policies_are_checked(data: dict[str, Any], message: str) -> None:
+    assert error_of(data) == message
+
+
+def test_lists_accept_null_and_keep_their_order() -> None:
+    """``allowed: null`` (a commented-out list) is empty; a list is kept in order."""
+    assert parse({"policies": {"schedulers": {"allowed": None}}}) == SyncerConfig()
+    cfg = parse({"policies": {"runtimeClasses": {"allowed": ["b", "a"]}}})
+    assert to_dict(cfg)["policies"]["runtimeClasses"] == {"allowed": ["b", "a"]}
 
 
 def test_chart_only_keys_are_accepted_and_dropped(tmp_path: Path) -> None:
     cfg = load(write(tmp_path, FULL_YAML))
-    assert set(to_dict(cfg)["policies"]) == {"podSecurityStandard"}
+    assert set(to_dict(cfg)["policies"]) == {
+        "podSecurityStandard", "priorityClasses", "runtimeClasses", "schedulers", "externalNames"}
     assert parse({"policies": {"resourceQuota": None, "limitRange": {"x": [1]}}}) == SyncerConfig()
 
 

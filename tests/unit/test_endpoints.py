@@ -9,6 +9,7 @@ its inputs.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -17,9 +18,9 @@ from syncer.controller import Controller
 from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side, Warn
-from translators.endpoints import SKIP_MIRROR, EndpointsTranslator
-from translators.services import ServiceTranslator
+from translators.base import Context, Create, Delete, Patch, Requeue, Side, Warn
+from translators.endpoints import SERVICE_UID, SKIP_MIRROR, EndpointsTranslator
+from translators.services import RECREATING, ServiceTranslator
 
 Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
@@ -146,7 +147,8 @@ def test_api_server_endpoints_are_not_wanted() -> None:
 def test_reads_services_and_a_service_change_requeues_its_endpoints() -> None:
     t = EndpointsTranslator()
     assert list(t.reads()) == [(Side.VIRTUAL, resources.SERVICES), (Side.HOST, resources.PODS),
-                               (Side.VIRTUAL, resources.NAMESPACES)]
+                               (Side.VIRTUAL, resources.NAMESPACES),
+                               (Side.HOST, resources.SERVICES)]
     by_service, by_pod = t.triggers()
     assert (by_service.side, by_service.resource) == (Side.VIRTUAL, resources.SERVICES)
     assert list(by_service.keys(service())) == ["team/db"]
@@ -369,3 +371,109 @@ def test_endpoints_another_namespace_may_own_the_host_name_of_are_refused() -> N
     (warn,) = EndpointsTranslator().to_host(virtual, ctx)
     assert isinstance(warn, Warn)
     assert warn.reason == "NameConflict"
+
+
+# --- restored across their Service's re-creation (issue 22) --------------------------------------
+
+SERVICE_IP = "10.96.0.50"
+
+
+def host_service(*, recreating: bool = False) -> Obj:
+    """The host copy of Service team/db, synced under the Service's first uid."""
+    annotations = naming.host_annotations({}, naming.VirtualIdentity(
+        "db", "team", "svc-uid", "Service"))
+    if recreating:
+        annotations[RECREATING] = json.dumps({"uid": "svc-uid", "object": {
+            "metadata": {"name": "db", "namespace": "team"}, "spec": {}}})
+    return {"metadata": {"name": HOST_NAME, "namespace": HOST_NS, "uid": "host-svc",
+                         "annotations": annotations},
+            "spec": {"clusterIP": SERVICE_IP, "clusterIPs": [SERVICE_IP]}}
+
+
+def virtual_service(uid: str, ip: str = SERVICE_IP, **spec: Any) -> Obj:
+    svc = service()
+    svc["metadata"]["uid"] = uid
+    svc["spec"].update(clusterIP=ip, clusterIPs=[ip], **spec)
+    return svc
+
+
+def restoring_context(*services: Obj, host_copy_of_service: Obj | None = None) -> Context:
+    """The virtual Services given, the host Service, and host pods that carry identities."""
+    pods = [{**host_pod(n, ip), "metadata": {
+        **host_pod(n, ip)["metadata"],
+        "annotations": naming.host_annotations({}, naming.VirtualIdentity(
+            n, "team", f"uid-{n}", "Pod"))}} for n, ip in POD_IPS.items()]
+    ctx = context(*services, pods=pods)
+    lookup = ctx.lookup
+    assert isinstance(lookup, FakeLookup)
+    lookup.add(Side.HOST, resources.SERVICES, host_copy_of_service or host_service())
+    return ctx
+
+
+def synced_copy() -> Obj:
+    """The host copy as the syncer made it under the Service's first uid."""
+    return stored(to_host(virtual_endpoints(), restoring_context(virtual_service("svc-uid"))))
+
+
+def test_the_host_copy_records_the_service_it_was_synced_under() -> None:
+    assert synced_copy()["metadata"]["annotations"][SERVICE_UID] == "svc-uid"
+
+
+def test_endpoints_deleted_while_the_syncer_recreated_their_service_are_restored() -> None:
+    """The virtual endpoints controller deletes the Endpoints of a Service that is gone,
+    hand-written ones too; the Service is back with a new uid and the host's ClusterIP:
+    the Endpoints are made again from the host copy, pod references named back."""
+    host = synced_copy()
+    ctx = restoring_context(virtual_service("svc-uid-2"))
+    with unchanged(host):
+        (action,) = EndpointsTranslator().to_virtual(host, ctx)
+    assert isinstance(action, Create)
+    assert (action.side, action.resource) == (Side.VIRTUAL, resources.ENDPOINTS)
+    restored = action.obj
+    assert restored["metadata"] == {"name": "db", "namespace": "team",
+                                    "labels": {"app": "db"}, "annotations": {}}
+    (subset,) = restored["subsets"]
+    assert subset["addresses"] == [
+        {"ip": "10.244.1.5", "nodeName": "node-a", "hostname": "db-0",
+         "targetRef": {"kind": "Pod", "namespace": "team", "name": "db-0"}},
+        {"ip": "10.244.2.9", "nodeName": "node-b"},  # it named a pod of no host copy
+        {"ip": "192.0.2.40"}, {"ip": "192.0.2.41"}]
+    assert subset["notReadyAddresses"] == [
+        {"ip": "10.244.3.3", "nodeName": "node-c",
+         "targetRef": {"kind": "Pod", "namespace": "team", "name": "db-2"}}]
+    again = to_host({**restored, "metadata": {**restored["metadata"], "uid": "ep-uid-2"}}, ctx)
+    expected = copy.deepcopy(host["subsets"])
+    del expected[0]["addresses"][1]["targetRef"]
+    assert again["subsets"] == expected, "the restored Endpoints sync to the same copy"
+
+
+@pytest.mark.parametrize(("case", "services"), [
+    ("deleted by the tenant", [virtual_service("svc-uid")]),
+    ("with their Service", []),
+    ("with a Service the tenant replaced (its own ClusterIP)", [
+        virtual_service("svc-uid-2", ip="10.96.7.7")]),
+    ("and the new Service has a selector", [virtual_service("svc-uid-2", selector={"a": "b"})]),
+])
+def test_other_deletions_take_the_host_copy_with_them(case: str, services: list[Obj]) -> None:
+    host = synced_copy()
+    assert EndpointsTranslator().to_virtual(host, restoring_context(*services)) == [
+        Delete(Side.HOST, resources.ENDPOINTS, HOST_NAME, HOST_NS, "host-ep-uid")], case
+
+
+def test_while_the_service_is_being_recreated_the_host_copy_waits() -> None:
+    """Between the syncer's delete and create of the Service (or after an interruption)."""
+    ctx = restoring_context(host_copy_of_service=host_service(recreating=True))
+    (action,) = EndpointsTranslator().to_virtual(synced_copy(), ctx)
+    assert isinstance(action, Requeue)
+
+
+def test_a_restored_endpoints_object_keeps_its_host_copy() -> None:
+    """It has a new uid: the copy is patched to it, never deleted and made again."""
+    c = planner()
+    c.ctx = restoring_context(virtual_service("svc-uid-2"))
+    host = synced_copy()
+    restored = virtual_endpoints(uid="ep-uid-2")
+    (action,) = c.plan(restored, host)
+    assert isinstance(action, Patch)
+    assert action.patch["metadata"]["annotations"][naming.ANNOTATION_OBJECT_UID] == "ep-uid-2"
+    assert action.patch["metadata"]["annotations"][SERVICE_UID] == "svc-uid-2"

@@ -67,7 +67,8 @@ WORLD = PodWorld(
     dns_ip=DNS_IP,
     services=SERVICES,
     namespace_labels={"kubernetes.io/metadata.name": "team", "env": "prod"},
-    sync_priority_classes=False,
+    priority_class="",
+    runtime_class="",
     token_secret=TOKEN_SECRET,
 )
 
@@ -767,6 +768,21 @@ def test_legacy_secret_ref_volumes_are_renamed(driver: str) -> None:
     assert spec["volumes"] == [{"name": "v", driver: {"secretRef": {"name": "creds-x-team-x-vc"}}}]
 
 
+def test_generic_ephemeral_volumes_mount_the_host_copy_of_their_claim() -> None:
+    """Issue 22: the virtual cluster's ephemeral-volume controller makes claim
+    ``<pod>-<volume>``; the host pod mounts its host copy (synced and class-checked by the
+    PVC translator), so the host's controller never provisions a second, unchecked one."""
+    template = {"spec": {"storageClassName": "premium", "accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}}
+    virtual = with_spec(volumes=[{"name": "scratch", "ephemeral": {
+        "volumeClaimTemplate": template}}])
+    spec = host_pod(virtual, WORLD)["spec"]
+    claim = f"{NAME}-scratch"
+    assert spec["volumes"] == [
+        {"name": "scratch", "persistentVolumeClaim": {"claimName": f"{claim}-x-team-x-vc"}}]
+    assert references.claim_names(virtual) == {claim}
+
+
 def test_references_cross_check_with_the_references_module() -> None:
     """Every name the virtual pod references is there translated; no untranslated one is left.
 
@@ -903,21 +919,31 @@ def test_token_requests_list_distinct_tokens_with_the_shortest_lifetime() -> Non
 # --- priority and scheduling ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sync", "name", "expected"),
-    [
-        (False, "high", None),
-        (True, "high", "vcsync-high-x-vcluster-vc-x-vc"),
-        (True, "system-node-critical", None),
-        (True, "system-cluster-critical", None),
-    ],
-)
-def test_priority_class(sync: bool, name: str, expected: str | None) -> None:
-    world = replace(WORLD, sync_priority_classes=sync)
-    spec = host_pod(with_spec(priorityClassName=name, priority=1000), world)["spec"]
+@pytest.mark.parametrize(("chosen", "expected"), [("", None), ("host-high", "host-high")])
+def test_priority_class_is_the_one_the_policy_chose(chosen: str, expected: str | None) -> None:
+    """``translators.policy.host_priority_class`` chooses (tests/unit/test_policy.py);
+    priority and preemption are left to host admission, which derives them from it."""
+    world = replace(WORLD, priority_class=chosen)
+    spec = host_pod(with_spec(priorityClassName="high", priority=1000,
+                              preemptionPolicy="PreemptLowerPriority"), world)["spec"]
     assert spec.get("priorityClassName") == expected
     assert "priority" not in spec
     assert "preemptionPolicy" not in spec
+
+
+@pytest.mark.parametrize(
+    ("named", "default", "expected"),
+    [(None, "", None), (None, "gvisor", "gvisor"), ("kata", "gvisor", "kata"),
+     ("kata", "", "kata")],
+)
+def test_runtime_class_is_the_pods_or_the_platforms_default(
+    named: str | None, default: str, expected: str | None,
+) -> None:
+    """A runtime class the pod names reaches the host as it is (``translators.policy``
+    refused the pod if it may not); a pod naming none gets sync.toHost.pods.runtimeClassName."""
+    virtual = with_spec(runtimeClassName=named) if named else virtual_pod()
+    spec = host_pod(virtual, replace(WORLD, runtime_class=default))["spec"]
+    assert spec.get("runtimeClassName") == expected
 
 
 def test_pod_affinity_and_spread_constraints_are_confined_to_the_tenant() -> None:
@@ -1151,6 +1177,17 @@ def test_status_patch_does_not_copy_host_generations() -> None:
     assert status_patch(virtual, host) == {"status": {"conditions": [RUNNING["conditions"][0]]}}
 
 
+def test_status_patch_leaves_a_nominated_node_off_a_bound_pod() -> None:
+    """Found by issue 22's preemption test: a virtual pod named its node, the host copy
+    waits for a preemption there; the API refuses ``nominatedNodeName`` on a bound pod,
+    and every status patch carrying it failed (422) again and again."""
+    bound = with_spec(nodeName="kwok-node-0")
+    host = {**stored_host(bound), "status": {"phase": "Pending", "nominatedNodeName": "n1"}}
+    assert "nominatedNodeName" not in status_patch(bound, host).get("status", {})
+    unbound = virtual_pod()
+    assert status_patch(unbound, host)["status"]["nominatedNodeName"] == "n1"
+
+
 def test_status_patch_keeps_the_virtual_qos_class() -> None:
     """A host LimitRange's default requests make the copy Burstable; the virtual pod's
     qosClass is immutable, so copying it would make every status patch fail (422)."""
@@ -1173,7 +1210,7 @@ def test_host_pod_never_mutates_its_input() -> None:
         priorityClassName="high",
         ephemeralContainers=[{"name": "d", "image": "busybox"}],
     )
-    world = replace(WORLD, sync_priority_classes=True)
+    world = replace(WORLD, priority_class="vcsync-high-x-vcluster-vc-x-vc", runtime_class="gv")
     assert_pure(host_pod, virtual, world)
     assert_pure(ephemeral_containers_patch, virtual, host_pod(virtual_pod(), world), world)
 

@@ -7,22 +7,24 @@ from typing import Any
 
 import pytest
 
+from syncer.config import MAX_USER_PRIORITY
 from syncer.kube.resources import PRIORITYCLASSES
 from tests.unit.fakes import NoLookup, unchanged
 from translators import naming
 from translators.base import Context, Create, Delete, Patch, Side
-from translators.priorityclasses import (
-    MAX_VALUE,
-    PriorityClassTranslator,
-    host_priority_class,
-)
+from translators.policy import HOST_POLICY, HostPolicy
+from translators.priorityclasses import PriorityClassTranslator, host_priority_class
 
 Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "vcsync-high-x-vcluster-vc-x-vc"
 T = PriorityClassTranslator()
-CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
-
+LENIENT = HostPolicy(max_priority=MAX_USER_PRIORITY, allow_preemption=True)
+"""The most a platform may allow: values up to 1e9, the tenant's preemption policy."""
+CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup(),
+              values={HOST_POLICY: LENIENT})
+SAFE = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
+"""The defaults: no policy given."""
 
 
 
@@ -78,10 +80,51 @@ def test_to_host_creates_a_cluster_scoped_class_with_the_host_namespace_in_its_n
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(2_000_000_000, MAX_VALUE), (MAX_VALUE + 1, MAX_VALUE), (MAX_VALUE, MAX_VALUE), (-5, -5)],
+    [(2_000_000_000, MAX_USER_PRIORITY), (MAX_USER_PRIORITY + 1, MAX_USER_PRIORITY),
+     (MAX_USER_PRIORITY, MAX_USER_PRIORITY), (-5, -5)],
 )
 def test_value_is_capped_below_the_system_classes(value: int, expected: int) -> None:
     assert host_priority_class(virtual_class(value=value), CTX)["value"] == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(MAX_USER_PRIORITY, 0), (1000, 0), (0, 0),
+                                                 (-5, -5)])
+def test_by_default_no_class_outranks_pods_without_one_nor_preempts(
+    value: int, expected: int,
+) -> None:
+    """Issue 22: on a shared host a preempting class evicts other tenants' pods."""
+    host = host_priority_class(virtual_class(value=value), SAFE)
+    assert host["value"] == expected
+    assert host["preemptionPolicy"] == "Never"
+
+
+@pytest.mark.parametrize(("allowed", "tenant", "expected"), [
+    (False, "PreemptLowerPriority", "Never"), (False, "Never", "Never"),
+    (True, "PreemptLowerPriority", "PreemptLowerPriority"), (True, "Never", "Never"),
+    (True, None, "PreemptLowerPriority"),
+])
+def test_preemption_only_where_the_policy_allows_it(
+    allowed: bool, tenant: str | None, expected: str,
+) -> None:
+    ctx = Context("vc", HOST_NS, NoLookup(), values={
+        HOST_POLICY: HostPolicy(max_priority=50, allow_preemption=allowed)})
+    virtual = virtual_class(value=10, preemptionPolicy=tenant)
+    assert host_priority_class(virtual, ctx)["preemptionPolicy"] == expected
+
+
+@pytest.mark.parametrize("field", ["value", "preemptionPolicy"])
+def test_a_copy_made_under_another_policy_is_made_again(field: str) -> None:
+    """Both fields are immutable: a copy from an older syncer (value 1e9, preempting) is
+    deleted, and the next reconcile creates it under the policy in force."""
+    virtual = virtual_class(value=MAX_USER_PRIORITY)
+    host = stored(host_priority_class(virtual, SAFE))
+    host[field] = host_priority_class(virtual, CTX)[field]
+    with unchanged(virtual, host):
+        assert T.sync(virtual, host, SAFE) == [
+            Delete(Side.HOST, PRIORITYCLASSES, HOST_NAME, None, "host-uid")]
+    unset = {k: v for k, v in stored(host_priority_class(virtual, CTX)).items()
+             if k != "preemptionPolicy"}
+    assert T.sync(virtual, unset, CTX) == [], "unset is what the API server defaults to"
 
 
 def test_long_names_fit_the_name_limit() -> None:

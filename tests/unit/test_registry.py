@@ -19,7 +19,9 @@ from tests.plugins.example import ExampleTranslator
 from tests.unit.fakes import NoLookup
 from translators import base
 from translators.base import Context, Create, Side, Translator, available, enabled
+from translators.classes import RuntimeClassTranslator
 from translators.configmaps import ConfigMapTranslator
+from translators.priorityclasses import PriorityClassTranslator
 from translators.secrets import SecretTranslator
 
 Obj = dict[str, Any]
@@ -101,6 +103,22 @@ def test_default_configuration_enables_configmaps_and_secrets() -> None:
     kinds = {t.kind: t for t in select_translators(cfg)}
     assert isinstance(kinds["configMaps"], ConfigMapTranslator)
     assert kinds["configMaps"].sync_all is True
+
+
+def test_each_direction_reads_its_own_section() -> None:
+    """sync.toHost.priorityClasses and sync.fromHost.priorityClasses are two translators
+    (issue 22): each gets its own options, never the other direction's."""
+    to_host = config_mod.parse({"sync": {"toHost": {"priorityClasses": {"enabled": True}}}})
+    kinds = {t.kind: t for t in select_translators(to_host)}
+    assert isinstance(kinds["priorityClasses"], PriorityClassTranslator)
+    assert "hostPriorityClasses" not in kinds
+    shown = {"enabled": True, "selector": {"labels": {"tenants": "yes"}}}
+    from_host = config_mod.parse({"sync": {"fromHost": {"priorityClasses": shown,
+                                                        "runtimeClasses": shown}}})
+    kinds = {t.kind: t for t in select_translators(from_host)}
+    assert "priorityClasses" not in kinds
+    assert kinds["hostPriorityClasses"].options == shown
+    assert isinstance(kinds["runtimeClasses"], RuntimeClassTranslator)
 
 
 # --- entry-point plugins ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from syncer.controller import Controller
 from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import naming, pods
-from translators.base import Action, Context, Create, Delete, Patch, Side, Warn
+from translators.base import Action, Context, Create, Delete, EnsureSynced, Patch, Side, Warn
 from translators.services import API_SERVICE, RECREATING, ServiceTranslator, is_api_service
 
 Obj = dict[str, Any]
@@ -194,14 +194,14 @@ def test_headless_service_keeps_cluster_ip_none() -> None:
 
 
 def test_external_name_service() -> None:
-    virtual = virtual_service(type="ExternalName", externalName="db.example.com")
+    virtual = virtual_service(type="ExternalName", externalName="db.example.com.")
     for key in ("selector", "clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy",
                 "internalTrafficPolicy"):
         del virtual["spec"][key]
     virtual["spec"]["ports"] = []
     assert to_host(virtual)["spec"] == {
         "type": "ExternalName",
-        "externalName": "db.example.com",
+        "externalName": "db.example.com.",
         "ports": [],
         "sessionAffinity": "None",
     }
@@ -443,6 +443,19 @@ def test_virtual_service_is_recreated_with_the_host_cluster_ip_and_node_ports() 
     ]
 
 
+def test_hand_written_endpoints_reach_the_host_before_their_service_is_recreated() -> None:
+    """Issue 22: the virtual endpoints controller deletes them with the Service; the host
+    copy is what they are restored from (``translators.endpoints``)."""
+    virtual = virtual_service()
+    del virtual["spec"]["selector"]
+    actions = sync(virtual, host_stored(to_host(virtual)))
+    assert actions[0] == EnsureSynced("endpoints", "team/web")
+    assert [type(a) for a in actions[1:]] == [Patch, Delete, Create]
+    selected = virtual_service()
+    assert not [a for a in sync(selected, host_stored(to_host(selected)))
+                if isinstance(a, EnsureSynced)], "the host's controllers make those Endpoints"
+
+
 def test_recreate_takes_the_families_of_the_host_ips() -> None:
     v6 = "fd00:10:96::7"
     virtual = virtual_service(ipFamilyPolicy="PreferDualStack")
@@ -537,8 +550,28 @@ def test_no_recreate_of_a_service_with_finalizers_but_a_warning() -> None:
     assert HOST_NS not in warning.message
 
 
+def external_name(target: str) -> Obj:
+    service = virtual_service(type="ExternalName", externalName=target)
+    for key in ("selector", "clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+        del service["spec"][key]
+    return service
+
+
+def test_external_names_inside_the_host_cluster_are_refused_and_never_kept() -> None:
+    """Issue 22 (the rule itself: tests/unit/test_externalnames.py). Not created; and a Service
+    that turns into one loses its host copy, which must not point there either."""
+    refused = external_name("kubernetes.default")
+    with unchanged(refused):
+        (warning,) = ServiceTranslator().to_host(refused, context())
+    assert isinstance(warning, Warn)
+    assert warning.reason == "ExternalNameRefused"
+    host = host_stored(to_host(external_name("db.example.com.")))
+    assert sync(refused, host) == [
+        warning, Delete(Side.HOST, resources.SERVICES, HOST_NAME, HOST_NS, "host-uid")]
+
+
 def test_no_recreate_when_either_side_has_no_cluster_ip() -> None:
-    external = virtual_service(type="ExternalName", externalName="db.example.com")
+    external = virtual_service(type="ExternalName", externalName="db.example.com.")
     for key in ("selector", "clusterIP", "clusterIPs"):
         del external["spec"][key]
     host = host_stored(to_host(external))

@@ -109,7 +109,8 @@ The syncer's config file: exactly the sections `vcsync run --config` reads
 {{- if include "vcsync.leaderElect" . -}}
 {{- $_ := set $syncer.leaderElection "enabled" true -}}
 {{- end -}}
-{{- $config := dict "sync" .Values.sync "policies" (dict "podSecurityStandard" .Values.policies.podSecurityStandard) "syncer" $syncer "plugins" .Values.plugins -}}
+{{- $policies := pick .Values.policies "podSecurityStandard" "priorityClasses" "runtimeClasses" "schedulers" "externalNames" -}}
+{{- $config := dict "sync" .Values.sync "policies" $policies "syncer" $syncer "plugins" .Values.plugins -}}
 {{- toYaml $config -}}
 {{- end -}}
 
