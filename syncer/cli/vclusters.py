@@ -21,15 +21,16 @@ import orjson
 import yaml
 
 from syncer import config as config_mod
-from syncer.cli import chart, checks, connection, drivers, kubeconfig, output, state
+from syncer.cli import chart, checks, connection, drivers, kubeconfig, output, staging, state
 from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
 from syncer.kube.resources import NAMESPACES
-from syncer.local import binaries
-from syncer.local.process import LaunchError
-from syncer.local.vcluster import LocalVCluster
+from syncer.local import binaries, hostns
+from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
+from syncer.local.vcluster import LocalVCluster, host_client
+from syncer.snapshot.archive import restorable_versions
 
 _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
                "helm": ("helm",)}
@@ -74,6 +75,9 @@ def _register_create(commands: Any) -> None:
     p.add_argument("--driver", choices=drivers.DRIVERS, default="local",
                    help="local: processes on this machine; helm: the chart on the host")
     p.add_argument("--ttl", help="delete with `vcsync delete --expired` after this long (2h, 1d)")
+    p.add_argument("--from-snapshot", metavar="FILE",
+                   help="start from a `vcsync snapshot create` archive (its objects, "
+                        "certificates, tokens and values; -f/--set apply on top)")
     p.set_defaults(handler=create_cmd)
 
 
@@ -84,35 +88,87 @@ def create_cmd(args: argparse.Namespace) -> int:
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
     ttl = state.parse_duration(args.ttl) if args.ttl else None
-    values = _values(args.values, args.set)
-    version = _version(args.kubernetes_version, values, args.driver)
-    syncer_config = _render(name, namespace, values)
     config = kubeconfig.load()
     host_context = state.host_context(config)
     _check_free(name, namespace, host_context)
-    checks.built(_COMPONENTS[args.driver], version)
-    host_config = kubeconfig.extract(config, host_context, kubeconfig.path().parent)
-    _check_host(host_config, host_context, namespace)
-    output.info(f"creating virtual cluster {name!r} in host namespace {namespace!r} "
-                f"on {host_context!r} (Kubernetes {version}, driver {args.driver})")
     directory = VClusterRecord.directory_for(name, namespace, host_context)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    staged = _stage(args, name, namespace, directory) if args.from_snapshot else None
+    try:
+        values = _values(args.values, args.set, staged.values() if staged else {})
+        version = _version(args.kubernetes_version or _snapshot_version(staged), values,
+                           args.driver)
+        if staged is not None:
+            staging.check_restorable(staged, version)
+        syncer_config = render(name, namespace, values)
+        checks.built(_COMPONENTS[args.driver], version)
+        host_config = kubeconfig.extract(config, host_context, kubeconfig.path().parent)
+        _check_host(host_config, host_context, namespace)
+    except CliError:
+        if staged is not None:  # nothing was started: the staged archive goes
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    source = f" from snapshot {args.from_snapshot}" if staged is not None else ""
+    output.info(f"creating virtual cluster {name!r} in host namespace {namespace!r} "
+                f"on {host_context!r} (Kubernetes {version}, driver {args.driver}){source}")
+    if staged is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        staging.begin(directory, staged, f"create {name}")
+    directory.mkdir(parents=True, exist_ok=True)
     _write_private(directory / "host.kubeconfig", yaml.safe_dump(host_config))
     (directory / "values.yaml").write_text(yaml.safe_dump(values))
     if args.driver == "helm":
         started: drivers.VirtualCluster = _install(name, namespace, directory)
     else:
         (directory / "syncer.yaml").write_text(yaml.safe_dump(syncer_config))
-        started = _start(name, namespace, directory, version)
+        started = _start(name, namespace, directory, version, staged)
     record = VClusterRecord(
         name, namespace, host_context, _context_name(name, namespace, host_context), version,
         args.driver, **started.record(), ttl_seconds=ttl)
     record.save()
+    staging.finish(directory)
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
     return 0
+
+
+def _stage(args: argparse.Namespace, name: str, namespace: str, directory: Path
+           ) -> staging.Staged:
+    """The verified archive of ``--from-snapshot``, staged in the new cluster's directory
+    (after what an interrupted restore of the same cluster left is removed)."""
+    if args.driver != "local":
+        raise CliError("--from-snapshot restores into the local driver only; a Helm-installed "
+                       "virtual cluster cannot be restored yet (see README: Snapshots)")
+    _abandon_interrupted(name, namespace, directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    return staging.stage(Path(args.from_snapshot), directory)
+
+
+def _abandon_interrupted(name: str, namespace: str, directory: Path) -> None:
+    """Remove what a restore into a new cluster left when it was killed before it finished:
+    its processes, its host namespace (only if labelled as this cluster's), its files."""
+    if staging.interrupted(directory) is None:
+        return
+    output.info(f"a restore into {name!r} was interrupted; removing what it had made")
+    kill_all(pids_with_env(CLUSTER_ENV, f"vcluster:{directory}"))
+    kubeconfig_file = directory / "host.kubeconfig"
+    if kubeconfig_file.is_file():
+        client = host_client(kubeconfig_file)
+        if hostns.owned_by(client, namespace, name):
+            hostns.cleanup(client, namespace, name, keep_namespace=False)
+
+
+def _snapshot_version(staged: staging.Staged | None) -> str | None:
+    """The Kubernetes version the snapshot was taken with, else the oldest one built here
+    that may serve its store (an upgrade); None without a snapshot."""
+    if staged is None:
+        return None
+    taken = staged.manifest.kubernetes_version
+    fits = restorable_versions(taken, checks.SUPPORTED_VERSIONS)
+    if taken in fits or not fits:
+        return taken  # when nothing fits, the version check says why
+    return fits[0]
 
 
 def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
@@ -127,7 +183,7 @@ def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
     return checks.kubernetes_version(version) if driver == "local" else str(version)
 
 
-def _render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
+def render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
     """The syncer config the chart renders for ``values`` (schema-checked), validated."""
     with tempfile.TemporaryDirectory(prefix="vcsync-values-") as tmp:
         file = Path(tmp) / "values.yaml"
@@ -147,9 +203,11 @@ def _context_name(name: str, namespace: str, host_context: str) -> str:
     return f"vcsync_{name}_{namespace}_{host_context}"
 
 
-def _values(files: list[str], assignments: list[str]) -> dict[str, Any]:
-    """Values files merged in order, then ``--set`` (checked later, by the chart's schema)."""
-    data: dict[str, Any] = {}
+def _values(files: list[str], assignments: list[str], base: dict[str, Any]
+            ) -> dict[str, Any]:
+    """``base`` (a snapshot's values), values files merged in order, then ``--set``
+    (checked later, by the chart's schema)."""
+    data: dict[str, Any] = base
     try:
         for file in files:
             loaded = yaml.safe_load(Path(file).read_text()) or {}
@@ -202,17 +260,23 @@ def _check_host(host_config: dict[str, Any], host_context: str, namespace: str) 
                        "choose another --namespace or delete it")
 
 
-def _start(name: str, namespace: str, directory: Path, version: str) -> LocalVCluster:
-    """Run every creation step; on any failure undo them all and say which step failed."""
+def _start(name: str, namespace: str, directory: Path, version: str,
+           staged: staging.Staged | None) -> LocalVCluster:
+    """Run every creation step; on any failure undo them all and say which step failed.
+
+    With ``staged``, the control plane starts on the snapshot's store and PKI.
+    """
     vc = LocalVCluster(name, namespace, directory, version, marker=f"vcluster:{directory}")
     prepared = False
     try:
         with output.step(f"host namespace {namespace} and the Service fronting the API"):
             vc.prepare_host()
             prepared = True
+        if staged is not None:
+            vc.install_snapshot(staged.store, staged.pki)
         with output.step(f"virtual control plane (kine, kube-apiserver {version}, "
                          "controller-manager)"):
-            vc.start_plane()
+            vc.start_plane(restored=staged is not None)
         with output.step("CoreDNS in the virtual cluster"):
             vc.apply_dns()
         with output.step("syncer (vcsync run), until its caches are synced"):
@@ -329,6 +393,11 @@ def pause_cmd(args: argparse.Namespace) -> int:
 
 def resume_cmd(args: argparse.Namespace) -> int:
     record = state.require(args.name, args.namespace)
+    journal = staging.interrupted(record.directory)
+    if journal is not None:
+        raise CliError(f"a restore into {record.name!r} was interrupted and its state is "
+                       f"half replaced; finish it with `vcsync snapshot restore {record.name} "
+                       f"{journal.get('archive')} --yes`")
     vc = drivers.handle(record)
     if not record.paused and not vc.problems():
         output.info(f"virtual cluster {record.name!r} is running; nothing to resume")
@@ -350,6 +419,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
 
 
 def status(record: VClusterRecord) -> str:
+    if staging.interrupted(record.directory) is not None:
+        return "Restoring (interrupted: run the restore again)"
     if record.paused:
         return "Paused"
     problems = drivers.handle(record).problems()

@@ -151,7 +151,7 @@ def generate_pki(
     directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]],
     extra_ips: Sequence[str] = (),
 ) -> Pki:
-    """Write a CA, a serving certificate, an SA key pair and a token file.
+    """Write a CA (with its key), a serving certificate, an SA key pair and a token file.
 
     ``users`` maps user names to their groups; each gets a random token.
     ``service_ip`` is the first IP of the service CIDR (the ``kubernetes``
@@ -175,6 +175,7 @@ def generate_pki(
     rows = [
         f'{i.token},{i.user},{i.user},"{",".join(i.groups)}"' for i in identities.values()
     ]
+    _write(directory / "ca.key", _key_pem(ca_key))
     pki = Pki(
         ca_cert=_write(directory / "ca.crt", _pem(ca)),
         serving_cert=_write(directory / "apiserver.crt", _pem(serving)),
@@ -212,3 +213,24 @@ def load_pki(directory: Path) -> Pki:
     if not pki.kubelet_client_cert.is_file():
         _write_kubelet_pki(pki)
     return pki
+
+
+def reissue_serving(pki: Pki, service_ips: Sequence[str]) -> None:
+    """A new serving certificate from ``pki``'s CA for ``service_ips`` (plus 127.0.0.1).
+
+    Why: a control plane restored from a snapshot keeps its CA (clients trust it)
+    and its tokens, but the host Service in front of it has another ClusterIP,
+    which the certificate must name. Without a CA key (a directory written
+    before the key was kept) the old certificate stays.
+    """
+    ca_key_file = pki.directory / "ca.key"
+    if not ca_key_file.is_file():
+        return
+    ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{ca_key_file}: not the EC key vcsync writes")
+    ca = x509.load_pem_x509_certificate(pki.ca_pem())
+    key = ec.generate_private_key(ec.SECP256R1())
+    serving = _cert("kube-apiserver", key, (ca, ca_key), _serving_san(service_ips))
+    _write(pki.serving_key, _key_pem(key))
+    _write(pki.serving_cert, _pem(serving))
