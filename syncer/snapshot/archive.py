@@ -211,8 +211,12 @@ def read(archive: Path, into: Path) -> Manifest:
     archive of a readable format; ``into`` then holds nothing to be used.
     """
     try:
-        with archive.open("rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
-            return _verified(tar, into)
+        with archive.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz, \
+                tarfile.open(fileobj=gz, mode="r|") as tar:
+            manifest = _verified(tar, into)
+            while gz.read(_CHUNK):  # to the end: gzip checks its length and CRC there
+                pass
+            return manifest
     except FileNotFoundError as exc:
         raise SnapshotError(f"no snapshot file {archive}") from exc
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
