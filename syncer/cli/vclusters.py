@@ -30,7 +30,7 @@ from syncer.kube.resources import NAMESPACES
 from syncer.local import binaries, hostns
 from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
 from syncer.local.vcluster import LocalVCluster, host_client
-from syncer.snapshot.archive import restorable_versions
+from syncer.snapshot.archive import SnapshotError, check_kubernetes, minor, restorable_versions
 
 _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
                "helm": ("helm",)}
@@ -142,7 +142,11 @@ def _stage(args: argparse.Namespace, name: str, namespace: str, directory: Path
                        "virtual cluster cannot be restored yet (see README: Snapshots)")
     _abandon_interrupted(name, namespace, directory)
     shutil.rmtree(directory, ignore_errors=True)
-    return staging.stage(Path(args.from_snapshot), directory)
+    try:
+        return staging.stage(Path(args.from_snapshot), directory)
+    except CliError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def _abandon_interrupted(name: str, namespace: str, directory: Path) -> None:
@@ -166,9 +170,15 @@ def _snapshot_version(staged: staging.Staged | None) -> str | None:
         return None
     taken = staged.manifest.kubernetes_version
     fits = restorable_versions(taken, checks.SUPPORTED_VERSIONS)
-    if taken in fits or not fits:
-        return taken  # when nothing fits, the version check says why
-    return fits[0]
+    if taken in fits:
+        return taken
+    if fits:
+        return fits[0]
+    try:  # says why the newest one built here cannot serve it
+        check_kubernetes(taken, max(checks.SUPPORTED_VERSIONS, key=minor))
+    except SnapshotError as exc:
+        raise CliError(f"cannot restore {staged.archive}: {exc}") from exc
+    return taken
 
 
 def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:

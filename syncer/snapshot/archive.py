@@ -103,7 +103,7 @@ def check_format(fmt: int) -> None:
                             "restore it with that older vcsync")
 
 
-def _minor(version: str) -> tuple[int, int]:
+def minor(version: str) -> tuple[int, int]:
     match = _VERSION.fullmatch(version.strip())
     if match is None:
         raise SnapshotError(f"unrecognised Kubernetes version {version!r} in the snapshot")
@@ -113,7 +113,7 @@ def _minor(version: str) -> tuple[int, int]:
 def check_kubernetes(snapshot: str, target: str) -> None:
     """A store written by Kubernetes ``snapshot`` may be served by ``target``: the same
     minor, or the next one (an upgrade, as kube-apiserver supports); never older."""
-    have, want = _minor(snapshot), _minor(target)
+    have, want = minor(snapshot), minor(target)
     if want < have:
         raise SnapshotError(f"the snapshot was taken with Kubernetes {snapshot}; restoring it "
                             f"into {target} would downgrade its store, which Kubernetes does "
@@ -131,7 +131,7 @@ def restorable_versions(snapshot: str, available: tuple[str, ...]) -> list[str]:
         with contextlib.suppress(SnapshotError):
             check_kubernetes(snapshot, version)
             fits.append(version)
-    return sorted(fits, key=_minor)
+    return sorted(fits, key=minor)
 
 
 # -- writing ----------------------------------------------------------------------------
