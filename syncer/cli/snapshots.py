@@ -191,7 +191,8 @@ def _replace(record: VClusterRecord, staged: staging.Staged) -> None:
     except (LaunchError, BlockingError, OSError) as exc:
         raise CliError(f"restoring into {record.name!r} failed ({exc}); run the same "
                        "command again to finish it") from exc
-    record.paused = False
+    saved = vc.record()  # the new pids
+    record.plane, record.syncer, record.paused = saved["plane"], saved["syncer"], False
     record.save()
     staging.finish(record.directory)
     output.info(f"virtual cluster {record.name!r} restored to revision "

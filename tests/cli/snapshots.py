@@ -43,11 +43,13 @@ def host_record(cli: Cli) -> Obj:
     return dict(data["plane"])
 
 
-def record_of(cli: Cli, name: str) -> VClusterRecord:
+def record_of(cli: Cli, name: str) -> tuple[VClusterRecord, Path]:
+    """The record of virtual cluster ``name`` and its directory (under the CLI's state,
+    not this process's)."""
     for file in (cli.state / "vclusters").glob("*/vcluster.json"):
         data = orjson.loads(file.read_bytes())
         if data["name"] == name:
-            return VClusterRecord(**data)
+            return VClusterRecord(**data), file.parent
     raise AssertionError(f"no record of virtual cluster {name!r}")
 
 
@@ -187,17 +189,19 @@ class Opened:
         await self.host.close()
 
 
-async def open_stack(record: VClusterRecord, host_record: Obj, virtual: KubeClient) -> Opened:
+async def open_stack(found: tuple[VClusterRecord, Path], host_record: Obj,
+                     virtual: KubeClient) -> Opened:
     """The chaos suite's :class:`Stack` view of a CLI-made virtual cluster, for the oracle."""
-    host_kubeconfig = record.directory / "host.kubeconfig"
+    record, directory = found
+    host_kubeconfig = directory / "host.kubeconfig"
     host = await KubeClient.from_kubeconfig(str(host_kubeconfig), name="host")
     host_plane = ControlPlane.restore(host_record)
     plane = ControlPlane.restore(record.plane)
     assert isinstance(host_plane, HostCluster)
     assert isinstance(plane, VirtualControlPlane)
     blocking = BlockingClient.from_kubeconfig(yaml.safe_load(host_kubeconfig.read_text()))
-    stack = Stack(host_plane, plane, host, virtual, record.namespace, record.directory,
-                  yaml.safe_load((record.directory / "syncer.yaml").read_text()),
+    stack = Stack(host_plane, plane, host, virtual, record.namespace, directory,
+                  yaml.safe_load((directory / "syncer.yaml").read_text()),
                   api_ip=hostns.api_ip(blocking, record.namespace, record.name),
                   name=record.name, kubelet_port=int(record.syncer["kubeletPort"]))
     return Opened(stack, host)

@@ -193,6 +193,7 @@ async def test_restore_into_an_existing_cluster_asks_then_replaces_it(
     _untouched(cli, "snap-ex", pids)
 
     cli.run("snapshot", "restore", "snap-ex", str(file), "--yes", "--no-connect")
+    assert cli.listed()["snap-ex"]["status"] == "Running"
     assert "later" not in _namespaces(cli, "snap-ex")
     assert _uid(cli, "snap-ex", "namespace", "keep") == keep_uid
     assert _kubectl(cli, "snap-ex", "get", "configmap", "settings", "-n", "keep", "-o",
