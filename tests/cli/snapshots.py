@@ -32,9 +32,12 @@ from tests.cluster.conftest import Stack
 Obj = dict[str, Any]
 Key = tuple[str, str, str]
 """(list path, namespace, name)"""
-CHANGED_BY_A_RESTORE = ("/pods", "/events", "/leases", "/endpoints", "/endpointslices")
+CHANGED_BY_A_RESTORE = ("/pods", "/events", "/leases", "/endpoints", "/endpointslices",
+                        "/nodes", "/ipaddresses")
 """Kinds a restored cluster legitimately replaces: pods come back through their
-controllers, the rest are rewritten by controllers or expire."""
+controllers; events and leases expire or are renewed; endpoints follow the new pods;
+virtual Nodes mirror the host nodes the new pods run on (deleted while none does);
+IPAddresses follow the ClusterIPs the Services get from the new host namespace."""
 
 
 def host_record(cli: Cli) -> Obj:

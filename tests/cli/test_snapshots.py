@@ -82,7 +82,8 @@ async def test_snapshot_during_churn_restores_equal_beside_the_original(
         assert snap.differences(original, restored) == []
         assert len(restored) == len(original)
         await _converged_and_rolled_out(cli, "snap-dst", dst)
-        assert await snap.lost(dst, snap.lasting(original)) == []
+        gone = await snap.lost(dst, snap.lasting(original))
+        assert gone == [], "\n".join(gone)
         assert snap.whoami(cli, "snap-dst", token, tmp_path) == SA_USER
         await _independent(cli, src, dst)
         await snap.converged(cli, "snap-src", src, snap.host_record(cli), CONVERGE_TIMEOUT,
