@@ -6,7 +6,7 @@ Run: ``.venv/bin/python -m benchmarks.snapshot [--objects 10000] [--output DIR]`
 Everything goes through the CLI as a user runs it, in a private home (its own
 kubeconfig and state directory, removed at the end): ``vcsync host create``,
 ``vcsync create``, then N objects written into the virtual cluster (ConfigMaps
-with 512 bytes of data and Secrets, spread over namespaces of 1,000), then
+with 512 random hex characters of data and Secrets, spread over namespaces of 1,000), then
 
 - ``vcsync snapshot create`` while a writer keeps creating ConfigMaps at
   ``--write-rate`` per second: wall time, archive and store size, and the
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -94,16 +95,19 @@ def home() -> Iterator[Home]:
 
 
 def _objects(n: int) -> list[tuple[r.Resource, str, dict[str, Any]]]:
-    """N objects: 2 ConfigMaps for every Secret, 512 bytes of data each."""
+    """N objects: 2 ConfigMaps for every Secret, 512 random hex characters of data each
+    (as incompressible as keys and tokens; repeated text would flatter the archive size)."""
+    rng = random.Random(0)
     made = []
     for i in range(n):
         namespace = f"bench-{i // _PER_NAMESPACE}"
+        data = {"v": rng.randbytes(256).hex()}
         if i % 3 == 2:
             made.append((r.SECRETS, namespace, {"metadata": {"name": f"s-{i}"},
-                                               "stringData": {"v": "s" * 512}}))
+                                               "stringData": data}))
         else:
             made.append((r.CONFIGMAPS, namespace, {"metadata": {"name": f"c-{i}"},
-                                                  "data": {"v": "c" * 512}}))
+                                                  "data": data}))
     return made
 
 
@@ -216,7 +220,8 @@ def write(result: dict[str, Any], out: Path) -> None:
 def markdown(result: dict[str, Any]) -> str:
     mib = 1 << 20
     rows = [
-        ("objects written (ConfigMaps, Secrets, 512 B each)", f"{result['objects']:,}"),
+        ("objects written (ConfigMaps, Secrets, 512 random hex characters each)",
+         f"{result['objects']:,}"),
         ("live objects in the store (all kinds)", f"{result['store_objects']:,}"),
         ("`vcsync snapshot create` (while writing)", f"{result['snapshot_seconds']} s"),
         ("archive size", f"{result['archive_bytes'] / mib:.1f} MiB"),

@@ -36,6 +36,14 @@ def register(commands: Any) -> None:
                         "certificate must come from it")
     p.add_argument("--kubelet-ca-key", default="", metavar="FILE",
                    help="its key (the endpoint's serving certificate is minted from it)")
+    p.add_argument("--snapshot-address", default="", metavar="IP:PORT",
+                   help="serve GET /snapshot here (the admin token required); off by default")
+    p.add_argument("--snapshot-store", default="", metavar="FILE",
+                   help="kine's SQLite file, copied consistently for a snapshot")
+    p.add_argument("--snapshot-pki", default="", metavar="DIR",
+                   help="the control plane's CA, keys and token file (goes into a snapshot)")
+    p.add_argument("--kubernetes-version", default="",
+                   help="of the virtual control plane (a snapshot's manifest records it)")
     p.set_defaults(handler=_handle)
 
 
@@ -60,6 +68,10 @@ def _handle(args: argparse.Namespace) -> int:
             kubelet_address=args.kubelet_address,
             kubelet_ca_cert=args.kubelet_ca_cert,
             kubelet_ca_key=args.kubelet_ca_key,
+            snapshot_address=args.snapshot_address,
+            snapshot_store=args.snapshot_store,
+            snapshot_pki=args.snapshot_pki,
+            kubernetes_version=args.kubernetes_version,
             **extra,
         )
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from syncer.cli import connection, output, staging, state, vclusters
+from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingError
@@ -70,15 +72,13 @@ def register(commands: Any) -> None:
 def create_cmd(args: argparse.Namespace) -> int:
     record = state.require(args.name, args.namespace)
     _refuse_interrupted(record)
-    if record.driver != "local":
-        raise CliError(f"virtual cluster {record.name!r} was installed with the Helm driver; "
-                       "snapshots of Helm installs are not supported yet")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out: Path = args.output or Path(f"{record.name}-{stamp}.vcsync-snapshot.tgz")
     if out.is_dir() or not out.parent.is_dir():
         raise CliError(f"cannot write the snapshot to {out}: no such directory, or a directory")
     started = time.monotonic()
-    manifest = _create_local(record, out)
+    manifest = _create_helm(record, out) if record.driver == "helm" else _create_local(
+        record, out)
     output.info(f"snapshot of {record.name!r} written to {out}: {manifest.total_objects} "
                 f"objects at revision {manifest.revision}, {_size(out.stat().st_size)}, "
                 f"{time.monotonic() - started:.1f}s")
@@ -101,11 +101,32 @@ def _create_local(record: VClusterRecord, out: Path) -> Manifest:
         manifest = Manifest(
             kubernetes_version=record.kubernetes_version, store_type=kine.STORE_TYPE,
             store_file=kine.STORE_FILE, revision=info.revision, objects=info.objects,
-            source={"name": record.name, "namespace": record.namespace,
-                    "hostContext": record.host_context, "driver": record.driver},
-            vcsync_version=importlib.metadata.version("vcsync"))
+            source=_source(record), vcsync_version=importlib.metadata.version("vcsync"))
         with output.step(f"write and checksum {out}"):
             return archive.write(parts, manifest, out)
+
+
+def _create_helm(record: VClusterRecord, out: Path) -> Manifest:
+    """The archive the control-plane pod streams out, verified here, with the values of the
+    release added (the pod has only the rendered config)."""
+    release = HelmRelease(record.name, record.namespace, record.directory)
+    with tempfile.TemporaryDirectory(prefix=".vcsync-snapshot-", dir=out.parent) as tmp:
+        received, parts = Path(tmp) / "pod.tgz", Path(tmp) / "parts"
+        with output.step(f"snapshot in pod {record.name}-0, through kubectl port-forward"):
+            release.fetch_snapshot(received)
+        try:
+            manifest = archive.read(received, parts)
+        except SnapshotError as exc:
+            raise CliError(f"the archive from pod {record.name}-0 is unusable: {exc}") from exc
+        shutil.copyfile(release.values_file, parts / "config" / "values.yaml")
+        manifest.source = _source(record)
+        with output.step(f"write and checksum {out}"):
+            return archive.write(parts, manifest, out)
+
+
+def _source(record: VClusterRecord) -> dict[str, str]:
+    return {"name": record.name, "namespace": record.namespace,
+            "hostContext": record.host_context, "driver": record.driver}
 
 
 def _local(record: VClusterRecord) -> LocalVCluster:

@@ -302,9 +302,10 @@ def _copy_digest(handle: IO[bytes], target: Path) -> dict[str, Any]:
 
 
 def copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory of small private files (a PKI) without following links."""
+    """Copy the files of a directory of small private files (a PKI; a mounted Secret's
+    files are links into its ``..data`` directory, which is skipped)."""
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.name.startswith(".."):
             shutil.copyfile(path, target / path.name)
             (target / path.name).chmod(0o600)
