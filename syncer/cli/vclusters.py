@@ -14,6 +14,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,22 @@ def _register_create(commands: Any) -> None:
 # -- create --------------------------------------------------------------------
 
 
+@dataclass
+class _Plan:
+    """What ``create`` decided and checked before it starts anything."""
+
+    name: str
+    namespace: str
+    host_context: str
+    directory: Path
+    staged: staging.Staged | None
+    """The verified archive of ``--from-snapshot``."""
+    values: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    syncer_config: dict[str, Any] = field(default_factory=dict)
+    host_config: dict[str, Any] = field(default_factory=dict)
+
+
 def create_cmd(args: argparse.Namespace) -> int:
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
@@ -94,43 +111,57 @@ def create_cmd(args: argparse.Namespace) -> int:
     directory = VClusterRecord.directory_for(name, namespace, host_context)
     staged = _stage(args, name, namespace, directory) if args.from_snapshot else None
     try:
-        values = _values(args.values, args.set, staged.values() if staged else {})
-        version = _version(args.kubernetes_version or _snapshot_version(staged), values,
-                           args.driver)
-        if staged is not None:
-            staging.check_restorable(staged, version)
-        syncer_config = render(name, namespace, values)
-        checks.built(_COMPONENTS[args.driver], version)
-        host_config = kubeconfig.extract(config, host_context, kubeconfig.path().parent)
-        _check_host(host_config, host_context, namespace)
+        plan = _plan(args, config, _Plan(name, namespace, host_context, directory, staged))
     except CliError:
         if staged is not None:  # nothing was started: the staged archive goes
             shutil.rmtree(directory, ignore_errors=True)
         raise
-    source = f" from snapshot {args.from_snapshot}" if staged is not None else ""
-    output.info(f"creating virtual cluster {name!r} in host namespace {namespace!r} "
-                f"on {host_context!r} (Kubernetes {version}, driver {args.driver}){source}")
-    if staged is None:
-        shutil.rmtree(directory, ignore_errors=True)
-    else:
-        staging.begin(directory, staged, f"create {name}")
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_private(directory / "host.kubeconfig", yaml.safe_dump(host_config))
-    (directory / "values.yaml").write_text(yaml.safe_dump(values))
-    if args.driver == "helm":
-        started: drivers.VirtualCluster = _install(name, namespace, directory)
-    else:
-        (directory / "syncer.yaml").write_text(yaml.safe_dump(syncer_config))
-        started = _start(name, namespace, directory, version, staged)
+    started = _make(plan, args.driver, args.from_snapshot)
     record = VClusterRecord(
-        name, namespace, host_context, _context_name(name, namespace, host_context), version,
-        args.driver, **started.record(), ttl_seconds=ttl)
+        name, namespace, host_context, _context_name(name, namespace, host_context),
+        plan.version, args.driver, **started.record(), ttl_seconds=ttl)
     record.save()
     staging.finish(directory)
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
     return 0
+
+
+def _plan(args: argparse.Namespace, config: kubeconfig.Config, plan: _Plan) -> _Plan:
+    """``plan`` with values, version, rendered config and host kubeconfig filled in, after
+    every check that can fail before anything is started."""
+    staged = plan.staged
+    plan.values = _values(args.values, args.set, staged.values() if staged else {})
+    plan.version = _version(args.kubernetes_version or _snapshot_version(staged), plan.values,
+                            args.driver)
+    if staged is not None:
+        staging.check_restorable(staged, plan.version)
+    plan.syncer_config = render(plan.name, plan.namespace, plan.values)
+    checks.built(_COMPONENTS[args.driver], plan.version)
+    plan.host_config = kubeconfig.extract(config, plan.host_context, kubeconfig.path().parent)
+    _check_host(plan.host_config, plan.host_context, plan.namespace)
+    return plan
+
+
+def _make(plan: _Plan, driver: str, snapshot: str | None) -> drivers.VirtualCluster:
+    """Write the cluster's files and start it (journaled when it starts from a snapshot)."""
+    source = f" from snapshot {snapshot}" if plan.staged is not None else ""
+    output.info(f"creating virtual cluster {plan.name!r} in host namespace "
+                f"{plan.namespace!r} on {plan.host_context!r} (Kubernetes {plan.version}, "
+                f"driver {driver}){source}")
+    directory = plan.directory
+    if plan.staged is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        staging.begin(directory, plan.staged, f"create {plan.name}")
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_private(directory / "host.kubeconfig", yaml.safe_dump(plan.host_config))
+    (directory / "values.yaml").write_text(yaml.safe_dump(plan.values))
+    if driver == "helm":
+        return _install(plan.name, plan.namespace, directory)
+    (directory / "syncer.yaml").write_text(yaml.safe_dump(plan.syncer_config))
+    return _start(plan.name, plan.namespace, directory, plan.version, plan.staged)
 
 
 def _stage(args: argparse.Namespace, name: str, namespace: str, directory: Path

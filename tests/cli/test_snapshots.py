@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
-import hashlib
-import io
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import orjson
-
 from syncer.kube.client import KubeClient
 from syncer.snapshot import archive
+from tests import archives
 from tests.chaos.churn import Churn, ChurnSpec
 from tests.cli import snapshots as snap
 from tests.cli.conftest import Cli
@@ -210,50 +205,23 @@ async def test_restore_into_an_existing_cluster_asks_then_replaces_it(
 # -- bad archives --------------------------------------------------------------------------------
 
 
-def _members(file: Path) -> list[tuple[str, bytes]]:
-    with tarfile.open(file, "r:gz") as tar:
-        out = []
-        for member in tar.getmembers():
-            handle = tar.extractfile(member)
-            assert handle is not None
-            out.append((member.name, handle.read()))
-        return out
-
-
-def _repack(members: list[tuple[str, bytes]], out: Path) -> Path:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    out.write_bytes(gzip.compress(raw.getvalue()))
-    return out
-
-
-def _remanifested(file: Path, out: Path, **changes: object) -> Path:
-    """``file`` with manifest fields changed and the manifest's own digest made to match."""
-    members = dict(_members(file))
-    body = orjson.loads(members[archive.MANIFEST])
-    body.update(changes)
-    members[archive.MANIFEST] = orjson.dumps(body)
-    members[archive.MANIFEST_DIGEST] = hashlib.sha256(members[archive.MANIFEST]).hexdigest(
-        ).encode()
-    return _repack(list(members.items()), out)
-
-
 def _bad_archives(file: Path, tmp: Path) -> dict[Path, str]:
     """Broken copies of ``file`` -> words the refusal must contain."""
     data = file.read_bytes()
     (tmp / "truncated.tgz").write_bytes(data[: len(data) * 2 // 3])
-    store = [(n, d[:-1] + bytes([d[-1] ^ 1]) if n == "store/state.db" else d)
-             for n, d in _members(file)]
+    good = archives.members(file)
+    store = [(n, d[:-1] + bytes([d[-1] ^ 1]) if n == "store/state.db" else d) for n, d in good]
+
+    def edited(name: str, **changes: object) -> Path:
+        return archives.repack(archives.remanifested(good, **changes), tmp / name)
+
     return {
         tmp / "truncated.tgz": "truncated",
-        _repack(store, tmp / "tampered.tgz"): "store/state.db does not match its checksum",
-        _remanifested(file, tmp / "newer.tgz", format=archive.FORMAT + 1): "newer vcsync",
-        _remanifested(file, tmp / "older.tgz", format=0): "older vcsync",
-        _remanifested(file, tmp / "k8s.tgz", kubernetes_version="v1.37.0"): "downgrade",
+        archives.repack(store, tmp / "tampered.tgz"):
+            "store/state.db does not match its checksum",
+        edited("newer.tgz", format=archive.FORMAT + 1): "newer vcsync",
+        edited("older.tgz", format=0): "older vcsync",
+        edited("k8s.tgz", kubernetes_version="v1.37.0"): "downgrade",
         tmp / "absent.tgz": "no snapshot file",
     }
 

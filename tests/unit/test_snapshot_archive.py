@@ -9,11 +9,7 @@ and the SQLite copy is one revision of the store even while it is written.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import sqlite3
-import tarfile
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -23,6 +19,7 @@ import pytest
 
 from syncer.snapshot import archive, kine
 from syncer.snapshot.archive import Manifest, SnapshotError
+from tests import archives
 from tests.support import eventually
 
 _SCHEMA = """CREATE TABLE kine (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, created INTEGER,
@@ -61,33 +58,6 @@ def good(tmp_path: Path) -> Path:
     return tmp_path / "good.tgz"
 
 
-def _members(file: Path) -> list[tuple[str, bytes]]:
-    with tarfile.open(file, "r:gz") as tar:
-        return [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
-
-
-def _repack(members: list[tuple[str, bytes]], out: Path) -> Path:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    out.write_bytes(gzip.compress(raw.getvalue()))
-    return out
-
-
-def _with_manifest(members: list[tuple[str, bytes]], **changes: object
-                   ) -> list[tuple[str, bytes]]:
-    """The members with manifest fields changed and its digest made to match again."""
-    body = orjson.loads(dict(members)[archive.MANIFEST])
-    body.update(changes)
-    text = orjson.dumps(body)
-    rest = [(n, d) for n, d in members if n not in (archive.MANIFEST, archive.MANIFEST_DIGEST)]
-    return [(archive.MANIFEST, text),
-            (archive.MANIFEST_DIGEST, hashlib.sha256(text).hexdigest().encode()), *rest]
-
-
 def _refused(file: Path, tmp: Path, *words: str) -> str:
     into = tmp / "into"
     into.mkdir(exist_ok=True)
@@ -121,35 +91,35 @@ def test_a_truncated_archive_is_refused(good: Path, tmp_path: Path, keep: float)
 
 
 def test_a_missing_member_is_refused(good: Path, tmp_path: Path) -> None:
-    members = [(n, d) for n, d in _members(good) if n != "pki/ca.crt"]
-    _refused(_repack(members, tmp_path / "short.tgz"), tmp_path, "truncated", "pki/ca.crt")
+    members = [(n, d) for n, d in archives.members(good) if n != "pki/ca.crt"]
+    _refused(archives.repack(members, tmp_path / "short.tgz"), tmp_path, "truncated", "pki/ca.crt")
 
 
 def test_an_edited_member_is_refused(good: Path, tmp_path: Path) -> None:
     members = [(n, d.replace(b"sync", b"sunc") if n == "config/values.yaml" else d)
-               for n, d in _members(good)]
-    _refused(_repack(members, tmp_path / "edited.tgz"), tmp_path, "config/values.yaml",
+               for n, d in archives.members(good)]
+    _refused(archives.repack(members, tmp_path / "edited.tgz"), tmp_path, "config/values.yaml",
              "checksum")
 
 
 def test_an_edited_manifest_is_refused(good: Path, tmp_path: Path) -> None:
     members = [(n, d.replace(b"v1.36.3", b"v1.35.4") if n == archive.MANIFEST else d)
-               for n, d in _members(good)]
-    _refused(_repack(members, tmp_path / "edited.tgz"), tmp_path, "manifest", "checksum")
+               for n, d in archives.members(good)]
+    _refused(archives.repack(members, tmp_path / "edited.tgz"), tmp_path, "manifest", "checksum")
 
 
 def test_an_unlisted_member_is_refused(good: Path, tmp_path: Path) -> None:
-    members = [*_members(good), ("pki/extra.key", b"x")]
-    _refused(_repack(members, tmp_path / "extra.tgz"), tmp_path, "pki/extra.key")
+    members = [*archives.members(good), ("pki/extra.key", b"x")]
+    _refused(archives.repack(members, tmp_path / "extra.tgz"), tmp_path, "pki/extra.key")
 
 
 def test_a_member_outside_the_archive_is_refused_even_if_listed(good: Path,
                                                                  tmp_path: Path) -> None:
-    members = _members(good)
+    members = archives.members(good)
     files = orjson.loads(dict(members)[archive.MANIFEST])["files"]
     files["../escape"] = {"sha256": "0" * 64, "size": 1}
-    bad = [*_with_manifest(members, files=files), ("../escape", b"x")]
-    _refused(_repack(bad, tmp_path / "escape.tgz"), tmp_path, "../escape")
+    bad = [*archives.remanifested(members, files=files), ("../escape", b"x")]
+    _refused(archives.repack(bad, tmp_path / "escape.tgz"), tmp_path, "../escape")
     assert not (tmp_path / "escape").exists()
 
 
@@ -157,17 +127,18 @@ def test_a_file_that_is_no_archive_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tgz"
     junk.write_bytes(b"not a snapshot at all")
     _refused(junk, tmp_path, "not a vcsync snapshot")
-    plain = _repack([("hello.txt", b"hi")], tmp_path / "plain.tgz")
+    plain = archives.repack([("hello.txt", b"hi")], tmp_path / "plain.tgz")
     _refused(plain, tmp_path, "not a vcsync snapshot", "manifest.json")
     _refused(tmp_path / "absent.tgz", tmp_path, "no snapshot file")
 
 
 def test_formats_newer_and_older_are_refused_saying_which(good: Path, tmp_path: Path) -> None:
-    newer = _repack(_with_manifest(_members(good), format=archive.FORMAT + 1, extra="x"),
-                    tmp_path / "newer.tgz")
+    items = archives.members(good)
+    newer = archives.repack(archives.remanifested(items, format=archive.FORMAT + 1, extra="x"),
+                            tmp_path / "newer.tgz")
     _refused(newer, tmp_path, "newer vcsync", "upgrade vcsync")
-    older = _repack(_with_manifest(_members(good), format=archive.OLDEST_READABLE - 1),
-                    tmp_path / "older.tgz")
+    older = archives.repack(archives.remanifested(items, format=archive.OLDEST_READABLE - 1),
+                            tmp_path / "older.tgz")
     _refused(older, tmp_path, "older vcsync", "no longer reads")
 
 
