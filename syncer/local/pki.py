@@ -97,10 +97,13 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
+_Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
 def _cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    issuer: tuple[x509.Certificate, _Key] | None,
     san: list[x509.GeneralName] | None = None,
     usage: x509.ObjectIdentifier | None = None,
 ) -> x509.Certificate:
@@ -194,11 +197,14 @@ def load_pki(directory: Path) -> Pki:
 
     Why: a paused virtual cluster resumes with the same CA and tokens, so the
     kubeconfigs users already hold keep working. A directory written before the
-    kubelet CA existed gets one now.
+    kubelet CA existed gets one now. The Helm chart's PKI (in a snapshot of a Helm
+    install) works too: token rows without groups, no ``sa.pub`` (derived here) and
+    no serving certificate (:func:`reissue_serving` makes one).
     """
     with (directory / "tokens.csv").open(newline="") as rows:
         identities = {
-            row[1]: Identity(row[1], tuple(g for g in row[3].split(",") if g), row[0])
+            row[1]: Identity(row[1], tuple(g for g in (row[3:] or [""])[0].split(",") if g),
+                             row[0])
             for row in csv.reader(rows) if row
         }
     pki = Pki(
@@ -212,6 +218,10 @@ def load_pki(directory: Path) -> Pki:
     )
     if not pki.kubelet_client_cert.is_file():
         _write_kubelet_pki(pki)
+    if not pki.sa_pub.is_file():
+        sa_key = serialization.load_pem_private_key(pki.sa_key.read_bytes(), password=None)
+        _write(pki.sa_pub, sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
 
 
@@ -227,8 +237,8 @@ def reissue_serving(pki: Pki, service_ips: Sequence[str]) -> None:
     if not ca_key_file.is_file():
         return
     ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{ca_key_file}: not the EC key vcsync writes")
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{ca_key_file}: neither an EC nor an RSA key")
     ca = x509.load_pem_x509_certificate(pki.ca_pem())
     key = ec.generate_private_key(ec.SECP256R1())
     serving = _cert("kube-apiserver", key, (ca, ca_key), _serving_san(service_ips))
