@@ -291,7 +291,8 @@ def test_snapshot_leaves_the_chart_pod_through_port_forward(
                           stdin=subprocess.DEVNULL, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     manifest = archive.read(file, tmp_path / "unpacked")
-    listed = admin.json("GET", "/api/v1/configmaps")["items"]
+    listed = admin.json("GET", f"/api/v1/configmaps?resourceVersion={manifest.revision}"
+                               "&resourceVersionMatch=Exact")["items"]  # as of the snapshot
     assert manifest.objects["configmaps"] == len(listed) >= 25
     assert (manifest.store_type, manifest.source["driver"]) == ("kine-sqlite", "helm")
     assert {"pki/ca.key", "pki/sa.key", "pki/tokens.csv", "config/syncer.yaml",
@@ -305,6 +306,45 @@ def test_snapshot_leaves_the_chart_pod_through_port_forward(
             pytest.raises(CliError, match="answered 401"):
         portforward.download(f"http://127.0.0.1:{port}/snapshot", "not-the-admin-token",
                              tmp_path / "refused.tgz")
+    _restores_into_a_local_cluster(installed, file, tmp_path, admin, monkeypatch)
+
+
+def _restores_into_a_local_cluster(installed: Installed, file: Path, tmp_path: Path,
+                                   admin: BlockingClient, monkeypatch: pytest.MonkeyPatch
+                                   ) -> None:
+    """The Helm install's archive restores with the local driver: same objects (uids), and
+    the chart's admin token (derived from its CA key) authenticates there."""
+    kubeconfig = tmp_path / "kube" / "config"
+    kubeconfig.parent.mkdir()
+    kubeconfig.write_text(installed.host.kubeconfig.read_text())
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    copy = f"{RELEASE}-copy"
+
+    def vcsync(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "syncer.cli.main", *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=300, check=False)
+        assert proc.returncode == 0, f"vcsync {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    vcsync("snapshot", "restore", copy, str(file), "--no-connect")
+    try:
+        restored = yaml.safe_load(vcsync("connect", copy, "--print"))
+        token = installed.get(f"/api/v1/namespaces/{installed.namespace}/secrets/vc-{RELEASE}")[
+            "data"]["token"]
+        restored["users"][0]["user"] = {"token": base64.b64decode(token).decode()}
+        client = BlockingClient.from_kubeconfig(restored)
+        assert _workload_uids(client) == _workload_uids(admin)
+    finally:
+        vcsync("delete", copy)
+
+
+def _workload_uids(client: BlockingClient) -> dict[str, str]:
+    """name -> uid of the test's ConfigMaps in ``snap`` (the namespace's root CA ConfigMap
+    belongs to the controller-manager's publisher, which may re-create it)."""
+    items = client.json("GET", "/api/v1/namespaces/snap/configmaps")["items"]
+    return {c["metadata"]["name"]: c["metadata"]["uid"] for c in items
+            if c["metadata"]["name"].startswith("c")}
 
 
 def _get(client: BlockingClient, path: str) -> Obj | None:
