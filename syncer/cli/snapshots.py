@@ -24,13 +24,12 @@ from typing import Any
 
 import yaml
 
-from syncer.cli import connection, output, staging, state, vclusters
+from syncer.cli import connection, drivers, output, staging, state, vclusters
 from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingError
 from syncer.local.process import LaunchError
-from syncer.local.vcluster import LocalVCluster
 from syncer.snapshot import archive, kine
 from syncer.snapshot.archive import Manifest, SnapshotError
 
@@ -77,8 +76,11 @@ def create_cmd(args: argparse.Namespace) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise CliError(f"cannot write the snapshot to {out}: no such directory, or a directory")
     started = time.monotonic()
-    manifest = _create_helm(record, out) if record.driver == "helm" else _create_local(
-        record, out)
+    try:
+        manifest = _create_helm(record, out) if record.driver == "helm" else _create_local(
+            record, out)
+    except (OSError, SnapshotError) as exc:
+        raise CliError(f"cannot write the snapshot to {out}: {exc}") from exc
     output.info(f"snapshot of {record.name!r} written to {out}: {manifest.total_objects} "
                 f"objects at revision {manifest.revision}, {_size(out.stat().st_size)}, "
                 f"{time.monotonic() - started:.1f}s")
@@ -86,7 +88,7 @@ def create_cmd(args: argparse.Namespace) -> int:
 
 
 def _create_local(record: VClusterRecord, out: Path) -> Manifest:
-    vc = _local(record)
+    vc = drivers.local(record)
     if not (vc.pki_directory / "ca.key").is_file():
         output.info("warning: this virtual cluster was created before vcsync kept its CA key; "
                     "a restore keeps its serving certificate, which names only this host "
@@ -128,11 +130,6 @@ def _source(record: VClusterRecord) -> dict[str, str]:
     return {"name": record.name, "namespace": record.namespace,
             "hostContext": record.host_context, "driver": record.driver}
 
-
-def _local(record: VClusterRecord) -> LocalVCluster:
-    return LocalVCluster.restore(record.name, record.namespace, record.directory,
-                                 record.kubernetes_version, f"vcluster:{record.directory}",
-                                 record.plane, record.syncer)
 
 
 def _size(n: int) -> str:
@@ -191,7 +188,7 @@ def _confirm(record: VClusterRecord, staged: staging.Staged, yes: bool) -> None:
 
 def _replace(record: VClusterRecord, staged: staging.Staged) -> None:
     """Pause, swap store, PKI and values, resume; journaled, so a rerun completes it."""
-    vc = _local(record)
+    vc = drivers.local(record)
     values = staged.values()
     rendered = vclusters.render(record.name, record.namespace, values)
     staging.begin(record.directory, staged, f"replace {record.name}")

@@ -100,48 +100,57 @@ class _Plan:
     syncer_config: dict[str, Any] = field(default_factory=dict)
     host_config: dict[str, Any] = field(default_factory=dict)
 
+    def settle(self, args: argparse.Namespace) -> None:
+        """Values (over the snapshot's), version and the rendered config: the checks of the
+        user's input, made before any other (without a snapshot, before the host's)."""
+        staged = self.staged
+        self.values = _values(args.values, args.set, staged.values() if staged else {})
+        self.version = _version(args.kubernetes_version or _snapshot_version(staged),
+                                self.values, args.driver)
+        if staged is not None:
+            staging.check_restorable(staged, self.version)
+        self.syncer_config = render(self.name, self.namespace, self.values)
+
 
 def create_cmd(args: argparse.Namespace) -> int:
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
     ttl = state.parse_duration(args.ttl) if args.ttl else None
+    plan = _Plan(name, namespace, "", Path(), None)
+    if not args.from_snapshot:
+        plan.settle(args)
     config = kubeconfig.load()
-    host_context = state.host_context(config)
-    _check_free(name, namespace, host_context)
-    directory = VClusterRecord.directory_for(name, namespace, host_context)
-    staged = _stage(args, name, namespace, directory) if args.from_snapshot else None
+    plan.host_context = state.host_context(config)
+    _check_free(name, namespace, plan.host_context)
+    plan.directory = VClusterRecord.directory_for(name, namespace, plan.host_context)
+    if args.from_snapshot:
+        plan.staged = _stage(args, name, namespace, plan.directory)
     try:
-        plan = _plan(args, config, _Plan(name, namespace, host_context, directory, staged))
+        _check(args, config, plan)
     except CliError:
-        if staged is not None:  # nothing was started: the staged archive goes
-            shutil.rmtree(directory, ignore_errors=True)
+        if plan.staged is not None:  # nothing was started: the staged archive goes
+            shutil.rmtree(plan.directory, ignore_errors=True)
         raise
     started = _make(plan, args.driver, args.from_snapshot)
     record = VClusterRecord(
-        name, namespace, host_context, _context_name(name, namespace, host_context),
-        plan.version, args.driver, **started.record(), ttl_seconds=ttl)
+        name, namespace, plan.host_context,
+        _context_name(name, namespace, plan.host_context), plan.version, args.driver,
+        **started.record(), ttl_seconds=ttl)
     record.save()
-    staging.finish(directory)
+    staging.finish(plan.directory)
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
     return 0
 
 
-def _plan(args: argparse.Namespace, config: kubeconfig.Config, plan: _Plan) -> _Plan:
-    """``plan`` with values, version, rendered config and host kubeconfig filled in, after
-    every check that can fail before anything is started."""
-    staged = plan.staged
-    plan.values = _values(args.values, args.set, staged.values() if staged else {})
-    plan.version = _version(args.kubernetes_version or _snapshot_version(staged), plan.values,
-                            args.driver)
-    if staged is not None:
-        staging.check_restorable(staged, plan.version)
-    plan.syncer_config = render(plan.name, plan.namespace, plan.values)
+def _check(args: argparse.Namespace, config: kubeconfig.Config, plan: _Plan) -> None:
+    """The rest of the plan (a snapshot's values first) and the host's checks."""
+    if plan.staged is not None:
+        plan.settle(args)
     checks.built(_COMPONENTS[args.driver], plan.version)
     plan.host_config = kubeconfig.extract(config, plan.host_context, kubeconfig.path().parent)
     _check_host(plan.host_config, plan.host_context, plan.namespace)
-    return plan
 
 
 def _make(plan: _Plan, driver: str, snapshot: str | None) -> drivers.VirtualCluster:

@@ -152,9 +152,19 @@ def count(objects: dict[Key, Obj], resource: str) -> int:
 
 
 def lasting(objects: dict[Key, Obj]) -> dict[Key, str]:
-    """key -> uid of the objects a restored cluster keeps (not those it replaces)."""
-    return {k: o["metadata"]["uid"] for k, o in objects.items()
-            if not k[0].endswith(CHANGED_BY_A_RESTORE)}
+    """key -> uid of the objects a restored cluster keeps: not those it replaces, and not
+    those a deletion in progress at the snapshot removes (being deleted, or owned by an
+    object that is gone or being deleted: the garbage collector finishes the cascade)."""
+    alive = {o["metadata"]["uid"] for o in objects.values()
+             if not o["metadata"].get("deletionTimestamp")}
+
+    def kept(key: Key, obj: Obj) -> bool:
+        meta = obj["metadata"]
+        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or ()}
+        return (not key[0].endswith(CHANGED_BY_A_RESTORE) and meta["uid"] in alive
+                and owners <= alive)
+
+    return {k: o["metadata"]["uid"] for k, o in objects.items() if kept(k, o)}
 
 
 async def lost(client: KubeClient, kept: dict[Key, str]) -> list[str]:
