@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from syncer.kube.client import KubeClient
 from syncer.snapshot import archive
 from tests import archives
@@ -44,6 +46,7 @@ CONVERGE_TIMEOUT = pick(ci=180.0, full=600.0)
 SA_USER = "system:serviceaccount:default:default"
 
 
+@pytest.mark.timeout(pick(ci=600, full=1800))  # full: 2,000 objects of churn, two clusters
 async def test_snapshot_during_churn_restores_equal_beside_the_original(
     cli: Cli, tmp_path: Path
 ) -> None:
