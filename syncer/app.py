@@ -54,6 +54,7 @@ from syncer.leader import LeaderElector
 from syncer.metrics import SyncerMetrics, WorkqueueMetrics
 from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import MetricsApiServer
+from syncer.snapshot.endpoint import SnapshotEndpoint, Source
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from translators import base, ingresses, naming, nodes, pods, policy, pvcs
 from translators.base import Context, Side
@@ -92,6 +93,22 @@ class RunOptions:
     """The kubelet CA the virtual kube-apiserver's kubelet client certificate comes from."""
     metrics_api_port: int = 9443
     """127.0.0.1 port of the metrics API (``kubectl top``); 0 disables it."""
+    snapshot_address: str = ""
+    """IP:port of ``GET /snapshot`` (syncer.snapshot.endpoint); empty: not served."""
+    snapshot_store: str = ""
+    snapshot_pki: str = ""
+    kubernetes_version: str = ""
+    """Of the virtual control plane, for the snapshot's manifest."""
+
+    def snapshot_source(self) -> Source | None:
+        if not self.snapshot_address:
+            return None
+        if not (self.snapshot_store and self.snapshot_pki and self.kubernetes_version):
+            raise ValueError("--snapshot-address needs --snapshot-store, --snapshot-pki and "
+                             "--kubernetes-version")
+        return Source(self.name, self.host_namespace, Path(self.snapshot_store),
+                      Path(self.snapshot_pki), Path(self.config_path) if self.config_path
+                      else None, self.kubernetes_version)
 
     def kubelet_endpoint(self) -> nodes.Endpoint | None:
         """The endpoint's (IP, port), None when off; ValueError says what is wrong."""
@@ -412,6 +429,7 @@ class Syncer:
                 await client.close()
             return 1
         runner = await self._serve()
+        snapshots = await self._serve_snapshots()
         tasks = [asyncio.create_task(self.engine.run(), name="engine"),
                  asyncio.create_task(self._freeze_when_synced(self.engine), name="gc-freeze")]
         if self._elect_leader:
@@ -436,6 +454,8 @@ class Syncer:
         if self.metrics_api is not None:
             await self.metrics_api.stop()
         await runner.cleanup()
+        if snapshots is not None:
+            await snapshots.stop()
         for client in clients.values():
             await client.close()
         log.info("stopped")
@@ -482,6 +502,14 @@ class Syncer:
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
         return runner
 
+    async def _serve_snapshots(self) -> SnapshotEndpoint | None:
+        source = self.options.snapshot_source()
+        if source is None:
+            return None
+        endpoint = SnapshotEndpoint(source)
+        await endpoint.start(self.options.snapshot_address)
+        return endpoint
+
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -522,6 +550,7 @@ def run(options: RunOptions) -> int:
         translators = select_translators(cfg)
         options.kubelet_endpoint()
         options.metrics_api()
+        options.snapshot_source()
     except (config_mod.ConfigError, ValueError) as exc:
         print(f"vcsync run: invalid configuration: {exc}", file=sys.stderr)
         return 2

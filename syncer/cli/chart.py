@@ -23,6 +23,7 @@ import orjson
 import yaml
 
 import syncer
+from syncer.cli import portforward
 from syncer.cli.errors import CliError
 from syncer.kube.blocking import BlockingError
 from syncer.kube.resources import SECRETS
@@ -31,6 +32,8 @@ from syncer.local.process import LaunchError, wait_for
 from syncer.local.vcluster import host_client
 
 INSTALL_TIMEOUT = "5m"
+SNAPSHOT_PORT = 8081
+"""The syncer's snapshot endpoint in the pod (templates/statefulset.yaml)."""
 READY_TIMEOUT = 300.0
 
 
@@ -92,13 +95,17 @@ class HelmRelease:
 
     def kubeconfig(self) -> dict[str, Any]:
         """The kubeconfig the chart stored in Secret ``vc-NAME`` (key ``config``)."""
-        path = SECRETS.path(self.namespace, f"vc-{self.name}")
-        try:
-            secret = host_client(self.host_kubeconfig).json("GET", path)
-        except BlockingError as exc:
-            raise CliError(f"cannot read the kubeconfig Secret vc-{self.name}: {exc}") from exc
+        secret = self._kubeconfig_secret()
         config: dict[str, Any] = yaml.safe_load(base64.b64decode(secret["data"]["config"]))
         return config
+
+    def _kubeconfig_secret(self) -> dict[str, Any]:
+        path = SECRETS.path(self.namespace, f"vc-{self.name}")
+        try:
+            secret: dict[str, Any] = host_client(self.host_kubeconfig).json("GET", path)
+        except BlockingError as exc:
+            raise CliError(f"cannot read the kubeconfig Secret vc-{self.name}: {exc}") from exc
+        return secret
 
     # -- the life-cycle calls the CLI's commands make -------------------------------
 
@@ -132,6 +139,15 @@ class HelmRelease:
 
     def record(self) -> dict[str, Any]:
         return {"plane": {"replicas": self.replicas}, "syncer": {}}
+
+    def fetch_snapshot(self, out: Path) -> None:
+        """The archive the syncer of pod ``NAME-0`` builds (``GET /snapshot`` on the pod's
+        loopback, see syncer.snapshot.endpoint), through ``kubectl port-forward`` with the
+        virtual cluster's admin token."""
+        token = base64.b64decode(self._kubeconfig_secret()["data"]["token"]).decode()
+        with portforward.forward(self.host_kubeconfig, self.namespace, f"{self.name}-0",
+                                 SNAPSHOT_PORT) as port:
+            portforward.download(f"http://127.0.0.1:{port}/snapshot", token, out)
 
     # -- internals ---------------------------------------------------------------------
 

@@ -63,6 +63,18 @@ def switch_to(record: VClusterRecord) -> None:
                 f"to {before or 'no context'!r}")
 
 
+def refresh(record: VClusterRecord) -> None:
+    """Rewrite the record's context (if the kubeconfig has it) with its current credentials:
+    a restore replaces a virtual cluster's CA and tokens."""
+    config = kubeconfig.load()
+    if not kubeconfig.has_context(config, record.context):
+        return
+    own = virtual_kubeconfig(record)
+    kubeconfig.upsert(config, record.context, own["clusters"][0]["cluster"],
+                      own["users"][0]["user"])
+    kubeconfig.save(config)
+
+
 def drop(record: VClusterRecord) -> None:
     """Remove the record's context; if it was current, go back to its host context."""
     config = kubeconfig.load()

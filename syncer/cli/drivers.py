@@ -45,6 +45,11 @@ def handle(record: VClusterRecord) -> VirtualCluster:
     if record.driver == "helm":
         return HelmRelease(record.name, record.namespace, record.directory,
                            int(record.plane.get("replicas", 1)))
+    return local(record)
+
+
+def local(record: VClusterRecord) -> LocalVCluster:
+    """The handle of a local driver's cluster (snapshots need more than the protocol)."""
     return LocalVCluster.restore(
         record.name, record.namespace, record.directory, record.kubernetes_version,
         marker(record), record.plane, record.syncer)

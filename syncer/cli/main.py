@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from syncer.cli import bench as bench_cmd
-from syncer.cli import connection, hosts, vclusters
+from syncer.cli import connection, hosts, snapshots, vclusters
 from syncer.cli import run as run_cmd
 from syncer.cli import translate as translate_cmd
 from syncer.cli.errors import CliError
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.register(commands)
     vclusters.register(commands)
     connection.register(commands)
+    snapshots.register(commands)
     bench_cmd.register(commands)
     return parser
 

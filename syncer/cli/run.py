@@ -40,6 +40,14 @@ def register(commands: Any) -> None:
                    help="127.0.0.1 port of the metrics API (kubectl top) that the syncer "
                         "registers in the virtual cluster; its front-proxy client certificate "
                         "must come from the kubelet CA; 0 disables it (default %(default)s)")
+    p.add_argument("--snapshot-address", default="", metavar="IP:PORT",
+                   help="serve GET /snapshot here (the admin token required); off by default")
+    p.add_argument("--snapshot-store", default="", metavar="FILE",
+                   help="kine's SQLite file, copied consistently for a snapshot")
+    p.add_argument("--snapshot-pki", default="", metavar="DIR",
+                   help="the control plane's CA, keys and token file (goes into a snapshot)")
+    p.add_argument("--kubernetes-version", default="",
+                   help="of the virtual control plane (a snapshot's manifest records it)")
     p.set_defaults(handler=_handle)
 
 
@@ -65,6 +73,10 @@ def _handle(args: argparse.Namespace) -> int:
             kubelet_ca_cert=args.kubelet_ca_cert,
             kubelet_ca_key=args.kubelet_ca_key,
             metrics_api_port=args.metrics_api_port,
+            snapshot_address=args.snapshot_address,
+            snapshot_store=args.snapshot_store,
+            snapshot_pki=args.snapshot_pki,
+            kubernetes_version=args.kubernetes_version,
             **extra,
         )
     )

@@ -14,6 +14,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,26 @@ import orjson
 import yaml
 
 from syncer import config as config_mod
-from syncer.cli import chart, checks, connection, drivers, hostnet, kubeconfig, output, state
+from syncer.cli import (
+    chart,
+    checks,
+    connection,
+    drivers,
+    hostnet,
+    kubeconfig,
+    output,
+    staging,
+    state,
+)
 from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
 from syncer.kube.resources import NAMESPACES
-from syncer.local import binaries
-from syncer.local.process import LaunchError
-from syncer.local.vcluster import LocalVCluster
+from syncer.local import binaries, hostns
+from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
+from syncer.local.vcluster import LocalVCluster, host_client
+from syncer.snapshot.archive import SnapshotError, check_kubernetes, minor, restorable_versions
 
 _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
                "helm": ("helm",)}
@@ -74,45 +86,150 @@ def _register_create(commands: Any) -> None:
     p.add_argument("--driver", choices=drivers.DRIVERS, default="local",
                    help="local: processes on this machine; helm: the chart on the host")
     p.add_argument("--ttl", help="delete with `vcsync delete --expired` after this long (2h, 1d)")
+    p.add_argument("--from-snapshot", metavar="FILE",
+                   help="start from a `vcsync snapshot create` archive (its objects, "
+                        "certificates, tokens and values; -f/--set apply on top)")
     p.set_defaults(handler=create_cmd)
 
 
 # -- create --------------------------------------------------------------------
 
 
+@dataclass
+class _Plan:
+    """What ``create`` decided and checked before it starts anything."""
+
+    name: str
+    namespace: str
+    host_context: str
+    directory: Path
+    staged: staging.Staged | None
+    """The verified archive of ``--from-snapshot``."""
+    values: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    syncer_config: dict[str, Any] = field(default_factory=dict)
+    host_config: dict[str, Any] = field(default_factory=dict)
+
+    def settle(self, args: argparse.Namespace) -> None:
+        """Values (over the snapshot's), version and the rendered config: the checks of the
+        user's input, made before any other (without a snapshot, before the host's)."""
+        staged = self.staged
+        self.values = _values(args.values, args.set, staged.values() if staged else {})
+        self.version = _version(args.kubernetes_version or _snapshot_version(staged),
+                                self.values, args.driver)
+        if staged is not None:
+            staging.check_restorable(staged, self.version)
+        self.syncer_config = render(self.name, self.namespace, self.values)
+
+
 def create_cmd(args: argparse.Namespace) -> int:
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
     ttl = state.parse_duration(args.ttl) if args.ttl else None
-    values = _values(args.values, args.set)
-    version = _version(args.kubernetes_version, values, args.driver)
-    syncer_config = _render(name, namespace, values)
+    plan = _Plan(name, namespace, "", Path(), None)
+    if not args.from_snapshot:
+        plan.settle(args)
     config = kubeconfig.load()
-    host_context = state.host_context(config)
-    _check_free(name, namespace, host_context)
-    checks.built(_COMPONENTS[args.driver], version)
-    host_config = kubeconfig.extract(config, host_context, kubeconfig.path().parent)
-    _check_host(host_config, host_context, namespace)
-    output.info(f"creating virtual cluster {name!r} in host namespace {namespace!r} "
-                f"on {host_context!r} (Kubernetes {version}, driver {args.driver})")
-    directory = VClusterRecord.directory_for(name, namespace, host_context)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    _write_private(directory / "host.kubeconfig", yaml.safe_dump(host_config))
-    (directory / "values.yaml").write_text(yaml.safe_dump(values))
-    if args.driver == "helm":
-        started: drivers.VirtualCluster = _install(name, namespace, directory)
-    else:
-        (directory / "syncer.yaml").write_text(yaml.safe_dump(syncer_config))
-        started = _start(name, namespace, directory, version, hostnet.network_of(host_context))
+    plan.host_context = state.host_context(config)
+    _check_free(name, namespace, plan.host_context)
+    plan.directory = VClusterRecord.directory_for(name, namespace, plan.host_context)
+    if args.from_snapshot:
+        plan.staged = _stage(args, name, namespace, plan.directory)
+    try:
+        _check(args, config, plan)
+    except CliError:
+        if plan.staged is not None:  # nothing was started: the staged archive goes
+            shutil.rmtree(plan.directory, ignore_errors=True)
+        raise
+    started = _make(plan, args.driver, args.from_snapshot)
     record = VClusterRecord(
-        name, namespace, host_context, _context_name(name, namespace, host_context), version,
-        args.driver, **started.record(), ttl_seconds=ttl)
+        name, namespace, plan.host_context,
+        _context_name(name, namespace, plan.host_context), plan.version, args.driver,
+        **started.record(), ttl_seconds=ttl)
     record.save()
+    staging.finish(plan.directory)
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
     return 0
+
+
+def _check(args: argparse.Namespace, config: kubeconfig.Config, plan: _Plan) -> None:
+    """The rest of the plan (a snapshot's values first) and the host's checks."""
+    if plan.staged is not None:
+        plan.settle(args)
+    checks.built(_COMPONENTS[args.driver], plan.version)
+    plan.host_config = kubeconfig.extract(config, plan.host_context, kubeconfig.path().parent)
+    _check_host(plan.host_config, plan.host_context, plan.namespace)
+
+
+def _make(plan: _Plan, driver: str, snapshot: str | None) -> drivers.VirtualCluster:
+    """Write the cluster's files and start it (journaled when it starts from a snapshot)."""
+    source = f" from snapshot {snapshot}" if plan.staged is not None else ""
+    output.info(f"creating virtual cluster {plan.name!r} in host namespace "
+                f"{plan.namespace!r} on {plan.host_context!r} (Kubernetes {plan.version}, "
+                f"driver {driver}){source}")
+    directory = plan.directory
+    if plan.staged is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        staging.begin(directory, plan.staged, f"create {plan.name}")
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_private(directory / "host.kubeconfig", yaml.safe_dump(plan.host_config))
+    (directory / "values.yaml").write_text(yaml.safe_dump(plan.values))
+    if driver == "helm":
+        return _install(plan.name, plan.namespace, directory)
+    (directory / "syncer.yaml").write_text(yaml.safe_dump(plan.syncer_config))
+    return _start(plan.name, plan.namespace, directory, plan.version, plan.staged,
+                  hostnet.network_of(plan.host_context))
+
+
+def _stage(args: argparse.Namespace, name: str, namespace: str, directory: Path
+           ) -> staging.Staged:
+    """The verified archive of ``--from-snapshot``, staged in the new cluster's directory
+    (after what an interrupted restore of the same cluster left is removed)."""
+    if args.driver != "local":
+        raise CliError("--from-snapshot restores into the local driver only; a Helm-installed "
+                       "virtual cluster cannot be restored yet (see README: Snapshots)")
+    _abandon_interrupted(name, namespace, directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    try:
+        return staging.stage(Path(args.from_snapshot), directory)
+    except CliError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _abandon_interrupted(name: str, namespace: str, directory: Path) -> None:
+    """Remove what a restore into a new cluster left when it was killed before it finished:
+    its processes, its host namespace (only if labelled as this cluster's), its files."""
+    if staging.interrupted(directory) is None:
+        return
+    output.info(f"a restore into {name!r} was interrupted; removing what it had made")
+    kill_all(pids_with_env(CLUSTER_ENV, f"vcluster:{directory}"))
+    kubeconfig_file = directory / "host.kubeconfig"
+    if kubeconfig_file.is_file():
+        client = host_client(kubeconfig_file)
+        if hostns.owned_by(client, namespace, name):
+            hostns.cleanup(client, namespace, name, keep_namespace=False)
+
+
+def _snapshot_version(staged: staging.Staged | None) -> str | None:
+    """The Kubernetes version the snapshot was taken with, else the oldest one built here
+    that may serve its store (an upgrade); None without a snapshot."""
+    if staged is None:
+        return None
+    taken = staged.manifest.kubernetes_version
+    fits = restorable_versions(taken, checks.SUPPORTED_VERSIONS)
+    if taken in fits:
+        return taken
+    if fits:
+        return fits[0]
+    try:  # says why the newest one built here cannot serve it
+        check_kubernetes(taken, max(checks.SUPPORTED_VERSIONS, key=minor))
+    except SnapshotError as exc:
+        raise CliError(f"cannot restore {staged.archive}: {exc}") from exc
+    return taken
 
 
 def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
@@ -127,7 +244,7 @@ def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
     return checks.kubernetes_version(version) if driver == "local" else str(version)
 
 
-def _render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
+def render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
     """The syncer config the chart renders for ``values`` (schema-checked), validated."""
     with tempfile.TemporaryDirectory(prefix="vcsync-values-") as tmp:
         file = Path(tmp) / "values.yaml"
@@ -147,9 +264,11 @@ def _context_name(name: str, namespace: str, host_context: str) -> str:
     return f"vcsync_{name}_{namespace}_{host_context}"
 
 
-def _values(files: list[str], assignments: list[str]) -> dict[str, Any]:
-    """Values files merged in order, then ``--set`` (checked later, by the chart's schema)."""
-    data: dict[str, Any] = {}
+def _values(files: list[str], assignments: list[str], base: dict[str, Any]
+            ) -> dict[str, Any]:
+    """``base`` (a snapshot's values), values files merged in order, then ``--set``
+    (checked later, by the chart's schema)."""
+    data: dict[str, Any] = base
     try:
         for file in files:
             loaded = yaml.safe_load(Path(file).read_text()) or {}
@@ -203,9 +322,12 @@ def _check_host(host_config: dict[str, Any], host_context: str, namespace: str) 
 
 
 def _start(name: str, namespace: str, directory: Path, version: str,
-           host: hostnet.HostNetwork | None) -> LocalVCluster:
+           staged: staging.Staged | None, host: hostnet.HostNetwork | None) -> LocalVCluster:
     """Run every creation step (inside the host's network namespace, if it has one); on any
-    failure undo them all and say which step failed."""
+    failure undo them all and say which step failed.
+
+    With ``staged``, the control plane starts on the snapshot's store and PKI.
+    """
     vc = LocalVCluster(name, namespace, directory, version, marker=f"vcluster:{directory}")
     prepared = False
     try:
@@ -213,9 +335,11 @@ def _start(name: str, namespace: str, directory: Path, version: str,
             with output.step(f"host namespace {namespace} and the Service fronting the API"):
                 vc.prepare_host()
                 prepared = True
+            if staged is not None:
+                vc.install_snapshot(staged.store, staged.pki)
             with output.step(f"virtual control plane (kine, kube-apiserver {version}, "
                              "controller-manager)"):
-                vc.start_plane()
+                vc.start_plane(restored=staged is not None)
             with output.step("CoreDNS in the virtual cluster"):
                 vc.apply_dns()
             with output.step("syncer (vcsync run), until its caches are synced"):
@@ -342,6 +466,11 @@ def pause_cmd(args: argparse.Namespace) -> int:
 
 def resume_cmd(args: argparse.Namespace) -> int:
     record = state.require(args.name, args.namespace)
+    journal = staging.interrupted(record.directory)
+    if journal is not None:
+        raise CliError(f"a restore into {record.name!r} was interrupted and its state is "
+                       f"half replaced; finish it with `vcsync snapshot restore {record.name} "
+                       f"{journal.get('archive')} --yes`")
     vc = drivers.handle(record)
     if not record.paused and not vc.problems():
         output.info(f"virtual cluster {record.name!r} is running; nothing to resume")
@@ -364,6 +493,8 @@ def resume_cmd(args: argparse.Namespace) -> int:
 
 
 def status(record: VClusterRecord) -> str:
+    if staging.interrupted(record.directory) is not None:
+        return "Restoring (interrupted: run the restore again)"
     if record.paused:
         return "Paused"
     problems = drivers.handle(record).problems()

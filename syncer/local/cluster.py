@@ -34,7 +34,7 @@ import yaml
 from syncer.kube.blocking import BlockingClient, probe
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME
 from syncer.local import binaries, kwok, network
-from syncer.local.pki import Pki, generate_pki, load_pki
+from syncer.local.pki import Pki, generate_pki, load_pki, reissue_serving
 from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
 from syncer.metricsapi import apiservice
 
@@ -85,6 +85,9 @@ class ControlPlane:
     """Extra environment of every component (the CLI marks its clusters' processes)."""
     extra_ips: list[str] = field(default_factory=list)
     """More IPs for the serving certificate (the host API Service of a virtual cluster)."""
+    keep_pki: bool = False
+    """The root already holds a PKI (a restored snapshot's): keep its CA, keys and tokens,
+    so every credential issued before the snapshot stays valid; see :meth:`adopt_pki`."""
     components: dict[str, Component] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     pki: Pki | None = None
@@ -267,16 +270,28 @@ class ControlPlane:
     def _service_ip(self) -> str:
         return str(next(ipaddress.ip_network(self.service_cidr).hosts()))
 
+    def adopt_pki(self) -> None:
+        """Use the PKI under the root as it is (a restored snapshot's), with a serving
+        certificate re-issued for this plane's IPs, and write the kubeconfigs from it."""
+        self.pki = load_pki(self.root / "pki")
+        reissue_serving(self.pki, [self._service_ip(), *self.extra_ips])
+        self._write_kubeconfigs()
+
     def _prepare(self) -> None:
-        users = self._users()
-        self.pki = generate_pki(self.root / "pki", self._service_ip(), users, self.extra_ips,
-                                self._servers())
         for port in ("store", "peer", "apiserver", "controller-manager", "scheduler", "kwok"):
             self.ports.setdefault(port, free_port())
-        self._write_kubeconfig(self.kubeconfig, _ADMIN)
-        for user in users:
-            if user != _ADMIN:
-                self._write_kubeconfig(self.root / f"{user.split(':')[-1]}.kubeconfig", user)
+        if self.keep_pki:
+            self.adopt_pki()
+            return
+        self.pki = generate_pki(self.root / "pki", self._service_ip(), self._users(),
+                                self.extra_ips, self._servers())
+        self._write_kubeconfigs()
+
+    def _write_kubeconfigs(self) -> None:
+        for user in self._pki().identities:
+            path = self.kubeconfig if user == _ADMIN else (
+                self.root / f"{user.split(':')[-1]}.kubeconfig")
+            self._write_kubeconfig(path, user)
 
     def _write_kubeconfig(self, path: Path, user: str) -> None:
         path.write_text(yaml.safe_dump(self.kubeconfig_dict(user)))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass
 
+import orjson
+
 from syncer.kube import resources
 from syncer.kube.blocking import BlockingClient, BlockingError
 from syncer.kube.resources import Resource
@@ -46,6 +48,21 @@ def prepare(client: BlockingClient, namespace: str, vcluster: str) -> HostNamesp
         "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
     })
     return HostNamespace(namespace, api["spec"]["clusterIP"])
+
+
+def owned_by(client: BlockingClient, namespace: str, vcluster: str) -> bool:
+    """Whether ``namespace`` exists with the label :func:`prepare` gives it."""
+    status, body = client.request("GET", resources.NAMESPACES.path(name=namespace))
+    if status != 200:
+        return False
+    labels = orjson.loads(body)["metadata"].get("labels") or {}
+    return bool(labels.get(naming.LABEL_MANAGED_BY) == vcluster)
+
+
+def api_ip(client: BlockingClient, namespace: str, vcluster: str) -> str:
+    """The ClusterIP of the API Service :func:`prepare` made."""
+    service = client.json("GET", resources.SERVICES.path(namespace, vcluster))
+    return str(service["spec"]["clusterIP"])
 
 
 def delete_pods(client: BlockingClient, namespace: str, vcluster: str) -> None:

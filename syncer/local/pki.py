@@ -111,10 +111,13 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
+_Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
 def _cert(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    issuer: tuple[x509.Certificate, _Key] | None,
     san: list[x509.GeneralName] | None = None,
     usage: x509.ObjectIdentifier | None = None,
 ) -> x509.Certificate:
@@ -180,7 +183,7 @@ def generate_pki(
     directory: Path, service_ip: str, users: Mapping[str, tuple[str, ...]],
     extra_ips: Sequence[str] = (), servers: Mapping[str, Sequence[str]] | None = None,
 ) -> Pki:
-    """Write a CA, a serving certificate, an SA key pair and a token file.
+    """Write a CA (with its key), a serving certificate, an SA key pair and a token file.
 
     ``users`` maps user names to their groups; each gets a random token.
     ``service_ip`` is the first IP of the service CIDR (the ``kubernetes``
@@ -206,6 +209,7 @@ def generate_pki(
     rows = [
         f'{i.token},{i.user},{i.user},"{",".join(i.groups)}"' for i in identities.values()
     ]
+    _write(directory / "ca.key", _key_pem(ca_key))
     pki = Pki(
         ca_cert=_write(directory / "ca.crt", _pem(ca)),
         serving_cert=_write(directory / "apiserver.crt", _pem(serving)),
@@ -230,11 +234,15 @@ def load_pki(directory: Path) -> Pki:
 
     Why: a paused virtual cluster resumes with the same CA and tokens, so the
     kubeconfigs users already hold keep working. A directory written before the
-    kubelet CA (or its front-proxy client certificate) existed gets one now.
+    kubelet CA (or its front-proxy client certificate) existed gets one now. The Helm
+    chart's PKI (in a snapshot of a Helm install) works too: token rows without groups,
+    no ``sa.pub`` (derived here) and no serving certificate (:func:`reissue_serving`
+    makes one).
     """
     with (directory / "tokens.csv").open(newline="") as rows:
         identities = {
-            row[1]: Identity(row[1], tuple(g for g in row[3].split(",") if g), row[0])
+            row[1]: Identity(row[1], tuple(g for g in (row[3:] or [""])[0].split(",") if g),
+                             row[0])
             for row in csv.reader(rows) if row
         }
     pki = Pki(
@@ -250,4 +258,29 @@ def load_pki(directory: Path) -> Pki:
         _write_kubelet_pki(pki)
     if not pki.front_proxy_client_cert.is_file():
         _write_front_proxy_client(pki)
+    if not pki.sa_pub.is_file():
+        sa_key = serialization.load_pem_private_key(pki.sa_key.read_bytes(), password=None)
+        _write(pki.sa_pub, sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
+
+
+def reissue_serving(pki: Pki, service_ips: Sequence[str]) -> None:
+    """A new serving certificate from ``pki``'s CA for ``service_ips`` (plus 127.0.0.1).
+
+    Why: a control plane restored from a snapshot keeps its CA (clients trust it)
+    and its tokens, but the host Service in front of it has another ClusterIP,
+    which the certificate must name. Without a CA key (a directory written
+    before the key was kept) the old certificate stays.
+    """
+    ca_key_file = pki.directory / "ca.key"
+    if not ca_key_file.is_file():
+        return
+    ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{ca_key_file}: neither an EC nor an RSA key")
+    ca = x509.load_pem_x509_certificate(pki.ca_pem())
+    key = ec.generate_private_key(ec.SECP256R1())
+    serving = _cert("kube-apiserver", key, (ca, ca_key), _serving_san(service_ips))
+    _write(pki.serving_key, _key_pem(key))
+    _write(pki.serving_cert, _pem(serving))

@@ -12,6 +12,8 @@ them even when the recorded pids are stale (see :meth:`LocalVCluster.kill`).
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ from syncer.local.process import (
     port_free,
 )
 from syncer.local.syncer_process import run_argv
+from syncer.snapshot import kine
+from syncer.snapshot.archive import copy_tree
 
 SYNCER_READY_TIMEOUT = 60.0
 
@@ -82,12 +86,15 @@ class LocalVCluster:
         self.api_ip = hostns.prepare(
             host_client(self.host_kubeconfig), self.namespace, self.name).api_ip
 
-    def start_plane(self) -> None:
+    def start_plane(self, restored: bool = False) -> None:
+        """Start the control plane; ``restored``: on the store and PKI that
+        :meth:`install_snapshot` put in place, not on new ones."""
         self.plane = VirtualControlPlane(
             name=self.name, root=self.root / "virtual",
             kubernetes_version=self.kubernetes_version, die_with_parent=False,
             owner=self.owner, env={CLUSTER_ENV: self.marker},
-            extra_ips=[self.api_ip] if self.api_ip else [], ports={"apiserver": self.api_port},
+            extra_ips=[self.api_ip] if self.api_ip else [], keep_pki=restored,
+            ports={"apiserver": self.api_port},
         )
         self.plane.start()
 
@@ -150,6 +157,53 @@ class LocalVCluster:
     def kubeconfig(self) -> dict[str, Any]:
         """The virtual cluster's admin kubeconfig (one context, named by the launcher)."""
         return self._plane().kubeconfig_dict()
+
+    # -- snapshots ----------------------------------------------------------------
+
+    @property
+    def store_file(self) -> Path:
+        return self.root / "virtual" / "state.db"
+
+    @property
+    def pki_directory(self) -> Path:
+        return self.root / "virtual" / "pki"
+
+    def stage_snapshot(self, staging: Path) -> kine.StoreInfo:
+        """Write a snapshot's parts under ``staging``: a consistent copy of the store (taken
+        while the cluster runs), the PKI, the values and the rendered syncer config."""
+        info = kine.backup(self.store_file, staging / kine.STORE_FILE)
+        copy_tree(self.pki_directory, staging / "pki")
+        (staging / "config").mkdir(parents=True, exist_ok=True)
+        for name in ("values.yaml", "syncer.yaml"):
+            if (self.root / name).is_file():
+                shutil.copyfile(self.root / name, staging / "config" / name)
+        return info
+
+    def install_snapshot(self, store: Path, pki: Path) -> None:
+        """Move a verified snapshot's store and PKI (staged under the root, so on this
+        filesystem) to where the stopped control plane reads them.
+
+        Idempotent from fresh staged files: a restore killed anywhere in here
+        is completed by running it again.
+        """
+        self.store_file.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("-wal", "-shm", "-journal"):  # the old store's; they would corrupt it
+            Path(f"{self.store_file}{suffix}").unlink(missing_ok=True)
+        os.replace(store, self.store_file)
+        old = self.pki_directory.with_name("pki.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.pki_directory.exists():
+            self.pki_directory.rename(old)
+        pki.rename(self.pki_directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def adopt_restored_pki(self) -> None:
+        """A stopped plane takes the installed PKI (its serving certificate re-issued for
+        this cluster's API Service) before :meth:`resume`."""
+        plane = self._plane()
+        plane.extra_ips = [hostns.api_ip(host_client(self.host_kubeconfig), self.namespace,
+                                         self.name)]
+        plane.adopt_pki()
 
     # -- persistence -------------------------------------------------------------
 

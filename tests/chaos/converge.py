@@ -45,7 +45,7 @@ from syncer.local.hostns import MANAGED_KINDS
 from syncer.offline import ManifestLookup
 from syncer.store import object_key
 from syncer.writer import TOKEN_REFRESH_AT
-from tests.cluster.conftest import VC, Stack
+from tests.cluster.conftest import Stack
 from translators import naming, nodes
 from translators.base import (
     Action,
@@ -351,7 +351,7 @@ def _status_differences(world: World) -> list[str]:
 def world_of(stack: Stack) -> World:
     """The stack's syncer configuration (enabled translators, translator facts), no objects."""
     cfg = config_mod.parse(stack.config)
-    return World(VC, stack.host_namespace, select_translators(cfg),
+    return World(stack.name, stack.host_namespace, select_translators(cfg),
                  translator_facts(cfg, stack.api_ip, ("127.0.0.1", stack.kubelet_port)))
 
 

@@ -53,7 +53,7 @@ class LocalPod:
     components: list[Component] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for port in (6443, 2379, 2380, 10257, 8080, 10250, 9443):
+        for port in (6443, 2379, 2380, 10257, 8080, 8081, 10250, 9443):
             self.ports.setdefault(port, free_port())
 
     # -- what was rendered ------------------------------------------------

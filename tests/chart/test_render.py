@@ -215,6 +215,8 @@ def test_syncer_flags() -> None:
         f"--api-service={RELEASE}", "--identity=$(POD_NAME)", "--log-level=info",
         "--kubelet-address=127.0.0.1:10250", "--kubelet-ca-cert=/pki/kubelet-ca.crt",
         "--kubelet-ca-key=/pki/kubelet-ca.key", "--metrics-api-port=9443",
+        "--snapshot-address=127.0.0.1:8081",
+        "--snapshot-store=/data/state.db", "--snapshot-pki=/pki", "--kubernetes-version=v1.36.3",
     ]
     apiserver = container(objects, "kube-apiserver")["command"]
     front_proxy = [a for a in apiserver if a.startswith(("--proxy-client", "--requestheader"))]
@@ -243,6 +245,17 @@ def test_syncer_flags() -> None:
     without_dns = container(render(VALUE_SETS["no-coredns-no-persistence"]), "syncer")
     assert "command" not in without_dns  # the image's entrypoint: tini -- vcsync run
     assert without_dns["args"] == syncer["args"]
+
+
+def test_snapshot_endpoint_only_for_the_sqlite_store() -> None:
+    """The syncer serves snapshots of kine's SQLite file (the data volume mounted into it, on
+    the pod's loopback); other stores render neither the flags nor the mount."""
+    syncer = container(render(), "syncer")
+    assert {"name": "data", "mountPath": "/data"} in syncer["volumeMounts"]
+    for values in ("etcd-embedded", "etcd-external"):
+        other = container(render(VALUE_SETS[values]), "syncer")
+        assert not [a for a in other["args"] if a.startswith("--snapshot-")], values
+        assert "data" not in {m["name"] for m in other["volumeMounts"]}, values
 
 
 def test_kubernetes_version_sets_both_images() -> None:

@@ -49,7 +49,7 @@ class Cli:
             **env: str) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([sys.executable, "-m", "syncer.cli.main", *args],
                               env=self.env(**env), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              stdin=subprocess.DEVNULL, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"vcsync {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")

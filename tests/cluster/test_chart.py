@@ -20,6 +20,9 @@ claim, as an admin of a cluster without dynamic provisioning would.
 
 from __future__ import annotations
 
+import base64
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +32,12 @@ from typing import Any
 import pytest
 import yaml
 
+from syncer.cli import portforward
+from syncer.cli.errors import CliError
+from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient
 from syncer.local.cluster import HostCluster
+from syncer.snapshot import archive
 from tests.chart.localpod import LocalPod
 from tests.chart.rendering import CHART, VALUE_SETS, helm, template
 from tests.conftest import OWNER, track, untrack
@@ -259,6 +266,108 @@ def test_chart_pod_runs_and_syncs(installed: Installed, local_pod: LocalPod) -> 
     assert (metrics["metadata"]["name"], metrics["metadata"]["namespace"]) == ("web", "demo")
     assert [(c["name"], c["usage"]["memory"]) for c in metrics["containers"]] == [
         ("web", "1Mi")]  # kwok's default usage per container
+
+
+def _chart_pod_running(pod: LocalPod) -> BlockingClient:
+    """Every container of the rendered pod started locally; the admin client."""
+    pod.materialise_volumes()
+    pod.run_init_containers()
+    for name in ("kine", "kube-apiserver", "kube-controller-manager", "syncer"):
+        pod.start(name)
+    return pod.admin()
+
+
+def _helm_record(installed: Installed, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `vcsync create --driver helm` would have recorded for the installed release."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(home))
+    record = VClusterRecord(RELEASE, installed.namespace, "host", "vc", "v1.36.3", "helm",
+                            {"replicas": 1}, {})
+    record.directory.mkdir(parents=True)
+    (record.directory / "host.kubeconfig").write_text(installed.host.kubeconfig.read_text())
+    (record.directory / "values.yaml").write_text("{}\n")
+    record.save()
+
+
+def test_snapshot_leaves_the_chart_pod_through_port_forward(
+    installed: Installed, local_pod: LocalPod, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vcsync snapshot create` of a Helm install: the syncer builds the archive in the pod
+    and serves it on the pod's loopback; the CLI fetches it through kubectl port-forward
+    (the host API server, then kwok, which forwards the pod's port to the local pod's)
+    with the admin token, verifies it and adds the release's values."""
+    ns = installed.namespace
+    admin = _chart_pod_running(local_pod)
+    admin.json("POST", "/api/v1/namespaces", {"metadata": {"name": "snap"}})
+    for i in range(25):
+        admin.json("POST", "/api/v1/namespaces/snap/configmaps",
+                   {"metadata": {"name": f"c{i}"}, "data": {"i": str(i)}})
+    installed.host.client().json(
+        "POST", f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{ns}/portforwards",
+        {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
+         "metadata": {"name": f"{RELEASE}-0", "namespace": ns},
+         "spec": {"forwards": [{"ports": [8081], "target": {
+             "port": local_pod.ports[8081], "address": "127.0.0.1"}}]}})
+    _helm_record(installed, tmp_path / "state", monkeypatch)
+    file = tmp_path / "helm.tgz"
+    proc = subprocess.run([sys.executable, "-m", "syncer.cli.main", "snapshot", "create",
+                           RELEASE, "-n", ns, "-o", str(file)], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    manifest = archive.read(file, tmp_path / "unpacked")
+    listed = admin.json("GET", f"/api/v1/configmaps?resourceVersion={manifest.revision}"
+                               "&resourceVersionMatch=Exact")["items"]  # as of the snapshot
+    assert manifest.objects["configmaps"] == len(listed) >= 25
+    assert (manifest.store_type, manifest.source["driver"]) == ("kine-sqlite", "helm")
+    assert {"pki/ca.key", "pki/sa.key", "pki/tokens.csv", "config/syncer.yaml",
+            "config/values.yaml"} <= set(manifest.files)
+    secret = installed.get(f"/api/v1/namespaces/{ns}/secrets/{RELEASE}-certs")["data"]
+    assert (tmp_path / "unpacked" / "pki" / "ca.key").read_bytes() == base64.b64decode(
+        secret["ca.key"])
+    assert not list(local_pod.volume("data").glob(".vcsync-snapshot-*")), "staging left"
+
+    with portforward.forward(installed.host.kubeconfig, ns, f"{RELEASE}-0", 8081) as port, \
+            pytest.raises(CliError, match="answered 401"):
+        portforward.download(f"http://127.0.0.1:{port}/snapshot", "not-the-admin-token",
+                             tmp_path / "refused.tgz")
+    _restores_into_a_local_cluster(installed, file, tmp_path, admin, monkeypatch)
+
+
+def _restores_into_a_local_cluster(installed: Installed, file: Path, tmp_path: Path,
+                                   admin: BlockingClient, monkeypatch: pytest.MonkeyPatch
+                                   ) -> None:
+    """The Helm install's archive restores with the local driver: same objects (uids), and
+    the chart's admin token (derived from its CA key) authenticates there."""
+    kubeconfig = tmp_path / "kube" / "config"
+    kubeconfig.parent.mkdir()
+    kubeconfig.write_text(installed.host.kubeconfig.read_text())
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    copy = f"{RELEASE}-copy"
+
+    def vcsync(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "syncer.cli.main", *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=300, check=False)
+        assert proc.returncode == 0, f"vcsync {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    vcsync("snapshot", "restore", copy, str(file), "--no-connect")
+    try:
+        restored = yaml.safe_load(vcsync("connect", copy, "--print"))
+        token = installed.get(f"/api/v1/namespaces/{installed.namespace}/secrets/vc-{RELEASE}")[
+            "data"]["token"]
+        restored["users"][0]["user"] = {"token": base64.b64decode(token).decode()}
+        client = BlockingClient.from_kubeconfig(restored)
+        assert _workload_uids(client) == _workload_uids(admin)
+    finally:
+        vcsync("delete", copy)
+
+
+def _workload_uids(client: BlockingClient) -> dict[str, str]:
+    """name -> uid of the test's ConfigMaps in ``snap`` (the namespace's root CA ConfigMap
+    belongs to the controller-manager's publisher, which may re-create it)."""
+    items = client.json("GET", "/api/v1/namespaces/snap/configmaps")["items"]
+    return {c["metadata"]["name"]: c["metadata"]["uid"] for c in items
+            if c["metadata"]["name"].startswith("c")}
 
 
 def _get(client: BlockingClient, path: str) -> Obj | None:

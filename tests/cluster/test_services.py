@@ -7,11 +7,15 @@ loopback addresses there).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from syncer.kube import resources as r
+from syncer.kube.client import KubeClient
+from syncer.kube.errors import NotFound
 from syncer.local import coredns
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack
@@ -204,3 +208,70 @@ async def test_coredns_runs_as_an_ordinary_synced_deployment(
     host = await shop.host_get(r.PODS, pods[0]["metadata"]["name"], "kube-system")
     assert host is not None
     assert host["spec"]["dnsPolicy"] == "Default", "CoreDNS itself must not resolve through itself"
+    # kube-dns has endpoints on both sides: the DNS pod's real IP (the session's network)
+    ip = host["status"]["podIP"]
+    assert await wait_until(lambda: _slice_ips(shop.virtual, "kube-system", "kube-dns"),
+                            "the virtual kube-dns EndpointSlice") == {ip}
+    assert await wait_until(lambda: _slice_ips(shop.host, shop.host_namespace,
+                                               shop.host_name("kube-dns", "kube-system")),
+                            "the host kube-dns EndpointSlice") == {ip}
+    await _no_endpoint_failures(shop)
+
+
+ENDPOINTSLICES = r.Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
+
+
+async def _slice_ips(client: KubeClient, namespace: str, service: str) -> set[str]:
+    items, _ = await client.list(ENDPOINTSLICES, namespace,
+                                 label_selector=f"kubernetes.io/service-name={service}")
+    return {ip for s in items for e in s.get("endpoints") or () for ip in e["addresses"]}
+
+
+async def _endpoint_ips(client: KubeClient, namespace: str, service: str) -> set[str]:
+    try:
+        endpoints = await client.get(r.ENDPOINTS, service, namespace)
+    except NotFound:
+        return set()
+    return {a["ip"] for s in endpoints.get("subsets") or () for a in s.get("addresses") or ()}
+
+
+async def _no_endpoint_failures(stack: Stack) -> None:
+    """No FailedToUpdateEndpoint(Slices) Warning on either side (loopback pod IPs made
+    the endpoint controllers fail over and over)."""
+    for client in (stack.virtual, stack.host):
+        events, _ = await client.list(r.EVENTS)
+        failures = [e["message"] for e in events
+                    if e.get("reason", "").startswith("FailedToUpdateEndpoint")]
+        assert failures == [], failures
+
+
+async def test_an_exposed_deployment_gets_endpoints_on_both_sides(
+    shop: Stack, syncer: SyncerProcess
+) -> None:
+    """``kubectl expose``: the virtual and the host Service each get Endpoints and an
+    EndpointSlice listing the host pods' IPs, which the virtual pods show too."""
+    await shop.virtual.create(r.DEPLOYMENTS, {
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}},
+        NS)
+    await shop.virtual.create(r.SERVICES, _service("web", {"app": "web"}), NS)
+
+    async def pod_ips() -> set[str]:
+        pods, _ = await shop.virtual.list(r.PODS, NS, label_selector="app=web")
+        ips = {p.get("status", {}).get("podIP") for p in pods}
+        return ips if len(ips) == 2 and None not in ips else set()
+
+    ips = await wait_until(pod_ips, "2 virtual web pods with their host IPs", timeout=60)
+    host_service = shop.host_name("web", NS)
+    for client, namespace, name in ((shop.virtual, NS, "web"),
+                                    (shop.host, shop.host_namespace, host_service)):
+        for probe in (_endpoint_ips, _slice_ips):
+            read = functools.partial(probe, client, namespace, name)
+
+            async def complete(read: Callable[[], Awaitable[set[str]]] = read) -> bool:
+                return await read() == ips
+
+            await wait_until(complete, f"{probe.__name__} of {namespace}/{name}: {ips}")
+    await _no_endpoint_failures(shop)

@@ -1,17 +1,16 @@
 """Hostile tenants and the network: selectors and hand-written endpoints aimed at tenant
 b's pods, the host's system pods and the host API server.
 
-How "selects only own pods" is checked: the host's kwok nodes give pods
-loopback IPs (127.128.0.0/16, nothing here dials outside 127/8), and the API
-server refuses loopback addresses in Endpoints and EndpointSlices, so the
-host's endpoint controllers cannot list any pod here. The selectors the
-syncer wrote are therefore evaluated by the host API server itself: every
-selector of a host Service, NetworkPolicy, affinity or spread constraint is
-run as a label-selector LIST across all host namespaces, and every pod it
-matches must be one of tenant a's. The host scheduler is the second judge:
-a required affinity aimed at b's or the host's pods leaves a's pod
-unschedulable. Hand-written endpoints use addresses the API server accepts:
-ClusterIPs (the host API server's, b's Service) and documentation addresses.
+How "selects only own pods" is checked: the selectors the syncer wrote are
+evaluated by the host API server itself: every selector of a host Service,
+NetworkPolicy, affinity or spread constraint is run as a label-selector LIST
+across the host namespaces an attack aims at, and every pod it matches must be
+one of tenant a's. The host scheduler is the second judge: a required affinity
+aimed at b's or the host's pods leaves a's pod unschedulable. The session's
+host runs in a network namespace of its own with real pod addresses
+(syncer.local.network), so the endpoint controllers judge too: the Endpoints
+and EndpointSlices of a Service list exactly the pod IPs it selects, and
+hand-written endpoints can aim at b's and the host's real pod IPs (refused).
 """
 
 from __future__ import annotations
@@ -292,3 +291,44 @@ async def test_external_names_cannot_point_inside_the_host_cluster(
     await wait_until(lambda: syncer_idle(a.syncers[0].url), "the syncer idle")
     for name in targets:
         assert await a.host_get(r.SERVICES, name, ns) is None, f"{name} reached the host"
+
+
+async def test_endpoints_reach_own_pod_ips_only(
+    tenants: Tenants, victim: Victim, host_targets: HostTargets,
+) -> None:
+    """A Service selecting the victim's labels: its Endpoints and EndpointSlices, on the
+    host and in a's virtual cluster, list a's own pod IP and nothing else. Hand-written
+    Endpoints listing b's pod IP and the host system pod's IP next to a's own pod IP:
+    only a's own IP reaches the host, with a Warning naming the others."""
+    a = tenants.a
+    ns = await fresh_namespace(a, "ips")
+    await a.virtual.create(r.PODS, _pod("mine", {"app": "victim"}), ns)
+    mine = (await ready_pod(a.virtual, "mine", ns))["status"]["podIP"]
+    assert mine not in (victim.pod_ip, host_targets.system_pod_ip)
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "grab"}, "spec": {
+        "selector": {"app": "victim"}, "ports": [{"port": 80}]}}, ns)
+    host_service = a.host_name("grab", ns)
+
+    async def slice_ips(client: KubeClient, namespace: str, service: str) -> set[str]:
+        items, _ = await client.list(ENDPOINTSLICES, namespace,
+                                     label_selector=f"kubernetes.io/service-name={service}")
+        return {ip for s in items for e in s.get("endpoints") or () for ip in e["addresses"]}
+
+    assert await wait_until(lambda: slice_ips(a.host, a.host_namespace, host_service),
+                            "the host EndpointSlice of a's Service") == {mine}
+    assert await wait_until(lambda: slice_ips(a.virtual, ns, "grab"),
+                            "the virtual EndpointSlice of a's Service") == {mine}
+
+    await a.virtual.create(r.SERVICES, {"metadata": {"name": "aim"}, "spec": {
+        "ports": [{"name": "http", "port": 80}]}}, ns)
+    await wait_until(lambda: _host_ip_shown(tenants, "aim", ns), "aim on its host ClusterIP")
+    foreign = [victim.pod_ip, host_targets.system_pod_ip]
+    await a.virtual.create(r.ENDPOINTS, {"metadata": {"name": "aim"}, "subsets": [{
+        "addresses": [{"ip": ip} for ip in [*foreign, mine]],
+        "ports": [{"name": "http", "port": 80}]}]}, ns)
+    warning = await wait_warning(a, ns, "aim", "EndpointAddressRefused")
+    assert all(ip in warning["message"] for ip in foreign), warning["message"]
+    host = await host_copy(a, r.ENDPOINTS, "aim", ns)
+    assert [e["ip"] for e in host["subsets"][0]["addresses"]] == [mine]
+    assert await wait_until(lambda: slice_ips(a.host, a.host_namespace, a.host_name("aim", ns)),
+                            "the host's slices mirrored from a's Endpoints") == {mine}
