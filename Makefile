@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install binaries binaries-skew demo test reliability lint typecheck unit cluster-tests clean
+.PHONY: install binaries binaries-skew binaries-conformance demo test reliability lint typecheck unit cluster-tests clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "vcsync needs Python 3.11")'
@@ -23,6 +23,10 @@ binaries:
 ## Also build the version-skew Kubernetes release.
 binaries-skew:
 	$(PY) -m syncer.local.binaries --skew
+
+## Also build e2e.test and ginkgo for the conformance runs (~5 min, not part of `binaries`).
+binaries-conformance:
+	$(PY) -m syncer.local.binaries --skew --conformance
 
 ## Start a host cluster and a virtual control plane; Ctrl-C stops them.
 demo: install binaries
