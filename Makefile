@@ -44,8 +44,9 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 endef
 
-## Lint, type-check, then the whole test suite (the reliability suite at its CI size).
-test: install binaries-skew lint typecheck
+## Lint, type-check, then the whole test suite (the reliability suite and the conformance
+## subset at their CI size; builds e2e.test if missing).
+test: install binaries-conformance lint typecheck
 	$(call run_pytest,)
 
 ## The reliability and isolation suite alone, at full size (README: Reliability and security).

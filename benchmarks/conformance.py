@@ -60,6 +60,9 @@ class ConformanceOptions:
     procs: int = 6
     nodes: int = 2
     targets: tuple[str, ...] = TARGETS
+    work: Path | None = None
+    """Where the control planes keep their files and logs (default: a new temporary
+    directory, kept for a look after the run)."""
 
 
 def _suite_binary(out: Path) -> Path:
@@ -104,8 +107,10 @@ def run_suite(kubeconfig: Path, out: Path, selection: Selection, procs: int
     """Run the selection against the cluster of ``kubeconfig``; its per-test results.
 
     Ginkgo exits non-zero when any test fails, which is the normal case here;
-    only a run that wrote no report is an error.
+    only a run that wrote no report is an error. ``out`` is made absolute: Ginkgo
+    runs in it and finds the suite by the path given.
     """
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     with (out / "ginkgo.log").open("w") as log:
         subprocess.run(suite_argv(kubeconfig, out, selection, procs), stdout=log,
@@ -157,10 +162,10 @@ def _target(host: HostCluster, target: str, root: Path, render: Render
 def run(options: ConformanceOptions, say: Say) -> report.Summary:
     """Every target in turn on one host; results and timings for the report.
 
-    The clusters' files and logs go to a new temporary directory, kept for a look
-    after the run (the results directory holds only results).
+    The clusters' files and logs go to ``options.work`` (the results directory
+    holds only results).
     """
-    work = Path(tempfile.mkdtemp(prefix="vcsync-conformance-"))
+    work = options.work or Path(tempfile.mkdtemp(prefix="vcsync-conformance-"))
     say(f"control planes under {work}")
     runs: dict[str, report.TargetRun] = {}
     with HostCluster(name="conformance", root=work / "host", nodes=options.nodes) as host:

@@ -29,6 +29,7 @@ TARGETS = ("host", "virtual", "skew")
 PASSED, SKIPPED = "passed", "skipped"
 _CAUSE_CHARS = 240
 _SIG = re.compile(r"^\[(sig-[a-z-]+)\]")
+_GO_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Selection:
     skip: str = SKIP
     timeout: str = "4h"
     """The whole suite's limit (Ginkgo's own default of 1 h is too short on kwok)."""
+
+
+def exact_focus(names: Iterable[str]) -> str:
+    """A Ginkgo focus (Go regexp) selecting exactly the tests of these full names.
+
+    Python's ``re.escape`` will not do: it escapes spaces, which Go's RE2 refuses.
+    """
+    return "^(?:" + "|".join(_GO_SPECIAL.sub(r"\\\1", n) for n in names) + ")$"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ the runs themselves are in tests/cluster/test_conformance.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,13 @@ def test_write_produces_results_summary_and_table(tmp_path: Path) -> None:
     table = (tmp_path / "README.md").read_text()
     assert "| [sig-apps] x | virtual | failed | failed cause |" in table
     assert "| sig-node | 1 |" in table
+
+
+def test_exact_focus_matches_only_the_named_tests() -> None:
+    names = ["[sig-apps] ReplicaSet Replace and Patch tests [Conformance]",
+             "[sig-api-machinery] server version should find the server version [Conformance]"]
+    focus = re.compile(report.exact_focus(names))
+    assert all(focus.search(n) for n in names)
+    assert not focus.search("[sig-apps] ReplicaSet Replace and Patch tests [Conformance] x")
+    assert not focus.search("[sig-apps] ReplicaSet Replace and Patch tests XConformance]")
+    assert "\\ " not in report.exact_focus(names)  # RE2 refuses escaped spaces
