@@ -162,8 +162,10 @@ def _target(host: HostCluster, target: str, root: Path, render: Render
 def run(options: ConformanceOptions, say: Say) -> report.Summary:
     """Every target in turn on one host; results and timings for the report.
 
-    The clusters' files and logs go to ``options.work`` (the results directory
-    holds only results).
+    The clusters' files and logs, and Ginkgo's own reports (``reports/<target>/``:
+    ``report.json``, ``junit.xml``, ``ginkgo.log``; megabytes, mostly the thousands
+    of specs the focus left out), go to ``options.work``; the results directory
+    gets only what :func:`report.write` distils from them.
     """
     work = options.work or Path(tempfile.mkdtemp(prefix="vcsync-conformance-"))
     say(f"control planes under {work}")
@@ -174,8 +176,8 @@ def run(options: ConformanceOptions, say: Say) -> report.Summary:
             start = time.monotonic()
             with _target(host, target, work, options.render) as kubeconfig:
                 say(f"{target}: running the selection with {options.procs} processes")
-                results = run_suite(kubeconfig, options.output / target, options.selection,
-                                    options.procs)
+                results = run_suite(kubeconfig, work / "reports" / target,
+                                    options.selection, options.procs)
             runs[target] = report.TargetRun(target, _version(target), results,
                                             time.monotonic() - start)
             say(f"{target}: {report.counts(results)} in {runs[target].seconds / 60:.1f} min")

@@ -2,7 +2,8 @@
 
 Per target, ``<target>/results.json`` holds one entry per selected test (name,
 state, seconds, the first line of its failure), taken from Ginkgo's JSON
-report next to it (``report.json``, ``junit.xml``). ``summary.json`` and
+report (left with the run's control planes: it is megabytes, mostly the
+specs the focus left out). ``summary.json`` and
 ``README.md`` compare every virtual target with the host: the tests that pass
 on the host but not on the virtual cluster are the divergences the project
 must fix; tests that fail on the host too are bound by what kwok nodes can do.
@@ -43,11 +44,13 @@ class Selection:
 
 
 def exact_focus(names: Iterable[str]) -> str:
-    """A Ginkgo focus (Go regexp) selecting exactly the tests of these full names.
+    """A Ginkgo focus (Go regexp) selecting the tests of these full names (and any whose
+    name merely ends in one: the text Ginkgo matches has something before the first
+    container's, so it cannot be anchored at the start).
 
     Python's ``re.escape`` will not do: it escapes spaces, which Go's RE2 refuses.
     """
-    return "^(?:" + "|".join(_GO_SPECIAL.sub(r"\\\1", n) for n in names) + ")$"
+    return "(?:" + "|".join(_GO_SPECIAL.sub(r"\\\1", n) for n in names) + ")$"
 
 
 @dataclass(frozen=True)

@@ -82,5 +82,6 @@ def test_exact_focus_matches_only_the_named_tests() -> None:
     focus = re.compile(report.exact_focus(names))
     assert all(focus.search(n) for n in names)
     assert not focus.search("[sig-apps] ReplicaSet Replace and Patch tests [Conformance] x")
+    assert not focus.search("[sig-apps] ReplicaSet Replace and Patch tests Conformance")
     assert not focus.search("[sig-apps] ReplicaSet Replace and Patch tests XConformance]")
     assert "\\ " not in report.exact_focus(names)  # RE2 refuses escaped spaces
