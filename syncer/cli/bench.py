@@ -209,6 +209,8 @@ def _conformance(args: argparse.Namespace) -> int:
     from syncer.cli import checks, vclusters
     from syncer.local import binaries
 
+    if args.procs < 1 or args.nodes < 1:
+        raise CliError("--procs and --nodes must be at least 1")
     checks.built(_LOAD_COMPONENTS, binaries.KUBERNETES_VERSION)
     if "skew" in (args.target or conformance.TARGETS):
         checks.built(("kube-apiserver", "kube-controller-manager"),
@@ -219,8 +221,6 @@ def _conformance(args: argparse.Namespace) -> int:
     except binaries.BinaryMissing as exc:
         raise CliError(f"{exc.args[0].split(';')[0]}; build it with "
                        "`make binaries-conformance`") from exc
-    if args.procs < 1 or args.nodes < 1:
-        raise CliError("--procs and --nodes must be at least 1")
     _private_network()
     selection = conformance.Selection(args.focus, args.skip, args.timeout)
     options = conformance.ConformanceOptions(args.output, vclusters.render, selection,
