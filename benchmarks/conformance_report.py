@@ -191,7 +191,7 @@ def _targets_table(summary: Summary) -> list[str]:
     for target, run in summary.runs.items():
         t = _target_json(run)
         rows.append(f"| {target} | {run.version} | {t['run']} | {t['passed']} | {t['failed']} "
-                    f"| {run.seconds / 60:.0f} min |")
+                    f"| {run.seconds / 60:.1f} min |")
     return rows
 
 
