@@ -149,12 +149,11 @@ def _tear_down(plane: ControlPlane, forwarder: Component | None, netns: str | No
 
 
 def _add_context(plane: ControlPlane) -> None:
-    config = kubeconfig.load()
     own = plane.kubeconfig_dict()
-    kubeconfig.upsert(config, plane.context, own["clusters"][0]["cluster"],
-                      own["users"][0]["user"])
-    config["current-context"] = plane.context
-    kubeconfig.save(config)
+    with kubeconfig.edit() as config:
+        kubeconfig.upsert(config, plane.context, own["clusters"][0]["cluster"],
+                          own["users"][0]["user"])
+        config["current-context"] = plane.context
 
 
 def delete_host(args: argparse.Namespace) -> int:
@@ -168,9 +167,8 @@ def delete_host(args: argparse.Namespace) -> int:
     with output.step(f"stop host cluster {record.name!r}"):
         _tear_down(ControlPlane.restore(record.plane), _forwarder_component(record),
                    record.netns, record.name)
-    config = kubeconfig.load()
-    kubeconfig.remove(config, record.context)
-    kubeconfig.save(config)
+    with kubeconfig.edit() as config:
+        kubeconfig.remove(config, record.context)
     record.forget()
     output.info(f"host cluster {record.name!r} deleted")
     return 0

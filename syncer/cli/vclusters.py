@@ -144,7 +144,7 @@ def create_cmd(args: argparse.Namespace) -> int:
     started = _make(plan, args.driver, args.from_snapshot)
     record = VClusterRecord(
         name, namespace, plan.host_context,
-        _context_name(name, namespace, plan.host_context), plan.version, args.driver,
+        state.context_name(name, namespace, plan.host_context), plan.version, args.driver,
         **started.record(), ttl_seconds=ttl)
     record.save()
     staging.finish(plan.directory)
@@ -258,10 +258,6 @@ def render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
     except config_mod.ConfigError as exc:
         raise CliError(f"invalid values: {exc}") from exc
     return rendered
-
-
-def _context_name(name: str, namespace: str, host_context: str) -> str:
-    return f"vcsync_{name}_{namespace}_{host_context}"
 
 
 def _values(files: list[str], assignments: list[str], base: dict[str, Any]
