@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from syncer.cli import discovery, drivers, kubeconfig, output, portforward, state
@@ -199,7 +198,7 @@ def connect_cmd(args: argparse.Namespace) -> int:
     if args.print:
         config = virtual_kubeconfig(record, server(record, args.local_port, args.server))
         if args.output == "json":
-            print(orjson.dumps(config, option=orjson.OPT_INDENT_2).decode())
+            output.json(config)
         else:
             print(yaml.safe_dump(config, sort_keys=False), end="")
         return 0

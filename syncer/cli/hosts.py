@@ -55,6 +55,8 @@ def register(commands: Any) -> None:
     delete.add_argument("name", nargs="?", default=DEFAULT_NAME)
     delete.set_defaults(handler=delete_host)
     listing = sub.add_parser("list", help="list local host clusters")
+    listing.add_argument("--output", "-o", choices=["table", "json"], default="table",
+                         help="output format (default %(default)s)")
     listing.set_defaults(handler=list_hosts)
 
 
@@ -190,10 +192,14 @@ def host_status(record: HostRecord) -> str:
 
 def list_hosts(args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [
-        [r.name, host_status(r), r.kubernetes_version, str(r.nodes), r.context,
-         state.format_age(now - r.created)]
-        for r in HostRecord.all()
-    ]
-    print(output.table(["NAME", "STATUS", "KUBERNETES VERSION", "NODES", "CONTEXT", "AGE"], rows))
+    rows = [{"name": r.name, "status": host_status(r), "kubernetesVersion": r.kubernetes_version,
+             "nodes": r.nodes, "context": r.context, "age": state.format_age(now - r.created),
+             "networkNamespace": r.netns}
+            for r in HostRecord.all()]
+    if args.output == "json":
+        output.json(rows)
+        return 0
+    keys = ["name", "status", "kubernetesVersion", "nodes", "context", "age"]
+    print(output.table(["NAME", "STATUS", "KUBERNETES VERSION", "NODES", "CONTEXT", "AGE"],
+                       [[str(row[k]) for k in keys] for row in rows]))
     return 0

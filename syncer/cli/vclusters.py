@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from syncer import config as config_mod
@@ -26,6 +25,7 @@ from syncer.cli import (
     chart,
     checks,
     connection,
+    discovery,
     drivers,
     hostnet,
     kubeconfig,
@@ -58,7 +58,8 @@ def register(commands: Any) -> None:
                         help="delete every virtual cluster whose --ttl has passed")
     delete.set_defaults(handler=delete_cmd)
     listing = commands.add_parser("list", help="list virtual clusters")
-    listing.add_argument("--output", "-o", choices=["table", "json"], default="table")
+    listing.add_argument("--output", "-o", choices=["table", "json"], default="table",
+                         help="output format (default %(default)s)")
     listing.set_defaults(handler=list_cmd)
     for verb, handler, text in (
         ("pause", pause_cmd, "stop a virtual cluster and its host pods; keep its state"),
@@ -89,6 +90,8 @@ def _register_create(commands: Any) -> None:
     p.add_argument("--from-snapshot", metavar="FILE",
                    help="start from a `vcsync snapshot create` archive (its objects, "
                         "certificates, tokens and values; -f/--set apply on top)")
+    p.add_argument("--output", "-o", choices=["text", "json"], default="text",
+                   help="json: print the new cluster as `vcsync list -o json` shows it")
     p.set_defaults(handler=create_cmd)
 
 
@@ -151,6 +154,8 @@ def create_cmd(args: argparse.Namespace) -> int:
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
+    if args.output == "json":
+        output.json(_row(record, time.time(), kubeconfig.current_context(kubeconfig.load())))
     return 0
 
 
@@ -506,18 +511,51 @@ def _ttl(record: VClusterRecord, now: float) -> str:
     return "expired" if left <= 0 else state.format_age(left)
 
 
-def list_cmd(args: argparse.Namespace) -> int:
-    now = time.time()
-    current = kubeconfig.current_context(kubeconfig.load())
-    rows = [{
+def _row(r: VClusterRecord, now: float, current: str | None) -> dict[str, Any]:
+    return {
         "name": r.name, "namespace": r.namespace, "status": status(r),
         "kubernetesVersion": r.kubernetes_version, "driver": r.driver,
         "connected": r.context == current, "age": state.format_age(now - r.created),
         "ttl": _ttl(r, now), "hostContext": r.host_context, "context": r.context,
-    } for r in VClusterRecord.all()]
+    }
+
+
+def _found_rows(config: kubeconfig.Config, known: list[VClusterRecord], now: float
+                ) -> list[dict[str, Any]]:
+    """The virtual clusters the current host shows that no record here knows (installed
+    with Helm, or by vcsync on another machine); a warning when it cannot be asked."""
+    host = state.host_context(config, required=False)
+    if not host or not kubeconfig.has_context(config, host):
+        return []
+    try:
+        found = discovery.on_host(discovery.host_client(host))
+    except (BlockingError, CliError) as exc:
+        output.info(f"warning: host context {host!r} not asked for virtual clusters "
+                    f"made elsewhere: {exc}")
+        return []
+    mine = {(r.name, r.namespace) for r in known if r.host_context == host}
+    return [{"name": f.name, "namespace": f.namespace, "status": f.status,
+             "kubernetesVersion": f.kubernetes_version, "driver": f.driver,
+             "connected": False, "age": state.format_age(now - f.created) if f.created else "-",
+             "ttl": "-", "hostContext": host, "context": ""}
+            for f in found if (f.name, f.namespace) not in mine]
+
+
+def list_cmd(args: argparse.Namespace) -> int:
+    now = time.time()
+    config = kubeconfig.load()
+    current = kubeconfig.current_context(config)
+    records = VClusterRecord.all()
+    rows = [_row(r, now, current) for r in records] + _found_rows(config, records, now)
     if args.output == "json":
-        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        output.json(rows)
         return 0
+    header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
+              "AGE", "TTL"]
+    keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",
+            "ttl"]
+    print(output.table(header, [[str(row[k]) for k in keys] for row in rows]))
+    return 0
     header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
               "AGE", "TTL"]
     keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",
