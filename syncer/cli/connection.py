@@ -9,7 +9,8 @@ Where the context points (vCluster's ``connect``):
 
 - a local cluster: its API server's 127.0.0.1 port;
 - a Helm-installed one: ``--server URL`` if given (an Ingress, a LoadBalancer,
-  a NodePort: remembered for later connects), else a port-forward to its
+  a NodePort: remembered for later connects), else (``--print``: only with
+  ``--local-port``, else the Service's in-cluster address) a port-forward to its
   Service that vcsync runs in the background (:class:`~syncer.cli.portforward.Proxy`,
   on ``--local-port`` or a free port, kept across reconnects) until
   ``vcsync disconnect`` (or ``delete``/``pause``) stops it; ``connect -- CMD``
@@ -196,7 +197,7 @@ def connect_cmd(args: argparse.Namespace) -> int:
     if args.command:
         return _run_with(record, args.command, args.server)
     if args.print:
-        config = virtual_kubeconfig(record, server(record, args.local_port, args.server))
+        config = virtual_kubeconfig(record, _printed_server(record, args))
         if args.output == "json":
             output.json(config)
         else:
@@ -210,6 +211,16 @@ def connect_cmd(args: argparse.Namespace) -> int:
         return 0
     switch_to(record, args.local_port, args.server)
     return 0
+
+
+def _printed_server(record: VClusterRecord, args: argparse.Namespace) -> str | None:
+    """``--print`` starts no port-forward unless ``--local-port`` asks for one: without it,
+    the printed kubeconfig points at ``--server``, the remembered server, the running
+    port-forward, else the Service's in-cluster address (for use inside the host)."""
+    if args.server or args.local_port:
+        return server(record, args.local_port, args.server)
+    running = proxy(record).port()
+    return record.server or (_local(running) if running else None)
 
 
 @contextlib.contextmanager
