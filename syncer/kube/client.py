@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -42,6 +43,7 @@ import yaml
 from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -205,17 +207,23 @@ class KubeClient:
         observer: RequestObserver | None = None,
     ) -> KubeClient:
         configuration = k8s_client.Configuration()
-        await k8s_config.load_kube_config(
-            config_file=path,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        plugin, stripped, base = _exec_plugin(path, context)
+        if plugin is None:
+            await k8s_config.load_kube_config(
+                config_file=path,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+            return cls(name, configuration, settings, observer)
+        # The exec plugin is ours to run (client-go's rules: cluster info, 401, expiry);
+        # kubernetes_asyncio gets the kubeconfig without it.
+        loader = KubeConfigLoader(config_dict=stripped, active_context=context,
+                                  config_base_path=base)
+        await loader.load_and_set(configuration)
         client = cls(name, configuration, settings, observer)
-        plugin = _exec_plugin(path, context)
-        if plugin is not None:
-            client._exec = _ExecAuth(plugin)
-            configuration.refresh_api_key_hook = client._exec.refresh
+        client._exec = _ExecAuth(plugin)
+        configuration.refresh_api_key_hook = client._exec.refresh
         return client
 
     @classmethod
@@ -559,8 +567,12 @@ class _ExecAuth:
             self._credential = None
 
 
-def _exec_plugin(path: str, context: str | None) -> ExecPlugin | None:
-    """The exec plugin of ``context`` (default: the current one) in kubeconfig ``path``."""
+def _exec_plugin(path: str, context: str | None
+                 ) -> tuple[ExecPlugin | None, dict[str, Any], str]:
+    """The exec plugin of ``context`` (default: the current one) in kubeconfig ``path``, the
+    kubeconfig without it, and the directory its relative paths start from; None and {}
+    when it has none or cannot be read here (kubernetes_asyncio then says what is wrong)."""
+    base = os.path.dirname(os.path.abspath(path))
     try:
         with open(path) as handle:
             config = yaml.safe_load(handle) or {}
@@ -568,9 +580,13 @@ def _exec_plugin(path: str, context: str | None) -> ExecPlugin | None:
         ctx = _named(config, "contexts", name).get("context") or {}
         user = _named(config, "users", ctx.get("user")).get("user") or {}
         cluster = _named(config, "clusters", ctx.get("cluster")).get("cluster") or {}
-        return ExecPlugin.of(user, cluster)
+        plugin = ExecPlugin.of(user, cluster)
     except (OSError, yaml.YAMLError, AttributeError, ExecError):
-        return None  # kubernetes_asyncio has read it already and said what is wrong
+        return None, {}, base
+    if plugin is None:
+        return None, {}, base
+    user.pop("exec")
+    return plugin, config, base
 
 
 def _named(config: dict[str, Any], section: str, name: Any) -> dict[str, Any]:
