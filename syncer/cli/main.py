@@ -18,6 +18,7 @@ from syncer.cli import completion, connection, hosts, kubeconfig, snapshots, vcl
 from syncer.cli import run as run_cmd
 from syncer.cli import translate as translate_cmd
 from syncer.cli.errors import CliError
+from syncer.kube.blocking import BlockingError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig.configure(args.kubeconfig, args.context)
     try:
         code: int = args.handler(args)
-    except CliError as exc:
+    except (CliError, BlockingError) as exc:  # BlockingError: e.g. an exec plugin that failed
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
