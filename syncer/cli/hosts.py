@@ -47,12 +47,15 @@ def register(commands: Any) -> None:
         description="Manage local host clusters that run as background processes.")
     sub = p.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="start a local host cluster")
-    create.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    create.add_argument("name", nargs="?", default=DEFAULT_NAME,
+                        help="the host cluster (default %(default)s)")
     create.add_argument("--nodes", type=int, default=3, help="kwok nodes (default %(default)s)")
-    create.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION)
+    create.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION,
+                        help="of its control plane (default %(default)s)")
     create.set_defaults(handler=create_host)
     delete = sub.add_parser("delete", help="stop a local host cluster and its virtual clusters")
-    delete.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    delete.add_argument("name", nargs="?", default=DEFAULT_NAME,
+                        help="the host cluster (default %(default)s)")
     delete.set_defaults(handler=delete_host)
     listing = sub.add_parser("list", help="list local host clusters")
     listing.add_argument("--output", "-o", choices=["table", "json"], default="table",

@@ -50,8 +50,8 @@ _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "h
 def register(commands: Any) -> None:
     _register_create(commands)
     delete = commands.add_parser("delete", help="delete a virtual cluster and its host objects")
-    delete.add_argument("name", nargs="?")
-    delete.add_argument("--namespace", "-n")
+    delete.add_argument("name", nargs="?", help="the virtual cluster (omit with --expired)")
+    delete.add_argument("--namespace", "-n", help="its host namespace, if several share NAME")
     delete.add_argument("--keep-namespace", action="store_true",
                         help="delete the managed host objects but keep the host namespace")
     delete.add_argument("--expired", action="store_true",
@@ -66,14 +66,14 @@ def register(commands: Any) -> None:
         ("resume", resume_cmd, "start a paused virtual cluster again"),
     ):
         p = commands.add_parser(verb, help=text)
-        p.add_argument("name")
-        p.add_argument("--namespace", "-n")
+        p.add_argument("name", help="the virtual cluster")
+        p.add_argument("--namespace", "-n", help="its host namespace, if several share NAME")
         p.set_defaults(handler=handler)
 
 
 def _register_create(commands: Any) -> None:
     p = commands.add_parser("create", help="create a virtual cluster on the current host context")
-    p.add_argument("name")
+    p.add_argument("name", help="the virtual cluster (a DNS label, at most 40 characters)")
     p.add_argument("--namespace", "-n", help="host namespace (default vcluster-NAME)")
     p.add_argument("--connect", action=argparse.BooleanOptionalAction, default=True,
                    help="switch the kubeconfig to the new virtual cluster (default: yes)")
