@@ -138,6 +138,14 @@ class HelmRelease:
             return "no control-plane pod yet"
         return "; ".join(_pod_line(p) for p in pods)
 
+    def upgrade(self, version: str, config_changed: bool) -> None:
+        """``helm upgrade --wait`` with the values already written: the StatefulSet rolls
+        when its pod template changed (a new version, new flags or config), keeping its
+        volume (the store) and the certificates the chart keeps across upgrades."""
+        helm("upgrade", self.name, str(chart_dir()), "--values", str(self.values_file),
+             "--wait", "--timeout", INSTALL_TIMEOUT, *self._host_flags(),
+             progress=self.pod_progress)
+
     def kubeconfig(self) -> dict[str, Any]:
         """The kubeconfig the chart stored in Secret ``vc-NAME`` (key ``config``)."""
         secret = self._kubeconfig_secret()

@@ -41,7 +41,13 @@ from syncer.kube.resources import NAMESPACES
 from syncer.local import binaries, hostns
 from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
 from syncer.local.vcluster import LocalVCluster, host_client
-from syncer.snapshot.archive import SnapshotError, check_kubernetes, minor, restorable_versions
+from syncer.snapshot.archive import (
+    SnapshotError,
+    check_kubernetes,
+    minor,
+    restorable_versions,
+    version_step,
+)
 
 _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
                "helm": ("helm",)}
@@ -92,6 +98,10 @@ def _register_create(commands: Any) -> None:
                         "certificates, tokens and values; -f/--set apply on top)")
     p.add_argument("--output", "-o", choices=["text", "json"], default="text",
                    help="json: print the new cluster as `vcsync list -o json` shows it")
+    p.add_argument("--upgrade", action="store_true",
+                   help="change an existing cluster instead: its values become -f/--set "
+                        "(as helm upgrade), its Kubernetes version --kubernetes-version (one "
+                        "minor up at most); only what changed restarts, its data stays")
     p.set_defaults(handler=create_cmd)
 
 
@@ -126,6 +136,8 @@ class _Plan:
 
 
 def create_cmd(args: argparse.Namespace) -> int:
+    if args.upgrade:
+        return upgrade_cmd(args)
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
     ttl = state.parse_duration(args.ttl) if args.ttl else None
@@ -441,6 +453,85 @@ def forget_with_host(record: VClusterRecord) -> None:
     output.info(f"  virtual cluster {record.name!r} on it stopped and forgotten")
 
 
+# -- upgrade ----------------------------------------------------------------------
+
+
+def upgrade_cmd(args: argparse.Namespace) -> int:
+    """``create NAME --upgrade`` (vCluster's): new values and/or Kubernetes version for an
+    existing cluster, applied by restarting only what changed."""
+    if args.from_snapshot:
+        raise CliError("--upgrade and --from-snapshot do not go together; restore with "
+                       "`vcsync snapshot restore`")
+    record = state.find(args.name, args.namespace)
+    if record is None:
+        raise CliError(f"virtual cluster {args.name!r} does not exist; create it without "
+                       "--upgrade")
+    if record.paused:
+        raise CliError(f"virtual cluster {record.name!r} is paused; `vcsync resume "
+                       f"{record.name}` first")
+    values = _values(args.values, args.set, {})
+    version = _version(args.kubernetes_version or _values_version(values)
+                       or record.kubernetes_version, values, record.driver)
+    _check_step(record, version)
+    config = render(record.name, record.namespace, values)
+    changed = _write_upgrade(record, values, config)
+    if version == record.kubernetes_version and not changed:
+        output.info(f"virtual cluster {record.name!r}: nothing changed")
+    else:
+        _apply_upgrade(record, version, changed)
+    if args.output == "json":
+        output.json(_row(record, time.time(), kubeconfig.current_context(kubeconfig.load())))
+    return 0
+
+
+def _values_version(values: dict[str, Any]) -> str | None:
+    version = values.get("controlPlane", {}).get("distro", {}).get("k8s", {}).get("version")
+    return str(version) if version else None
+
+
+def _check_step(record: VClusterRecord, version: str) -> None:
+    step = version_step(record.kubernetes_version, version)
+    if step == "downgrade":
+        raise CliError(f"virtual cluster {record.name!r} runs Kubernetes "
+                       f"{record.kubernetes_version}; {version} would downgrade its control "
+                       "plane, which Kubernetes does not support")
+    if step == "jump":
+        raise CliError(f"virtual cluster {record.name!r} runs Kubernetes "
+                       f"{record.kubernetes_version}; {version} is more than one minor "
+                       "version newer: Kubernetes upgrades one minor version at a time")
+    if record.driver == "local":
+        checks.built(_COMPONENTS["local"], version)
+
+
+def _write_upgrade(record: VClusterRecord, values: dict[str, Any],
+                   config: dict[str, Any]) -> bool:
+    """Write the new values and syncer config; whether the config differs from the old."""
+    directory = record.directory
+    old = directory / "syncer.yaml"
+    before = yaml.safe_load(old.read_text()) if old.is_file() else None
+    (directory / "values.yaml").write_text(yaml.safe_dump(values))
+    if record.driver == "local":
+        old.write_text(yaml.safe_dump(config))
+    return before != config
+
+
+def _apply_upgrade(record: VClusterRecord, version: str, changed: bool) -> None:
+    what = (f"Kubernetes {record.kubernetes_version} -> {version}"
+            if version != record.kubernetes_version else "the syncer's new configuration")
+    vc = drivers.handle(record)
+    try:
+        with output.step(f"upgrade {record.name!r}: {what}"), \
+                hostnet.inside(hostnet.network_of(record.host_context)):
+            vc.upgrade(version, changed)
+    except LaunchError as exc:
+        raise CliError(f"upgrading virtual cluster {record.name!r} failed: {exc}") from exc
+    saved = vc.record()
+    record.plane, record.syncer = saved["plane"], saved["syncer"]
+    record.kubernetes_version = version
+    record.save()
+    output.info(f"virtual cluster {record.name!r} upgraded ({what})")
+
+
 # -- pause / resume ----------------------------------------------------------------
 
 
@@ -452,6 +543,7 @@ def pause_cmd(args: argparse.Namespace) -> int:
     vc = drivers.handle(record)
     with output.step("stop the syncer and the virtual control plane"):
         vc.kill()  # the syncer first: it must not see the host pods vanish
+    connection.proxy(record).stop()  # a Helm cluster's port-forward has nothing to reach
     with output.step(f"delete the host pods in {record.namespace}"):
         try:
             vc.delete_host_pods()
