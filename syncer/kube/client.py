@@ -221,9 +221,12 @@ class KubeClient:
         loader = KubeConfigLoader(config_dict=stripped, active_context=context,
                                   config_base_path=base)
         await loader.load_and_set(configuration)
+        auth = _ExecAuth(plugin)
+        # The first credential now: kubernetes_asyncio consults the hook only for a key it has.
+        await auth.refresh(configuration)
+        configuration.refresh_api_key_hook = auth.refresh
         client = cls(name, configuration, settings, observer)
-        client._exec = _ExecAuth(plugin)
-        configuration.refresh_api_key_hook = client._exec.refresh
+        client._exec = auth
         return client
 
     @classmethod
@@ -541,8 +544,9 @@ class KubeClient:
 
 class _ExecAuth:
     """The bearer token of a kubeconfig's exec plugin (:mod:`syncer.kube.execcred`), fetched
-    again when it expires or the server answers 401 (kubernetes_asyncio runs the plugin
-    once, at load). The plugin runs in a thread; requests only read the cached token."""
+    again when it expires or the server answers 401 (kubernetes_asyncio never sees the
+    plugin: it would run it once, without cluster info). The plugin runs in a thread;
+    requests only read the cached token."""
 
     def __init__(self, plugin: ExecPlugin) -> None:
         self._plugin = plugin
@@ -557,9 +561,12 @@ class _ExecAuth:
             credential = await asyncio.to_thread(self._plugin.get)
         except ExecError as exc:
             raise ConnectionLost(str(exc)) from exc
+        if not credential.token:
+            raise ConnectionLost(f"exec plugin {self._plugin.config['command']}: gave a client "
+                                 "certificate; the syncer takes bearer tokens from exec "
+                                 "plugins only")
         self._credential = credential
-        if credential.token:
-            configuration.api_key["BearerToken"] = f"Bearer {credential.token}"
+        configuration.api_key["BearerToken"] = f"Bearer {credential.token}"
 
     def unauthorized(self) -> None:
         if self._credential is not None:
