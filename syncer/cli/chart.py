@@ -83,7 +83,7 @@ def _communicate(proc: subprocess.Popen[str], timeout: float,
             if time.monotonic() - start >= timeout:
                 proc.kill()
                 proc.communicate()
-                raise CliError(f"helm did not finish within {timeout:.0f}s") from None
+                raise CliError(f"helm did not finish within {timeout:g}s") from None
         try:
             now = progress()
         except (BlockingError, CliError) as exc:
