@@ -23,13 +23,13 @@ import orjson
 import uvloop
 
 from benchmarks.common import self_rss_kib
+from contract.resources import CONFIGMAPS
+from contract.translator import Action, Context, Create, Side, Translator
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import KubeClient, WatchEvent
-from syncer.kube.resources import CONFIGMAPS
 from syncer.store import Store, strip
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators.base import Action, Context, Create, Side, Translator
 from translators.objects import host_metadata
 
 Obj = dict[str, Any]

@@ -34,9 +34,9 @@ from typing import Any
 import orjson
 
 from benchmarks.common import VC, local_stack, percentile, process_sample, statistics
+from contract import naming
 from syncer.local.cluster import ControlPlane
 from syncer.local.process import wait_for
-from translators import naming
 
 Obj = dict[str, Any]
 NAMESPACE = "bench"

@@ -71,18 +71,18 @@ from benchmarks.common import (
     scrape,
     syncer_busy,
 )
+from contract import naming
+from contract import resources as r
+from contract.translator import Context, Create, IssueTokens, Side
 from syncer import app
 from syncer import config as config_mod
 from syncer.informer import Informer
-from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import KubeError, NotFound
 from syncer.local.process import LaunchError
 from syncer.local.syncer_process import SyncerProcess
 from syncer.store import Store, strip
 from syncer.writer import _token_secret
-from translators import naming
-from translators.base import Context, Create, IssueTokens, Side
 from translators.pods import PodTranslator, token_secret_name
 
 Obj = dict[str, Any]
@@ -605,7 +605,7 @@ class Run:
         namespace = await self._namespace(self.v, vns)
         await self.v.delete(r.NAMESPACES, vns)  # only its labels are needed (host labels)
         ctx = Context(VC, hns, _StaticLookup(namespace, hns, self._dns),
-                      values=app.translator_facts(self.cfg, self.stack.api_ip))
+                      facts=app.translator_facts(self.cfg, self.stack.api_ip))
         translator = PodTranslator()
         virtual_pods = [_virtual_copy(template, vns, i, bool(owner)) for i in range(pods)]
         host_pods = [next(a.obj for a in translator.to_host(p, ctx) if isinstance(a, Create))

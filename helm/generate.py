@@ -39,61 +39,20 @@ TABLE_END = "<!-- values-table:end -->"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from syncer import config  # noqa: E402  (needs the repository on sys.path)
+from contract import discovery  # noqa: E402  (needs the repository on sys.path)
+from contract.translator import Translator  # noqa: E402
+from syncer import config  # noqa: E402
 
 Schema = dict[str, Any]
 
 # --- the syncer's sections: descriptions only; the rest comes from syncer/config.py ---
+# (a kind's section under ``sync`` is described by the kind itself: its ``summary`` for
+# ``enabled``, the field metadata of its options shape for the rest)
 
 SYNC_DESCRIPTIONS = {
     "sync": "What the syncer copies between the virtual cluster and the host namespace.",
     "sync.toHost": "Kinds copied from the virtual cluster into the host namespace.",
-    "sync.toHost.pods": "Pods.",
-    "sync.toHost.pods.enabled": "Sync pods (with the ConfigMaps, Secrets and token Secrets they need).",
-    "sync.toHost.pods.runtimeClassName": "Host RuntimeClass of every synced pod that names none (empty: the host's default).",
-    "sync.toHost.pods.priorityClassName": "Host PriorityClass of every synced pod that gets no other (empty: the host's default).",
-    "sync.toHost.services": "Services.",
-    "sync.toHost.services.enabled": "Sync Services; the virtual Service gets the host's ClusterIP.",
-    "sync.toHost.endpoints": "Endpoints.",
-    "sync.toHost.endpoints.enabled": "Sync the Endpoints of selector-less Services.",
-    "sync.toHost.persistentVolumeClaims": "PersistentVolumeClaims.",
-    "sync.toHost.persistentVolumeClaims.enabled": "Sync PVCs; the virtual PVC shows the host's binding.",
-    "sync.toHost.configMaps": "ConfigMaps.",
-    "sync.toHost.configMaps.enabled": "Sync ConfigMaps that synced pods reference.",
-    "sync.toHost.configMaps.all": "Sync every ConfigMap, referenced or not.",
-    "sync.toHost.secrets": "Secrets.",
-    "sync.toHost.secrets.enabled": "Sync Secrets that synced pods (or Ingresses) reference.",
-    "sync.toHost.secrets.all": "Sync every Secret, referenced or not.",
-    "sync.toHost.ingresses": "Ingresses.",
-    "sync.toHost.ingresses.enabled": "Sync Ingresses (backends and TLS Secrets renamed).",
-    "sync.toHost.networkPolicies": "NetworkPolicies.",
-    "sync.toHost.networkPolicies.enabled": "Sync NetworkPolicies, confined to this virtual cluster's pods.",
-    "sync.toHost.priorityClasses": "PriorityClasses.",
-    "sync.toHost.priorityClasses.enabled": "Sync PriorityClasses (cluster-scoped on the host: the one write permission outside the namespace).",
     "sync.fromHost": "Host objects shown to the tenant.",
-    "sync.fromHost.nodes": "Nodes.",
-    "sync.fromHost.nodes.enabled": "Show host nodes in the virtual cluster.",
-    "sync.fromHost.nodes.selector": "Which host nodes to show.",
-    "sync.fromHost.nodes.selector.all": "Show every host node (default: only nodes that virtual pods run on).",
-    "sync.fromHost.nodes.selector.labels": "Show the host nodes with these labels.",
-    "sync.fromHost.events": "Events.",
-    "sync.fromHost.events.enabled": "Copy host events about synced objects, renamed to virtual names.",
-    "sync.fromHost.storageClasses": "StorageClasses.",
-    "sync.fromHost.storageClasses.enabled": "Show host StorageClasses (read-only).",
-    "sync.fromHost.storageClasses.selector": "Which StorageClasses to show.",
-    "sync.fromHost.storageClasses.selector.labels": "Only classes with these labels (empty: all).",
-    "sync.fromHost.ingressClasses": "IngressClasses.",
-    "sync.fromHost.ingressClasses.enabled": "Show host IngressClasses (read-only).",
-    "sync.fromHost.ingressClasses.selector": "Which IngressClasses to show.",
-    "sync.fromHost.ingressClasses.selector.labels": "Only classes with these labels (empty: all).",
-    "sync.fromHost.runtimeClasses": "RuntimeClasses.",
-    "sync.fromHost.runtimeClasses.enabled": "Show host RuntimeClasses (read-only); pods may name the ones shown.",
-    "sync.fromHost.runtimeClasses.selector": "Which RuntimeClasses to show.",
-    "sync.fromHost.runtimeClasses.selector.labels": "Only classes with these labels (empty: all).",
-    "sync.fromHost.priorityClasses": "PriorityClasses (not with sync.toHost.priorityClasses).",
-    "sync.fromHost.priorityClasses.enabled": "Show host PriorityClasses (read-only, never system-*); pods naming one get it on the host.",
-    "sync.fromHost.priorityClasses.selector": "Which PriorityClasses to show.",
-    "sync.fromHost.priorityClasses.selector.labels": "Only classes with these labels (empty: all but system-*).",
     "policies.podSecurityStandard": "Pod Security Standard the syncer enforces on virtual pods: violating pods are not synced and get a Warning event.",
     "policies.priorityClasses": "What PriorityClasses synced with sync.toHost.priorityClasses may do on the host.",
     "policies.priorityClasses.maxValue": "Highest value a synced class gets on the host (higher ones are capped; 0: never above pods without a class).",
@@ -133,7 +92,9 @@ def _bounds(spec: dataclasses.Field[Any]) -> Schema:
 
 
 def _config_field(hint: Any, default: Any, spec: dataclasses.Field[Any], path: str) -> Schema:
-    if isinstance(default, config._Section):
+    if isinstance(default, config.Kinds):
+        return _kinds(default)
+    if dataclasses.is_dataclass(default):
         return _config_section(default, path)
     if hint == config.PluginSections:
         return {"type": "object", "additionalProperties": {"type": "object"}, "default": {}}
@@ -152,17 +113,50 @@ def _config_field(hint: Any, default: Any, spec: dataclasses.Field[Any], path: s
 def _config_section(section: Any, path: str) -> Schema:
     hints = get_type_hints(type(section))
     properties = {
-        config._camel(spec.name): _config_field(
-            hints[spec.name], getattr(section, spec.name), spec,
-            f"{path}.{config._camel(spec.name)}",
-        )
+        config._camel(spec.name): {
+            **({"description": spec.metadata["description"]} if "description" in spec.metadata
+               else {}),
+            **_config_field(hints[spec.name], getattr(section, spec.name), spec,
+                            f"{path}.{config._camel(spec.name)}"),
+        }
         for spec in dataclasses.fields(section)
     }
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
+def _kinds(kinds: config.Kinds) -> Schema:
+    """``sync.<direction>``: one section per built-in kind, described by its declaration."""
+    declared = discovery.builtin_keys(kinds.direction)
+    properties = {key: _kind(declared[key], section) for key, section in kinds.items()}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _kind(cls: type[Translator], section: Any) -> Schema:
+    """A kind's section: its options shape, ``enabled`` described by the kind's summary."""
+    if not cls.summary:
+        raise SystemExit(f"helm/generate.py: kind {cls.kind} declares no summary")
+    key = cls.config_key()
+    schema = _config_section(section, "")
+    enabled = {"description": cls.summary, **schema["properties"]["enabled"]}
+    schema["properties"] = {**schema["properties"], "enabled": enabled}
+    _check_described(schema, f"sync.{cls.direction.value}.{key}")
+    return {"description": f"{key[0].upper()}{key[1:]}.", **schema}
+
+
+def _check_described(schema: Schema, path: str) -> None:
+    """Options shapes describe their fields in the field metadata (``contract.options``)."""
+    for key, sub in schema.get("properties", {}).items():
+        if "description" not in sub:
+            raise SystemExit(f"helm/generate.py: option {path}.{key} has no description "
+                             "(metadata=described(...) in its options shape)")
+        _check_described(sub, f"{path}.{key}")
+
+
 def _describe(schema: Schema, path: str) -> Schema:
-    """Add SYNC_DESCRIPTIONS to a derived schema; a key without a description is an error."""
+    """Add SYNC_DESCRIPTIONS to a derived schema; a key without a description is an error
+    (a schema that already has one, a kind's section, is described by its declaration)."""
+    if "description" in schema:
+        return schema
     if path not in SYNC_DESCRIPTIONS:
         raise SystemExit(f"helm/generate.py: no description for {path} (add it to SYNC_DESCRIPTIONS)")
     schema = {"description": SYNC_DESCRIPTIONS[path], **schema}

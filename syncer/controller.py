@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,23 +27,9 @@ from typing import Any
 
 import structlog
 
-from syncer.informer import InformerSet
-from syncer.kube.errors import (
-    AlreadyExists,
-    ApiError,
-    BadRequest,
-    Conflict,
-    Forbidden,
-    Invalid,
-    KubeError,
-)
-from syncer.kube.resources import Resource
-from syncer.metrics import WorkqueueMetrics
-from syncer.store import NAMESPACE_INDEX, object_key
-from syncer.workqueue import ShardedQueue
-from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
-from translators import naming
-from translators.base import (
+from contract import naming
+from contract.resources import Resource
+from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
     Context,
@@ -60,6 +45,20 @@ from translators.base import (
     Warn,
     dependency_ref,
 )
+from syncer.informer import InformerSet
+from syncer.kube.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubeError,
+)
+from syncer.metrics import WorkqueueMetrics
+from syncer.store import NAMESPACE_INDEX, object_key
+from syncer.workqueue import ShardedQueue
+from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -80,7 +79,7 @@ class NameTaken(KubeError):
 
 
 class CacheLookup:
-    """The read-only view of the caches that translators get (see ``translators.base.Lookup``)."""
+    """The read-only view of the caches translators get (``contract.translator.Lookup``)."""
 
     def __init__(self, informers: InformerSet) -> None:
         self._informers = informers
@@ -280,9 +279,7 @@ class Controller:
                 case Delete():
                     await self._writer.delete(action)
                 case EnsureSynced(kind=kind, key=key):
-                    peer = self.peers.get(kind)
-                    if peer is not None:  # a disabled kind has nothing to ensure
-                        await peer.ensure(key)
+                    await self._ensure(kind, key)
                 case IssueTokens():
                     delay = await self._writer.issue_tokens(action)
                     requeue = delay if requeue is None else min(requeue, delay)
@@ -291,6 +288,14 @@ class Controller:
                 case Requeue(after=after):
                     requeue = after if requeue is None else min(requeue, after)
         return requeue
+
+    async def _ensure(self, kind: type[Translator], key: str) -> None:
+        if kind not in self.translator.ensures():
+            raise TypeError(f"{self.translator.kind} ensures {kind.kind}, which it does not "
+                            "declare in ensures()")
+        peer = self.peers.get(kind.kind)
+        if peer is not None:  # a disabled kind has nothing to ensure
+            await peer.ensure(key)
 
     def _expect(self, action: Create, created: Obj) -> None:
         """Remember a virtual object we just created until our cache has seen it.
@@ -375,14 +380,7 @@ def warning_text(exc: KubeError, ctx: Context, virtual: Obj | None) -> str:
     namespace = meta.get("namespace")
     if namespace:
         text = text.replace(ctx.host_name(meta["name"], namespace), meta["name"])
-        # Other objects of the namespace named in the error (a pod's ConfigMap that
-        # the host refused): their host names lose the suffix the syncer added.
-        text = text.replace(f"-x-{namespace}-x-{ctx.vcluster}", "")
-    # Cluster-scoped copies (PriorityClasses) spell the host namespace in their names.
-    text = re.sub(rf"vcsync-(\S+?)-x-{re.escape(ctx.host_namespace)}-x-{re.escape(ctx.vcluster)}",
-                  r"\1", text)
-    if namespace:
-        text = text.replace(ctx.host_namespace, namespace)
+    text = naming.virtual_text(text, ctx.vcluster, ctx.host_namespace, namespace)
     return f"syncing to the host cluster failed: {text}"
 
 

@@ -29,9 +29,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract.resources import Resource
 from syncer.kube.client import WATCH_TIMEOUT, KubeClient, Obj
 from syncer.kube.errors import ApiError, ConnectionLost, Gone, KubeError
-from syncer.kube.resources import Resource
 from syncer.store import Store, object_key, strip
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The syncer's world read from manifest files instead of two clusters (``vcsync translate``).
 
-Why: translators only read the world through :class:`translators.base.Lookup`
+Why: translators only read the world through :class:`contract.translator.Lookup`
 and ``ctx.values``. Answering that protocol from the objects of some input
 manifests lets the real translators show what they would create, with no
 cluster. The indexes the translators declare are applied for real, so "is
@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from syncer.kube import resources as resources_mod
-from syncer.kube.resources import Resource
+from contract import resources as resources_mod
+from contract.resources import Resource
+from contract.translator import Index, IndexFunc, Side, Translator
 from syncer.store import object_key
-from translators.base import Index, IndexFunc, Side, Translator
 
 Obj = dict[str, Any]
 GroupKind = tuple[str, str]
@@ -165,7 +165,7 @@ def _namespaced(gk: GroupKind, known: Iterable[Resource]) -> bool:
 
 
 class ManifestLookup:
-    """A :class:`translators.base.Lookup` over objects given up front (no I/O, no watches).
+    """A :class:`contract.translator.Lookup` over objects given up front (no I/O, no watches).
 
     Objects are filed by side and (group, kind), so any kind can be added
     without a resource table. ``by_index`` answers only indexes declared at

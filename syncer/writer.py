@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contract import naming
+from contract.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
+from contract.translator import Create, Delete, IssueTokens, Patch, Side
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
-from syncer.kube.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
 from syncer.store import Store
-from translators import naming
-from translators.base import Create, Delete, IssueTokens, Patch, Side
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

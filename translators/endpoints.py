@@ -42,10 +42,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators import addresses, naming, services
-from translators.base import (
+from contract import naming, resources
+from contract.resources import Resource
+from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
     Context,
@@ -57,8 +56,8 @@ from translators.base import (
     Translator,
     Trigger,
     Warn,
-    register,
 )
+from translators import addresses, services
 from translators.objects import host_metadata, update_patch
 from translators.referenced import ambiguous_names, name_conflict
 
@@ -100,9 +99,10 @@ def _pod_namespace(pod: Obj) -> list[str]:
     return [f"{namespace}/{ALL_IN_NAMESPACE}"] if namespace else []
 
 
-@register
 class EndpointsTranslator(Translator):
     kind = "endpoints"
+    summary = "Sync the Endpoints of selector-less Services."
+    enabled_by_default = True
     resource = resources.ENDPOINTS
     recreate_on_new_uid = False
     """Endpoints restored from the host copy (:meth:`to_virtual`) have a new uid; their

@@ -4,7 +4,7 @@ All of a virtual cluster's pods share one host namespace, so a host policy
 can only tell them apart by the labels the syncer puts on host pods
 (managed-by, virtual namespace, and the virtual namespace's labels as
 ``ns-label`` keys). Every pod selector of the host policy is therefore
-rewritten by ``translators.naming`` to require ``managed-by=<vc>``:
+rewritten by ``contract.naming`` to require ``managed-by=<vc>``:
 
 - ``podSelector`` (whom the policy applies to) is pinned to the policy's
   virtual namespace, even when empty ("every pod of this namespace");
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.kube.resources import NETWORKPOLICIES
-from translators import naming
-from translators.base import Action, Context, Create, Patch, Side, Translator, register
+from contract import naming
+from contract.resources import NETWORKPOLICIES
+from contract.translator import Action, Context, Create, Patch, Side, Translator
 from translators.objects import host_metadata, update_patch
 
 Obj = dict[str, Any]
@@ -61,9 +61,9 @@ def host_network_policy(virtual: Obj, ctx: Context) -> Obj:
     }
 
 
-@register
 class NetworkPolicyTranslator(Translator):
     kind = "networkPolicies"
+    summary = "Sync NetworkPolicies, confined to this virtual cluster's pods."
     resource = NETWORKPOLICIES
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from translators import naming
-from translators.base import Context
+from contract import naming
+from contract.translator import Context
 
 Obj = dict[str, Any]
 

@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from translators import naming, references
-from translators.base import DEFAULT_TOKEN_EXPIRATION, TokenSpec
+from contract import naming
+from contract.translator import DEFAULT_TOKEN_EXPIRATION, TokenSpec
+from translators import references
 from translators.objects import merge_patch, metadata_patch
 
 Obj = dict[str, Any]

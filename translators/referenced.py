@@ -13,10 +13,10 @@ from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators import naming
-from translators.base import (
+from contract import naming, resources
+from contract.options import Referenced
+from contract.resources import Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -62,6 +62,8 @@ def name_conflict(kind: str, names: Sequence[str]) -> Warn:
 class ReferencedTranslator(Translator):
     """Subclasses set ``kind``, ``resource``, ``index``, ``data_fields`` and ``references``."""
 
+    enabled_by_default = True
+    options_type = Referenced
     index: ClassVar[str]
     data_fields: ClassVar[tuple[str, ...]]
 

@@ -21,9 +21,9 @@ rejects the host's values, and the re-create leaves the Service deleted.
 Special Services:
 - ``default/kubernetes`` is the virtual API server itself. It is never
   created on the host; its virtual ClusterIP is made the host ClusterIP of
-  the Service fronting the virtual API server (``pods.API_SERVICE_IP``), so
+  the Service fronting the virtual API server (``ctx.facts.api_service_ip``), so
   in-cluster clients reach it from host pods.
-- the DNS Service (``pods.DNS_SERVICE``) is synced like any other; its host
+- the DNS Service (``translators.pods.DNS_SERVICE``) is synced like any other; its host
   copy is the one whose ClusterIP the pod translator makes every pod's
   nameserver.
 - ``kube-system/vcsync-metrics`` (:data:`METRICS_API_SERVICE`) routes the virtual
@@ -37,9 +37,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from syncer.kube import resources
-from translators import externalnames, naming, pods
-from translators.base import (
+from contract import naming, resources
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -49,8 +48,8 @@ from translators.base import (
     Side,
     Translator,
     Warn,
-    register,
 )
+from translators import endpoints, externalnames
 from translators.objects import host_metadata, merge_patch, metadata_patch, same_json
 
 Obj = dict[str, Any]
@@ -102,11 +101,16 @@ def is_api_service(service: Obj) -> bool:
     return (meta["name"], meta.get("namespace")) == API_SERVICE
 
 
-@register
 class ServiceTranslator(Translator):
     kind = "services"
+    summary = "Sync Services; the virtual Service gets the host's ClusterIP."
+    enabled_by_default = True
     resource = resources.SERVICES
     recreate_on_new_uid = False
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (endpoints.EndpointsTranslator,)
 
     def desired(self, virtual: Obj, ctx: Context) -> Obj:
         """The host Service: translated metadata and the host spec of the virtual spec."""
@@ -280,7 +284,7 @@ def _endpoints_first(virtual: Obj) -> list[Action]:
     if (virtual.get("spec") or {}).get("selector"):
         return []
     meta = virtual["metadata"]
-    return [EnsureSynced("endpoints", f"{meta['namespace']}/{meta['name']}")]
+    return [EnsureSynced(endpoints.EndpointsTranslator, f"{meta['namespace']}/{meta['name']}")]
 
 
 def carries_host_ips(virtual: Obj, host: Obj) -> bool:
@@ -366,7 +370,7 @@ def _follow_api_service(virtual: Obj, ctx: Context) -> list[Action]:
     Its ports stay as the virtual API server wrote them. ``ipFamilies`` is
     left out so the virtual API server derives it from the new IP.
     """
-    ip = str(ctx.values.get(pods.API_SERVICE_IP) or "")
+    ip = ctx.facts.api_service_ip
     if not ip or ip == _HEADLESS or _cluster_ips(virtual) == [ip]:
         return []
     spec = {key: value for key, value in (virtual.get("spec") or {}).items()

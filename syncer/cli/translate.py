@@ -31,20 +31,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from syncer import config as config_mod
-from syncer.kube.resources import Resource
-from syncer.offline import (
-    GroupKind,
-    ManifestError,
-    ManifestLookup,
-    as_created,
-    group_kind,
-    known_resources,
-    read_manifests,
-)
-from syncer.store import object_key
-from translators import base, naming, pods
-from translators.base import (
+from contract import discovery, naming
+from contract.resources import Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -58,6 +47,18 @@ from translators.base import (
     Translator,
     Warn,
 )
+from syncer import config as config_mod
+from syncer.offline import (
+    GroupKind,
+    ManifestError,
+    ManifestLookup,
+    as_created,
+    group_kind,
+    known_resources,
+    read_manifests,
+)
+from syncer.store import object_key
+from translators import pods
 from translators.referenced import ReferencedTranslator
 
 Obj = dict[str, Any]
@@ -129,7 +130,7 @@ def _translate(args: argparse.Namespace) -> list[Item]:
 
     cfg = read_config(args.config, args.set)
     translators = select_translators(cfg)
-    installed = base.available()
+    installed = discovery.available()
     known = known_resources(installed.values())
     objects, duplicates = _unique([as_created(o, known) for o in _read_all(args.files)])
     if not objects:
@@ -140,8 +141,8 @@ def _translate(args: argparse.Namespace) -> list[Item]:
         lookup.add(Side.VIRTUAL, obj)
     lookup.add(Side.HOST, dns_service(args.name, host_namespace, args.dns_service_ip))
     ctx = Context(args.name, host_namespace, lookup,
-                  values=translator_facts(cfg, args.api_service_ip))
-    translation = Translation(translators, ctx, installed, sections(cfg))
+                  facts=translator_facts(cfg, args.api_service_ip))
+    translation = Translation(translators, ctx, installed, switches())
     return [*duplicates, *translation.run(objects)]
 
 
@@ -189,10 +190,10 @@ def dns_service(vcluster: str, host_namespace: str, ip: str) -> Obj:
     }
 
 
-def sections(cfg: config_mod.SyncerConfig) -> dict[str, str]:
-    """Translator kind -> the config key that switches it (for notes that say what to set)."""
-    sync = config_mod.to_dict(cfg)["sync"]
-    return {kind: f"sync.{way}.{kind}" for way in ("toHost", "fromHost") for kind in sync[way]}
+def switches() -> dict[str, str]:
+    """Built-in kind -> the config key that switches it (for notes that say what to set)."""
+    return {kind: f"sync.{cls.direction.value}.{cls.config_key()}"
+            for kind, cls in discovery.builtins().items()}
 
 
 def describe(obj: Obj) -> str:
@@ -344,14 +345,14 @@ class Translation:
 
     def _ensure(self, action: EnsureSynced, label: str) -> str:
         """The comment on the referrer; also shows the referenced object's host copy."""
-        peer = self.enabled.get(action.kind)
-        cls = type(peer) if peer is not None else self.installed.get(action.kind)
-        ref = f"{cls.resource.kind if cls else action.kind} {action.key}"
+        kind = action.kind.kind
+        peer = self.enabled.get(kind)
+        ref = f"{action.kind.resource.kind} {action.key}"
         if peer is None:
-            return f"references: {ref}: not synced ({self._switch(action.kind)}.enabled is false)"
+            return f"references: {ref}: not synced ({self._switch(kind)}.enabled is false)"
         source = self.ctx.lookup.get(Side.VIRTUAL, peer.resource, action.key)
-        if source is not None and (action.kind, action.key) not in self._ensured:
-            self._ensured.add((action.kind, action.key))
+        if source is not None and (kind, action.key) not in self._ensured:
+            self._ensured.add((kind, action.key))
             self._execute(peer, source, peer.to_host(source, self.ctx))
         missing = "" if source is not None else " (not in the input)"
         return f"references: {ref} -> host {self._host_name(action.key)}{missing}"

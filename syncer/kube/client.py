@@ -50,6 +50,7 @@ from tenacity import (
 )
 from yarl import URL
 
+from contract.resources import Resource
 from syncer.kube import liveness
 from syncer.kube.errors import (
     ApiError,
@@ -60,7 +61,6 @@ from syncer.kube.errors import (
     error_for,
 )
 from syncer.kube.ratelimit import TokenBucket
-from syncer.kube.resources import Resource
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "apply", "json"]

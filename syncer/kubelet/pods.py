@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from contract import naming
 from syncer.store import Store
-from translators import naming
 
 Obj = dict[str, Any]
 

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from syncer.kube import resources
+from contract import naming, resources
+from contract.resources import Resource
 from syncer.kube.blocking import BlockingClient, BlockingError
-from syncer.kube.resources import Resource
 from syncer.local.process import wait_for
-from translators import naming
 
 MANAGED_KINDS: tuple[Resource, ...] = (
     resources.PODS, resources.SERVICES, resources.ENDPOINTS, resources.CONFIGMAPS,

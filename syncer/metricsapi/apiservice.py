@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from contract.resources import APISERVICES, SERVICES, Resource
 from syncer.kube.client import KubeClient
-from syncer.kube.resources import APISERVICES, SERVICES, Resource
 from syncer.metricsapi.routes import GROUP, VERSION
 from translators.services import METRICS_API_SERVICE
 

@@ -33,15 +33,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from contract import naming
+from contract.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import ApiError, BadRequest, KubeError, NotFound
-from syncer.kube.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS
 from syncer.kubelet.pods import CachedPods
 from syncer.kubelet.routes import RouteError
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME, peer_allowed
 from syncer.metricsapi import routes, translate
 from syncer.metricsapi.routes import GROUP_VERSION, MetricsCall
-from translators import naming
 
 log = logging.getLogger(__name__)
 

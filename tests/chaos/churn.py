@@ -32,7 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import (
     AlreadyExists,
@@ -43,7 +44,6 @@ from syncer.kube.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from syncer.kube.resources import Resource
 
 Obj = dict[str, Any]
 T = TypeVar("T")

@@ -29,25 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from syncer import config as config_mod
-from syncer.app import select_translators, translator_facts
-from syncer.controller import ensure_actions, plan
-from syncer.kube import resources as r
-from syncer.kube.errors import KubeError
-from syncer.kube.resources import Resource
-from syncer.local.hostns import MANAGED_KINDS
-from syncer.offline import ManifestLookup
-from syncer.store import object_key
-from syncer.writer import TOKEN_REFRESH_AT
-from tests.cluster.conftest import Stack
-from translators import naming, nodes
-from translators.base import (
+from contract import naming
+from contract import resources as r
+from contract.facts import Facts
+from contract.resources import Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -58,6 +50,16 @@ from translators.base import (
     Side,
     Translator,
 )
+from syncer import config as config_mod
+from syncer.app import select_translators, translator_facts
+from syncer.controller import ensure_actions, plan
+from syncer.kube.errors import KubeError
+from syncer.local.hostns import MANAGED_KINDS
+from syncer.offline import ManifestLookup
+from syncer.store import object_key
+from syncer.writer import TOKEN_REFRESH_AT
+from tests.cluster.conftest import Stack
+from translators import nodes
 
 Obj = dict[str, Any]
 Listed = tuple[Side, Resource]
@@ -72,7 +74,7 @@ class World:
     vcluster: str
     host_namespace: str
     translators: Sequence[Translator]
-    values: Mapping[str, Any]
+    facts: Facts
     objects: dict[Listed, list[Obj]] = field(default_factory=dict)
     now: float = field(default_factory=time.time)
 
@@ -115,7 +117,7 @@ def compare(world: World) -> list[str]:
     for (side, resource), items in world.objects.items():
         for item in items:
             lookup.add(side, _typed(item, resource))
-    ctx = Context(world.vcluster, world.host_namespace, lookup, values=world.values)
+    ctx = Context(world.vcluster, world.host_namespace, lookup, facts=world.facts)
     found: list[str] = []
     for t in world.translators:
         found += _translator_differences(t, ctx, world)
@@ -208,19 +210,19 @@ def _heartbeat_only(t: Translator, action: Patch, ctx: Context, virtual: Obj | N
     if t.kind != "nodes" or action.subresource != "status" or virtual is None or host is None:
         return False
     return not nodes.status_patch(_without_heartbeats(virtual), _without_heartbeats(host),
-                                  nodes.kubelet_endpoint(ctx))
+                                  ctx.facts.kubelet_endpoint)
 
 
-def _ensure_pending(world: World, ctx: Context, kind: str, key: str) -> str | None:
+def _ensure_pending(world: World, ctx: Context, kind: type[Translator], key: str) -> str | None:
     """An ``EnsureSynced`` is pending when the referenced copy would be created now."""
-    peer = next((t for t in world.translators if t.kind == kind), None)
+    peer = next((t for t in world.translators if t.kind == kind.kind), None)
     if peer is None:
         return None  # a disabled kind has nothing to ensure (as in the engine)
     virtual = ctx.lookup.get(Side.VIRTUAL, peer.resource, key)
     hosts = _owners(peer, ctx, world.items(Side.HOST, peer.host)).get(key, [])
     actions = ensure_actions(peer, ctx, virtual, hosts[0] if hosts else None)
     writes = [a for a in actions if isinstance(a, Create | Patch | Delete)]
-    return f"missing referenced {kind} {key}: would {_target(writes[0])}" if writes else None
+    return f"missing referenced {kind.kind} {key}: would {_target(writes[0])}" if writes else None
 
 
 def _tokens_pending(action: IssueTokens, ctx: Context, world: World) -> str | None:

@@ -36,10 +36,10 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import Forbidden, Invalid, NotFound
-from syncer.kube.resources import Resource
 from tests.chaos import audit
 from tests.chaos.churn import Churn, ChurnSpec
 from tests.chaos.conftest import SYNCER_USER, Report

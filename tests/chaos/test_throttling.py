@@ -41,10 +41,10 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
-from syncer.kube.resources import Resource
 from syncer.local.cluster import ControlPlane
 from syncer.local.syncer_process import SyncerProcess
 from tests.chaos import audit

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
+from contract import resources
+from contract.resources import Resource
+from contract.translator import Direction, Side
 from syncer import config
 from syncer.app import select_translators
-from syncer.kube import resources
-from syncer.kube.resources import Resource
 from tests.chart.rendering import NAMESPACE, RELEASE, VALUE_SETS, find, render, syncer_config
-from translators.base import Direction, Side
 
 Obj = dict[str, Any]
 READ = ["get", "list", "watch"]

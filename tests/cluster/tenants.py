@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.local import binaries
 from syncer.local.cluster import HostCluster, VirtualControlPlane

@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from contract import naming
 from syncer.cli import portforward
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
@@ -42,7 +43,6 @@ from tests.chart.localpod import LocalPod
 from tests.chart.rendering import CHART, VALUE_SETS, helm, template
 from tests.conftest import OWNER, track, untrack
 from tests.support import eventually, kubeconfig_for_token, kubectl
-from translators import naming
 
 Obj = dict[str, Any]
 RELEASE = "tenant"

@@ -25,15 +25,15 @@ from typing import Any
 
 import pytest
 
+from contract import naming
+from contract import resources as r
+from contract.translator import Context, Create, Side
 from syncer.controller import CacheLookup, Controller, Wiring
 from syncer.informer import InformerSet
-from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import AlreadyExists
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack
-from translators import naming
-from translators.base import Context, Create, Side
 from translators.configmaps import ConfigMapTranslator
 
 Obj = dict[str, Any]

@@ -14,14 +14,14 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.translator import Create, Side
 from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
 from syncer.writer import StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import http_get, metric_samples, metric_total, syncer_idle, wait_until
-from translators import naming
-from translators.base import Create, Side
 
 Obj = dict[str, Any]
 NS = "team"

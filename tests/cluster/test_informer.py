@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
+from contract import resources as r
 from syncer.informer import Informer
-from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.local.cluster import ControlPlane, HostCluster
 from tests.conftest import OWNER, ClientFactory

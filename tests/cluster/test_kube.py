@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from contract import resources as r
 from syncer.kube import liveness
-from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import (
     AlreadyExists,

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.local.cluster import HostCluster
 from syncer.local.pki import Pki
 from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from contract.resources import LEASES
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import Conflict
-from syncer.kube.resources import LEASES
 from syncer.leader import JITTER_FACTOR, LeaderElector
 from syncer.local.cluster import HostCluster
 from tests.conftest import ClientFactory

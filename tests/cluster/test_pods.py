@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.local.cluster import HostCluster, fake_node
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import metric_samples, syncer_idle, wait_until
-from translators import naming
 
 Obj = dict[str, Any]
 NS = "demo"

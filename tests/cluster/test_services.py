@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
 Obj = dict[str, Any]
 NS = "shop"

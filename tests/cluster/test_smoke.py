@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.local import binaries, network
 from syncer.local.cluster import HostCluster, VirtualControlPlane

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.kube.errors import NotFound
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import wait_until
-from translators import naming
 
 Obj = dict[str, Any]
 NS = "data"

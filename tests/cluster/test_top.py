@@ -23,7 +23,8 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import KubeError
 from syncer.local import kwok
@@ -33,7 +34,6 @@ from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import HOST_UNAVAILABLE
 from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant
 from tests.support import eventually, kubeconfig_for_token, wait_until
-from translators import naming
 
 OPS = "ops"
 USAGE = {"web": ("250m", "100Mi"), "api": ("125m", "64Mi"), "cron": ("50m", "32Mi"),

@@ -5,9 +5,9 @@ the engine reads both caches and calls exactly one of three pure methods per
 reconcile, and executes the actions it returns, in order:
 
 - ``to_host(virtual, ctx)``: only the virtual object exists; typically one
-  :class:`~translators.base.Create` of the host copy;
+  :class:`~contract.translator.Create` of the host copy;
 - ``sync(virtual, host, ctx)``: both exist; the minimal
-  :class:`~translators.base.Patch` actions, or ``[]`` when the host copy
+  :class:`~contract.translator.Patch` actions, or ``[]`` when the host copy
   already matches (an idle sync must write nothing);
 - ``to_virtual(host, ctx)``: only the host copy exists; the default deletes
   the orphan (with a uid precondition).
@@ -18,13 +18,13 @@ shared; build new dicts), never name a host namespace other than
 (:func:`translators.objects.host_metadata` builds it: the managed-by label is
 required, the writer refuses to create a host object without it).
 
-1. Write the translator: subclass :class:`translators.base.Translator`, set
+1. Write the translator: subclass :class:`contract.translator.Translator`, set
    ``kind`` (the configuration key), ``resource`` (a
-   :class:`syncer.kube.resources.Resource` describing the API resource) and
+   :class:`contract.resources.Resource` describing the API resource) and
    implement ``to_host`` and ``sync``; override ``wants``, ``indexes``,
    ``triggers`` or ``to_virtual`` when needed. Options come from the kind's
    configuration section as ``self.options``. Do *not* use
-   :func:`translators.base.register`: it is for built-in translators.
+   :func:`contract.translator.register`: it is for built-in translators.
 
 2. Register it through the entry-point group ``vcsync.translators`` in the
    plugin package's ``pyproject.toml``; the name is free, the value names the
@@ -33,7 +33,7 @@ required, the writer refuses to create a host object without it).
        [project.entry-points."vcsync.translators"]
        examples = "mypkg.translators:ExampleTranslator"
 
-   Install the package next to vcsync; :func:`translators.base.available`
+   Install the package next to vcsync; :func:`contract.translator.available`
    then lists it by its ``kind`` (an entry point that is not a
    ``Translator`` subclass makes it raise ``TypeError``).
 
@@ -58,8 +58,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.kube.resources import Resource
-from translators.base import Action, Context, Create, Side, Translator
+from contract.resources import Resource
+from contract.translator import Action, Context, Create, Side, Translator
 from translators.objects import host_metadata
 
 WIDGETS = Resource("example.com", "v1", "widgets", "Widget")

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local.cluster import HostCluster, VirtualControlPlane, fake_node

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.kube.errors import NotFound
 from tests.cluster.conftest import Stack, sync_config
 from tests.security.conftest import (

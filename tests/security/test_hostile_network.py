@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from tests.security.conftest import (
     ENDPOINTSLICES,
@@ -32,7 +33,6 @@ from tests.security.conftest import (
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
 Obj = dict[str, Any]
 HOSTNAME = "kubernetes.io/hostname"

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.kube.errors import ApiError, NotFound
 from tests.cluster.conftest import Stack
 from tests.security.conftest import (
@@ -31,7 +32,6 @@ from tests.security.conftest import (
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
 Obj = dict[str, Any]
 TAINTED_NODE = "hostile-tainted-node"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators.base import Index, Side
+from contract import resources
+from contract.resources import Resource
+from contract.translator import Index, Side
 
 Obj = dict[str, Any]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from contract.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES
+from contract.translator import Context, Create, Delete, Direction, Patch, Side
 from syncer.controller import Controller
-from syncer.kube.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES
 from tests.unit.fakes import FakeLookup, unchanged
-from translators.base import Context, Create, Delete, Direction, Patch, Side
 from translators.classes import (
     LAST_APPLIED,
     ClassTranslator,

@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.resources import Resource
+from contract.translator import Context, Create, Delete, Patch, Side, Trigger
 from syncer.controller import Controller
-from syncer.kube import resources
-from syncer.kube.resources import Resource
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side, Trigger
 from translators.configmaps import ConfigMapTranslator
 from translators.referenced import ReferencedTranslator
 from translators.secrets import SecretTranslator

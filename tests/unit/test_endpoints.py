@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.translator import Context, Create, Delete, Patch, Requeue, Side, Warn
 from syncer.controller import Controller
-from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Requeue, Side, Warn
 from translators.endpoints import SERVICE_UID, SKIP_MIRROR, EndpointsTranslator
 from translators.services import RECREATING, ServiceTranslator
 

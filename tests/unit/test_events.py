@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.translator import Context, Create, Patch, Side
 from syncer.controller import Controller
-from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Patch, Side
 from translators.events import INVOLVED_RESOURCES, EventTranslator, virtual_event_name
 
 Obj = dict[str, Any]

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from contract import naming
 from syncer.kubelet import http1, splice
 from syncer.kubelet.pods import CachedPods, HostPod
 from syncer.kubelet.tls import CLIENT_COMMON_NAME, mint_serving_cert, peer_allowed
 from syncer.local.pki import generate_pki
 from syncer.store import Store
-from translators import naming
 
 Obj = dict[str, Any]
 VC, HOST_NS = "vc", "vcluster-vc"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from contract.translator import Context
 from syncer.app import RunOptions
 from syncer.kubelet.routes import RouteError
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME, mint_serving_cert, peer_allowed
@@ -19,7 +20,6 @@ from syncer.local.pki import generate_pki, load_pki
 from syncer.metricsapi import apiservice, routes, translate
 from syncer.metricsapi.routes import Caller, MetricsCall
 from tests.unit.fakes import FakeLookup
-from translators.base import Context
 from translators.services import ServiceTranslator
 
 Obj = dict[str, Any]

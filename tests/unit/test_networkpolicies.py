@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.kube.resources import NETWORKPOLICIES
+from contract import naming
+from contract.resources import NETWORKPOLICIES
+from contract.translator import Context, Create, Delete, Patch, Side
 from tests.unit.fakes import NoLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side
 from translators.networkpolicies import (
     NetworkPolicyTranslator,
     host_network_policy,

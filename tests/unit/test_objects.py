@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from contract import naming
+from contract.translator import Context
 from tests.unit.fakes import NoLookup
 from tests.unit.oracles import apply_merge_patch, same_json
-from translators import naming
-from translators.base import Context
 from translators.objects import (
     fields_patch,
     host_metadata,

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from contract import discovery
+from contract.discovery import available, enabled
+from contract.resources import Resource
+from contract.translator import Context, Create, Side, Translator
 from syncer import config as config_mod
 from syncer.app import select_translators
-from syncer.kube.resources import Resource
 from tests.plugins.example import ExampleTranslator
 from tests.unit.fakes import NoLookup
-from translators import base
-from translators.base import Context, Create, Side, Translator, available, enabled
 from translators.classes import RuntimeClassTranslator
 from translators.configmaps import ConfigMapTranslator
 from translators.priorityclasses import PriorityClassTranslator
@@ -41,7 +42,7 @@ def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entri
 
 
 def test_available_includes_the_builtins() -> None:
-    assert base.ENTRY_POINT_GROUP == "vcsync.translators"
+    assert discovery.ENTRY_POINT_GROUP == "vcsync.translators"
     found = available()
     assert found["configMaps"] is ConfigMapTranslator
     assert found["secrets"] is SecretTranslator
@@ -168,7 +169,7 @@ def test_the_example_plugin_follows_the_contract() -> None:
     [
         "tests.plugins.example:NOT_A_TRANSLATOR",  # not a class
         "collections:OrderedDict",  # a class, but not a Translator
-        "translators.base:Side.HOST",  # an attribute path to a non-class
+        "contract.translator:Side.HOST",  # an attribute path to a non-class
     ],
 )
 def test_a_non_translator_entry_point_raises_type_error(

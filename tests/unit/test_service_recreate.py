@@ -16,8 +16,9 @@ import copy
 import json
 from typing import Any
 
+from contract import naming, resources
+from contract.translator import Create, Delete, Patch, Side
 from syncer.controller import plan
-from syncer.kube import resources
 from tests.unit.test_services import (
     HOST_IP,
     HOST_NAME,
@@ -28,8 +29,6 @@ from tests.unit.test_services import (
     sync,
     to_host,
 )
-from translators import naming
-from translators.base import Create, Delete, Patch, Side
 from translators.services import RECREATING, ServiceTranslator
 
 Obj = dict[str, Any]
