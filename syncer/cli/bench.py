@@ -3,8 +3,8 @@
 ``load`` starts its own local control planes and syncer (nothing of the
 user's is touched) and writes ``load.json``, ``load.md`` and ``load.png``;
 ``hotpath`` needs no cluster and writes ``hotpath.json`` and ``hotpath.md``;
-``kubelet`` starts its own control planes too and writes ``kubelet.json`` and
-``kubelet.md``.
+``kubelet`` and ``density`` start their own control planes too and write
+``kubelet.json``/``.md`` and ``density.json``/``.md``/``.png``.
 """
 
 from __future__ import annotations
@@ -77,6 +77,17 @@ def register(commands: Any) -> None:
     kubelet.add_argument("--output", type=Path,
                          help="results directory (default vcsync-bench/<timestamp>)")
     kubelet.set_defaults(handler=_kubelet)
+    density = sub.add_parser(
+        "density", help="many idle virtual clusters on one local host: what each costs",
+        description="K virtual clusters made one after another as `vcsync create` makes "
+        "them, each checked to answer and to sync a pod; then RSS and idle CPU per tenant "
+        "and per component, start times, and the host's own cost.")
+    density.add_argument("--tenants", type=int, default=20, help="K (default %(default)s)")
+    density.add_argument("--idle-seconds", type=float, default=60.0,
+                         help="the idle window CPU is measured over (default %(default)s)")
+    density.add_argument("--output", type=Path,
+                         help="results directory (default vcsync-bench/<timestamp>)")
+    density.set_defaults(handler=_density)
 
 
 def _output(args: argparse.Namespace) -> Path:
@@ -165,6 +176,26 @@ def _kubelet(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         raise CliError(f"kubelet benchmark failed: {exc}") from exc
     for path in kubelet.write(result, output, _command()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _density(args: argparse.Namespace) -> int:
+    from benchmarks import density
+    from syncer.cli import checks
+    from syncer.local import binaries
+
+    checks.built((*_LOAD_COMPONENTS, "metrics-server"), binaries.KUBERNETES_VERSION)
+    if args.tenants < 1 or args.idle_seconds <= 0:
+        raise CliError("--tenants must be at least 1 and --idle-seconds positive")
+    output = _output(args)
+    _private_network()
+    options = density.DensityOptions(args.tenants, args.idle_seconds, output)
+    try:
+        result = density.run(options, _printer(False))
+    except RuntimeError as exc:
+        raise CliError(f"density benchmark failed: {exc}") from exc
+    for path in density.write(result, output, _command()):
         print(f"wrote {path}")
     return 0
 

@@ -49,8 +49,8 @@ def vcsync(*args: str, check: bool = True) -> str:
     return _run([sys.executable, "-m", "syncer.cli.main", *args], check)
 
 
-def kubectl(*args: str) -> str:
-    return _run([str(binaries.binary_path("kubectl")), *args])
+def kubectl(*args: str, check: bool = True) -> str:
+    return _run([str(binaries.binary_path("kubectl")), *args], check)
 
 
 def _link_kubectl() -> None:
@@ -91,6 +91,11 @@ def tour() -> None:
             "--timeout=180s")
     kubectl("get", "pods", "-n", "demo")
     kubectl("logs", "deployment/web", "-n", "demo")
+    kubectl("expose", "deployment", "web", "--port=80", "-n", "demo")
+    # Endpoints need real pod IPs: a host in the loopback fallback never gets them.
+    kubectl("wait", "--for=jsonpath={.endpoints[1].addresses[0]}", "endpointslice",
+            "-l", "kubernetes.io/service-name=web", "-n", "demo", "--timeout=60s", check=False)
+    kubectl("get", "endpointslices", "-n", "demo")
     vcsync("disconnect")
     kubectl("get", "pods", "-n", "vcluster-my-vcluster")
     vcsync("create", "my-vcluster-2")

@@ -90,3 +90,27 @@ def test_kubelet_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     assert summary["throughput_ratio"] > 0
     assert set(summary["syncer_rss_mib"]) == {"rest", "idle_streams", "peak_reading"}
     assert "| time to first byte, median |" in (out / "kubelet.md").read_text()
+
+
+@pytest.mark.cluster
+def test_density_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
+    """Two tenants, a short idle window: every figure present (the targets are judged by
+    the full-size run, not here)."""
+    out = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncer.cli.main", "bench", "density", "--tenants", "2",
+         "--idle-seconds", "5", "--output", str(out)],
+        capture_output=True, text=True, timeout=420,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    document = _json(out / "density.json")
+    assert [t["name"] for t in document["tenants"]] == ["t0", "t1"]
+    for tenant in document["tenants"]:
+        assert set(tenant["components"]) == {"kine", "kube-apiserver",
+                                             "kube-controller-manager", "vcsync"}
+        assert all(c["rss_mib"] > 0 for c in tenant["components"].values())
+        assert tenant["start_seconds"] > 0
+    assert len(document["targets"]) == 4
+    assert {"before", "after", "growth"} <= set(document["summary"]["host_rss_mib"])
+    assert (out / "density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| RSS per idle tenant <= 256 MiB |" in (out / "density.md").read_text()

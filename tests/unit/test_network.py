@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import netwatch
 from syncer.local import network
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,3 +78,20 @@ def test_namespace_names_are_per_owner() -> None:
     assert mine != theirs
     assert mine.startswith(network.name_for("", "pytest-a"))
     assert mine.endswith("-vcsync")
+
+
+def _frame(src: str, dst: str) -> bytes:
+    ip = bytes(12) + ipaddress.IPv4Address(src).packed + ipaddress.IPv4Address(dst).packed
+    return bytes(12) + (0x0800).to_bytes(2, "big") + ip
+
+
+def test_the_watch_counts_frames_of_the_local_hosts_ranges() -> None:
+    """benchmarks.netwatch: what would show a leak out of the hosts' namespaces."""
+    counts = netwatch.Counts(["eth0"])
+    for src, dst in (("192.168.1.5", "151.101.0.223"), ("192.168.1.5", "10.96.0.1"),
+                     ("10.244.3.7", "8.8.8.8"), ("192.168.1.5", "172.18.0.12"),
+                     ("127.0.0.1", "192.168.1.5"), ("192.168.1.5", "10.0.0.1")):
+        netwatch.classify(_frame(src, dst), counts)
+    netwatch.classify(bytes(60), counts)  # not IPv4
+    assert (counts.frames, counts.ipv4, counts.project) == (7, 6, 4)
+    assert counts.samples[0] == "192.168.1.5 -> 10.96.0.1"
