@@ -92,7 +92,7 @@ def configmap(i: int) -> Obj:
 async def _run(events: int) -> float:
     lines = [orjson.dumps({"type": "ADDED", "object": configmap(i)}) for i in range(events)]
     virtual, host = StreamClient("virtual", lines), StreamClient("host", [], expected=events)
-    clients = cast(dict[str, KubeClient], {Side.VIRTUAL: virtual, Side.HOST: host})
+    clients = cast(dict[Side, KubeClient], {Side.VIRTUAL: virtual, Side.HOST: host})
     informers = InformerSet(clients, "bench-host", "vcsync.dev/managed-by=bench")
     ctx = Context("bench", "bench-host", CacheLookup(informers))
     status = StatusBatcher(clients[Side.VIRTUAL], lambda: True)

@@ -217,7 +217,7 @@ class World:
 def build_world() -> World:
     """Real translators (the default configuration), real stores and indexes, no clients."""
     cfg = config.parse({})
-    clients = cast(dict[str, KubeClient], {Side.VIRTUAL: _NoClient(), Side.HOST: _NoClient()})
+    clients = cast(dict[Side, KubeClient], {Side.VIRTUAL: _NoClient(), Side.HOST: _NoClient()})
     informers = InformerSet(clients, HOST_NAMESPACE, f"{naming.LABEL_MANAGED_BY}={VC}")
     ctx = Context(VC, HOST_NAMESPACE, CacheLookup(informers),
                   facts=app.translator_facts(cfg, "10.96.0.2"))

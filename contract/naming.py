@@ -34,6 +34,13 @@ ANNOTATION_OBJECT_KIND = PREFIX + "object-kind"
 ANNOTATION_MANAGED_ANNOTATIONS = PREFIX + "managed-annotations"
 ANNOTATION_REWRITTEN_LABELS = PREFIX + "rewritten-labels"
 
+DNS_SERVICE = ("kube-dns", "kube-system")
+"""(name, namespace) of the virtual cluster DNS Service: its host copy's ClusterIP is
+every synced pod's nameserver (the pod translator and ``vcsync translate`` both need it)."""
+METRICS_API_SERVICE = ("vcsync-metrics", "kube-system")
+"""(name, namespace) of the virtual Service in front of the syncer's metrics API: the
+engine registers it, the services translator never syncs it."""
+
 MAX_NAME_LENGTH = 63
 _SEPARATOR = "-x-"
 _KEPT_CHARS = 52

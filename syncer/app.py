@@ -275,7 +275,7 @@ class Syncer:
             return self._leading
         return self._leading and self.elector.is_leader
 
-    async def _clients(self) -> dict[str, KubeClient]:
+    async def _clients(self) -> dict[Side, KubeClient]:
         s = self.cfg.syncer
         observe = self.metrics.observe_request
         virtual = await KubeClient.from_kubeconfig(
@@ -304,7 +304,7 @@ class Syncer:
         return translator_facts(self.cfg, service["spec"].get("clusterIP", ""),
                                 self._kubelet_endpoint)
 
-    def _build(self, clients: dict[str, KubeClient], facts: Facts) -> Engine:
+    def _build(self, clients: dict[Side, KubeClient], facts: Facts) -> Engine:
         opts = self.options
         informers = InformerSet(
             clients, opts.host_namespace, f"{naming.LABEL_MANAGED_BY}={opts.name}"
@@ -349,7 +349,7 @@ class Syncer:
             await self._kubelet_thread.close()
             raise StartupError(f"kubelet endpoint {endpoint[0]}:{endpoint[1]}: {exc}") from exc
 
-    async def _serve_metrics_api(self, clients: dict[str, KubeClient], engine: Engine) -> None:
+    async def _serve_metrics_api(self, clients: dict[Side, KubeClient], engine: Engine) -> None:
         """Listen on the metrics API's port; its certificate names what the aggregator
         verifies (the routing Service's DNS name) and the loopback it dials."""
         port = self._metrics_api_port

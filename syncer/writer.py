@@ -232,7 +232,7 @@ class Writer:
 
     def __init__(
         self,
-        clients: dict[str, KubeClient],
+        clients: dict[Side, KubeClient],
         vcluster: str,
         host_namespace: str,
         gate: Callable[[], bool],

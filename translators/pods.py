@@ -52,7 +52,6 @@ from translators.referenced import ambiguous_names, name_conflict
 from translators.secrets import SecretTranslator
 
 Obj = dict[str, Any]
-DNS_SERVICE = ("kube-dns", "kube-system")
 _DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
 _MiB = 1024 * 1024
@@ -115,7 +114,7 @@ class PodTranslator(Translator):
     # -- the world a pod is translated in --------------------------------------
 
     def _dns_ip(self, ctx: Context) -> str | None:
-        name, namespace = DNS_SERVICE
+        name, namespace = naming.DNS_SERVICE
         key = f"{ctx.host_namespace}/{naming.host_name(name, namespace, ctx.vcluster)}"
         service = ctx.lookup.get(Side.HOST, resources.SERVICES, key)
         ip = (service or {}).get("spec", {}).get("clusterIP")

@@ -23,10 +23,10 @@ Special Services:
   created on the host; its virtual ClusterIP is made the host ClusterIP of
   the Service fronting the virtual API server (``ctx.facts.api_service_ip``), so
   in-cluster clients reach it from host pods.
-- the DNS Service (``translators.pods.DNS_SERVICE``) is synced like any other; its host
+- the DNS Service (``contract.naming.DNS_SERVICE``) is synced like any other; its host
   copy is the one whose ClusterIP the pod translator makes every pod's
   nameserver.
-- ``kube-system/vcsync-metrics`` (:data:`METRICS_API_SERVICE`) routes the virtual
+- ``kube-system/vcsync-metrics`` (``contract.naming.METRICS_API_SERVICE``) routes the virtual
   aggregator's ``metrics.k8s.io`` to the syncer (ExternalName ``localhost``, see
   ``syncer.metricsapi``); it means nothing on the host and is never synced.
 """
@@ -55,8 +55,6 @@ from translators.objects import host_metadata, merge_patch, metadata_patch, same
 Obj = dict[str, Any]
 API_SERVICE = ("kubernetes", "default")
 """(name, namespace) of the virtual API server's own Service."""
-METRICS_API_SERVICE = ("vcsync-metrics", "kube-system")
-"""(name, namespace) of the virtual Service in front of the syncer's metrics API."""
 
 _HEADLESS = "None"
 _SPEC_FIELDS = (
@@ -123,7 +121,7 @@ class ServiceTranslator(Translator):
 
     def wants(self, source: Obj, ctx: Context) -> bool:
         meta = source["metadata"]
-        return (meta["name"], meta.get("namespace")) != METRICS_API_SERVICE
+        return (meta["name"], meta.get("namespace")) != naming.METRICS_API_SERVICE
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         if is_api_service(virtual):

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import yaml
 
 from contract import discovery, naming
+from contract.options import Referenced
 from contract.resources import Resource
 from contract.translator import (
     Action,
@@ -58,8 +59,6 @@ from syncer.offline import (
     read_manifests,
 )
 from syncer.store import object_key
-from translators import pods
-from translators.referenced import ReferencedTranslator
 
 Obj = dict[str, Any]
 DEFAULT_NAME = "my-vcluster"
@@ -181,7 +180,7 @@ def dns_service(vcluster: str, host_namespace: str, ip: str) -> Obj:
     Why: the pod translator reads every pod's nameserver from it and waits
     (requeues) while it is missing; offline there is no host cache to fill it.
     """
-    name, namespace = pods.DNS_SERVICE
+    name, namespace = naming.DNS_SERVICE
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": naming.host_name(name, namespace, vcluster),
@@ -288,7 +287,7 @@ class Translation:
         return f"no enabled translator for {kind}; it stays in the virtual cluster"
 
     def _filtered(self, t: Translator) -> str:
-        if isinstance(t, ReferencedTranslator):
+        if issubclass(t.options_type, Referenced):
             return f"nothing in the input references it; {self._switch(t.kind)}.all=true " \
                    "syncs every one"
         return f"filtered by the {self._switch(t.kind)} sync rules"

@@ -53,7 +53,7 @@ async def engine(stack: Stack) -> AsyncIterator[Engine]:
     """A ConfigMap controller whose virtual cache runs and whose host cache does not."""
     await stack.virtual.create(r.CONFIGMAPS, {"metadata": {"name": "lagging"},
                                               "data": {"k": "v"}}, NS)
-    clients: dict[str, KubeClient] = {Side.HOST: stack.host, Side.VIRTUAL: stack.virtual}
+    clients: dict[Side, KubeClient] = {Side.HOST: stack.host, Side.VIRTUAL: stack.virtual}
     informers = InformerSet(clients, stack.host_namespace, f"{naming.LABEL_MANAGED_BY}={VC}")
     status = StatusBatcher(stack.virtual, lambda: True)
     writer = Writer(clients, VC, stack.host_namespace, lambda: True, status)

@@ -190,7 +190,7 @@ async def test_a_repeated_binding_is_not_an_error(team: Stack) -> None:
     """The cache may lag behind our own binding; binding again (409) counts as done."""
     await team.virtual.create(r.PODS, {"metadata": {"name": "p"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}]}}, NS)
-    clients: dict[str, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
+    clients: dict[Side, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
     writer = Writer(clients, VC, team.host_namespace, lambda: True,
                     StatusBatcher(team.virtual, lambda: True))
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": NS},

@@ -38,7 +38,7 @@ def _world_with_services(count: int, ports: int) -> FakeLookup:
     """The caches a pod is translated from: the DNS Service on the host, ``count``
     Services with ``ports`` ports each in the pod's virtual namespace."""
     lookup = FakeLookup()
-    dns_name, dns_ns = pods.DNS_SERVICE
+    dns_name, dns_ns = naming.DNS_SERVICE
     lookup.add(Side.HOST, resources.SERVICES, {
         "metadata": {"name": naming.host_name(dns_name, dns_ns, VC), "namespace": HOST_NS},
         "spec": {"clusterIP": "10.96.0.10"}})

@@ -54,7 +54,7 @@ def test_reindex_files_an_unchanged_object_under_its_new_values() -> None:
 
 
 def events_controller() -> tuple[Controller, InformerSet]:
-    clients = cast(dict[str, KubeClient], {Side.HOST: None, Side.VIRTUAL: None})
+    clients = cast(dict[Side, KubeClient], {Side.HOST: None, Side.VIRTUAL: None})
     informers = InformerSet(clients, HOST_NS, f"{naming.LABEL_MANAGED_BY}=vc")
     ctx = Context("vc", HOST_NS, CacheLookup(informers))
     none = cast(Any, None)

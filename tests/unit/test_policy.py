@@ -137,7 +137,7 @@ def test_host_priority_class(values: dict[str, Any], name: str | None, expected:
 def translated(virtual: Obj, **values: Any) -> list[Action]:
     """``PodTranslator.to_host`` in a world with the DNS Service on the host."""
     lookup = FakeLookup()
-    dns_name, dns_ns = pods.DNS_SERVICE
+    dns_name, dns_ns = naming.DNS_SERVICE
     lookup.add(Side.HOST, resources.SERVICES, {
         "metadata": {"name": naming.host_name(dns_name, dns_ns, "vc"), "namespace": HOST_NS},
         "spec": {"clusterIP": "10.96.0.10"}})

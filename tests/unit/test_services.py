@@ -241,7 +241,7 @@ def test_node_ports_health_check_port_and_external_ips_stay_behind() -> None:
 
 
 def test_dns_service_is_synced_under_the_name_pods_read_their_nameserver_from() -> None:
-    name, namespace = pods.DNS_SERVICE
+    name, namespace = naming.DNS_SERVICE
     dns = virtual_service(name, namespace, selector={"k8s-app": "kube-dns"})
     obj = to_host(dns)
     assert obj["metadata"]["name"] == "kube-dns-x-kube-system-x-vc"
