@@ -294,6 +294,17 @@ class Translator(ABC):
     def indexes(self) -> Sequence[Index]:
         return ()
 
+    def host_permissions(self) -> tuple[HostRule, ...]:
+        """Everything the kind needs on the host: its own resource (written for toHost
+        kinds, read for fromHost kinds), the host caches it reads or indexes or is
+        triggered by, and :attr:`host_rules`. The chart's Role grants exactly these
+        (``helm/generate.py`` writes them to ``files/host-rules.yaml``)."""
+        own = HostRule(self.host, WRITE if self.direction is Direction.TO_HOST else READ)
+        cached = [*self.reads(), *((i.side, i.resource) for i in self.indexes()),
+                  *((t.side, t.resource) for t in self.triggers())]
+        return (own, *(HostRule(resource, READ) for side, resource in cached
+                       if side is Side.HOST), *self.host_rules)
+
     def reads(self) -> Sequence[tuple[Side, Resource]]:
         """Caches the translator reads through ``ctx.lookup`` (the engine watches them)."""
         return ()

@@ -54,7 +54,7 @@ from syncer import config as config_mod
 from syncer.app import select_translators, translator_facts
 from syncer.controller import ensure_actions, plan
 from syncer.kube.errors import KubeError
-from syncer.local.hostns import MANAGED_KINDS
+from syncer.local.hostns import managed_kinds
 from syncer.offline import ManifestLookup
 from syncer.store import object_key
 from syncer.writer import TOKEN_REFRESH_AT
@@ -103,7 +103,7 @@ def watched(translators: Iterable[Translator], vcluster: str) -> dict[Listed, st
         needs += [*t.reads(), *((tr.side, tr.resource) for tr in t.triggers())]
         for side, resource in needs:
             found.setdefault((side, resource), owned if side == Side.HOST else "")
-    for resource in MANAGED_KINDS:
+    for resource in managed_kinds():
         found.setdefault((Side.HOST, resource), owned)
     return found
 
@@ -250,7 +250,7 @@ def _unclaimed(world: World, ctx: Context) -> list[str]:
     """
     pods_by_uid = {p["metadata"].get("uid") for p in world.items(Side.VIRTUAL, r.PODS)}
     found: list[str] = []
-    for resource in MANAGED_KINDS:
+    for resource in managed_kinds():
         claimers = [t for t in world.translators if t.host == resource]
         for host in world.items(Side.HOST, resource):
             if not naming.is_managed(host, world.vcluster):
