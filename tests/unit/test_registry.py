@@ -201,3 +201,30 @@ def test_a_plugin_can_be_enabled_in_the_configuration(
 def test_translator_is_abstract() -> None:
     with pytest.raises(TypeError):
         Translator()  # type: ignore[abstract]
+
+
+class _Unlisted(ExampleTranslator):
+    """A kind no discovery returns."""
+
+    kind = "unlisted"
+
+
+class _EnsuresUnlisted(ExampleTranslator):
+    kind = "referrers"
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (_Unlisted,)
+
+
+def test_ensuring_a_kind_that_is_not_available_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``EnsureSynced`` names a kind by class; a kind declaring it may ensure one that is
+    not installed is refused when the kinds are found, not skipped at the first reconcile."""
+    monkeypatch.setattr(discovery, "plugins", lambda: {"referrers": _EnsuresUnlisted})
+    with pytest.raises(discovery.DeclarationError, match="referrers: ensures _Unlisted"):
+        available()
+    monkeypatch.setattr(discovery, "plugins",
+                        lambda: {"referrers": _EnsuresUnlisted, "unlisted": _Unlisted})
+    assert available()["referrers"] is _EnsuresUnlisted
