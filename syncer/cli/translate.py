@@ -40,13 +40,10 @@ from contract.translator import (
     Create,
     Delete,
     Direction,
-    EnsureSynced,
     IssueTokens,
     Patch,
-    Requeue,
     Side,
     Translator,
-    Warn,
 )
 from syncer import config as config_mod
 from syncer.offline import (
@@ -58,6 +55,7 @@ from syncer.offline import (
     known_resources,
     read_manifests,
 )
+from syncer.planning import ensure_actions, plan, record
 from syncer.store import object_key
 
 Obj = dict[str, Any]
@@ -225,10 +223,10 @@ Item = Comment | Shown
 class Translation:
     """The first reconcile of each input object, recorded instead of written.
 
-    Mirrors ``Controller.plan``, ``_execute`` and ``ensure`` for objects that
-    exist only in the virtual cluster: skip objects another controller claims,
-    filter with ``wants``, then ``to_host``; an ``EnsureSynced`` runs the
-    referenced kind's ``to_host`` without its filter, as ``ensure`` does.
+    The engine's own decision (:func:`syncer.planning.plan`, and
+    :func:`syncer.planning.ensure_actions` for an ``EnsureSynced``), its actions
+    dispatched by :func:`syncer.planning.execute` to a recorder
+    (:class:`_Recorder`), for objects that exist only in the virtual cluster.
     """
 
     def __init__(
@@ -261,16 +259,18 @@ class Translation:
         label = describe(obj)
         t = self.to_host.get(group_kind(obj))
         if t is None:
-            self._note(f"{label}: not synced to the host ({self._no_translator(obj)})")
-        elif naming.is_controlled_elsewhere(obj):
-            self._note(f"{label}: not synced (its {naming.LABEL_CONTROLLED_BY} label "
+            self.note(f"{label}: not synced to the host ({self._no_translator(obj)})")
+            return
+        actions = plan(t, self.ctx, obj, None)
+        if not actions and naming.is_controlled_elsewhere(obj):
+            self.note(f"{label}: not synced (its {naming.LABEL_CONTROLLED_BY} label "
                        "hands it to another controller)")
-        elif not t.wants(obj, self.ctx):
-            self._note(f"{label}: not synced ({self._filtered(t)})")
+        elif not actions and not t.wants(obj, self.ctx):
+            self.note(f"{label}: not synced ({self._filtered(t)})")
         else:
-            self._execute(t, obj, t.to_host(obj, self.ctx))
+            self.execute(t, obj, actions)
 
-    def _switch(self, kind: str) -> str:
+    def switch(self, kind: str) -> str:
         return self.switches.get(kind, f"plugins.{kind}")
 
     def _no_translator(self, obj: Obj) -> str:
@@ -280,7 +280,7 @@ class Translation:
         if cls is not None and cls.direction is Direction.FROM_HOST:
             return f"{kind} objects are copied from the host, not to it"
         if cls is not None:
-            return f"{self._switch(cls.kind)}.enabled is false"
+            return f"{self.switch(cls.kind)}.enabled is false"
         if kind in _WORKLOADS:
             return f"no enabled translator for {kind}; the virtual controller-manager creates " \
                    "its pods, and those are synced"
@@ -288,37 +288,19 @@ class Translation:
 
     def _filtered(self, t: Translator) -> str:
         if issubclass(t.options_type, Referenced):
-            return f"nothing in the input references it; {self._switch(t.kind)}.all=true " \
+            return f"nothing in the input references it; {self.switch(t.kind)}.all=true " \
                    "syncs every one"
-        return f"filtered by the {self._switch(t.kind)} sync rules"
+        return f"filtered by the {self.switch(t.kind)} sync rules"
 
-    def _execute(self, t: Translator, virtual: Obj, actions: list[Action]) -> None:
+    def execute(self, t: Translator, virtual: Obj, actions: list[Action]) -> None:
         """Record ``actions``; comments gather on the object's own host copy once it exists."""
-        label = describe(virtual)
-        about: list[str] = [f"from {label}"]
-        created = False
-        for action in actions:
-            match action:
-                case Create(side=Side.HOST, subresource=None):
-                    about = self._show(action.obj, about)
-                    created = True
-                    if action.resource == t.host:
-                        about += self._first_sync_tokens(t, virtual, action.obj)
-                case Create() | Patch() | Delete():
-                    self._note(f"{label}: would {_write(action)}")
-                case EnsureSynced():
-                    about.append(self._ensure(action, label))
-                case IssueTokens():
-                    about.append(tokens_text(action))
-                case Warn(reason=reason, message=message):
-                    self._note(f"{label}: warning: {reason}: {message}")
-                case Requeue(after=after):
-                    self._note(f"{label}: would retry in {after:g}s (waits for something "
-                               "not in the input)")
-        if not created:
-            self.items += [Comment(f"{label} {text}", True) for text in about[1:]]
+        recorder = _Recorder(self, t, virtual)
+        record(actions, recorder)
+        if not recorder.created:
+            self.items += [Comment(f"{recorder.label} {text}", True)
+                           for text in recorder.about[1:]]
 
-    def _show(self, obj: Obj, comments: list[str]) -> list[str]:
+    def show(self, obj: Obj, comments: list[str]) -> list[str]:
         """Add ``obj`` unless already shown; returns the comment list that now follows it."""
         meta = obj.get("metadata") or {}
         key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
@@ -329,7 +311,7 @@ class Translation:
         self.items.append(shown)
         return shown.comments
 
-    def _first_sync_tokens(self, t: Translator, virtual: Obj, host: Obj) -> list[str]:
+    def first_sync_tokens(self, t: Translator, virtual: Obj, host: Obj) -> list[str]:
         """Token Secrets come in the first sync after the create (see translators.pods).
 
         Only its ``IssueTokens`` are shown: the rest depends on what the host
@@ -338,30 +320,70 @@ class Translation:
         try:
             actions = t.sync(virtual, host, self.ctx)
         except Exception as exc:  # preview only: the create above stands
-            self._note(f"{describe(virtual)}: first sync not previewed: {exc!r}")
+            self.note(f"{describe(virtual)}: first sync not previewed: {exc!r}")
             return []
         return [tokens_text(a) for a in actions if isinstance(a, IssueTokens)]
 
-    def _ensure(self, action: EnsureSynced, label: str) -> str:
+    def ensure(self, kind: type[Translator], key: str) -> str:
         """The comment on the referrer; also shows the referenced object's host copy."""
-        kind = action.kind.kind
-        peer = self.enabled.get(kind)
-        ref = f"{action.kind.resource.kind} {action.key}"
+        peer = self.enabled.get(kind.kind)
+        ref = f"{kind.resource.kind} {key}"
         if peer is None:
-            return f"references: {ref}: not synced ({self._switch(kind)}.enabled is false)"
-        source = self.ctx.lookup.get(Side.VIRTUAL, peer.resource, action.key)
-        if source is not None and (kind, action.key) not in self._ensured:
-            self._ensured.add((kind, action.key))
-            self._execute(peer, source, peer.to_host(source, self.ctx))
+            return f"references: {ref}: not synced ({self.switch(kind.kind)}.enabled is false)"
+        source = self.ctx.lookup.get(Side.VIRTUAL, peer.resource, key)
+        if source is not None and (kind.kind, key) not in self._ensured:
+            self._ensured.add((kind.kind, key))
+            self.execute(peer, source, ensure_actions(peer, self.ctx, source, None))
         missing = "" if source is not None else " (not in the input)"
-        return f"references: {ref} -> host {self._host_name(action.key)}{missing}"
+        return f"references: {ref} -> host {self._host_name(key)}{missing}"
 
     def _host_name(self, key: str) -> str:
         namespace, _, name = key.rpartition("/")
         return self.ctx.host_name(name, namespace) if namespace else name
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.items.append(Comment(text))
+
+
+class _Recorder:
+    """``vcsync translate``'s executor (:class:`syncer.planning.Executor`) for one object:
+    host copies to show, the rest as comments and notes."""
+
+    def __init__(self, translation: Translation, t: Translator, virtual: Obj) -> None:
+        self._translation, self._t, self._virtual = translation, t, virtual
+        self.label = describe(virtual)
+        self.about: list[str] = [f"from {self.label}"]
+        self.created = False
+
+    async def create(self, action: Create) -> None:
+        if action.side is not Side.HOST or action.subresource is not None:
+            self._translation.note(f"{self.label}: would {_write(action)}")
+            return
+        self.about = self._translation.show(action.obj, self.about)
+        self.created = True
+        if action.resource == self._t.host:
+            self.about += self._translation.first_sync_tokens(self._t, self._virtual,
+                                                              action.obj)
+
+    async def patch(self, action: Patch) -> None:
+        self._translation.note(f"{self.label}: would {_write(action)}")
+
+    async def delete(self, action: Delete) -> None:
+        self._translation.note(f"{self.label}: would {_write(action)}")
+
+    async def ensure(self, kind: type[Translator], key: str) -> None:
+        self.about.append(self._translation.ensure(kind, key))
+
+    async def issue_tokens(self, action: IssueTokens) -> float | None:
+        self.about.append(tokens_text(action))
+        return None
+
+    async def warn(self, reason: str, message: str) -> None:
+        self._translation.note(f"{self.label}: warning: {reason}: {message}")
+
+    async def requeue(self, after: float) -> None:
+        self._translation.note(f"{self.label}: would retry in {after:g}s (waits for "
+                               "something not in the input)")
 
 
 def _write(action: Create | Patch | Delete) -> str:

@@ -3,9 +3,11 @@
 Why not ask the syncer: after a fault the syncer's caches are exactly what is
 in doubt. The oracle lists both API servers fresh (no cache, no watch), runs
 the *real* enabled translators over those lists through the engine's own
-decision (:func:`syncer.controller.plan`, as ``vcsync translate`` runs them
-offline over :class:`syncer.offline.ManifestLookup`), and reports every action
-that would still be a write on either side, plus what no action shows:
+decision (:func:`syncer.planning.plan`, its actions dispatched by
+:func:`syncer.planning.execute` to a recording executor, as ``vcsync
+translate`` does offline over :class:`syncer.offline.ManifestLookup`), and
+reports every action that would still be a write on either side, plus what no
+action shows:
 
 - two host objects claiming one virtual object (a duplicate);
 - a managed host object (our ``managed-by`` label) that no translator claims
@@ -40,11 +42,9 @@ from contract import resources as r
 from contract.facts import Facts
 from contract.resources import Resource
 from contract.translator import (
-    Action,
     Context,
     Create,
     Delete,
-    EnsureSynced,
     IssueTokens,
     Patch,
     Side,
@@ -52,10 +52,10 @@ from contract.translator import (
 )
 from syncer import config as config_mod
 from syncer.app import select_translators, translator_facts
-from syncer.controller import ensure_actions, plan
 from syncer.kube.errors import KubeError
 from syncer.local.hostns import managed_kinds
 from syncer.offline import ManifestLookup
+from syncer.planning import ensure_actions, plan, record
 from syncer.store import object_key
 from syncer.writer import TOKEN_REFRESH_AT
 from tests.cluster.conftest import Stack
@@ -150,32 +150,48 @@ def _translator_differences(t: Translator, ctx: Context, world: World) -> list[s
             names = ", ".join(sorted(h["metadata"]["name"] for h in hosts))
             found.append(f"duplicate: {len(hosts)} host {t.host.kind}s for virtual {key}: {names}")
         virtual, host = virtuals.get(key), (hosts[0] if hosts else None)
-        for action in plan(t, ctx, virtual, host):
-            text = _pending(action, t, ctx, world, virtual, host)
-            if text:
-                found.append(f"{t.kind} {key}: {text}")
+        pending = _Pending(t, ctx, world, virtual, host)
+        record(plan(t, ctx, virtual, host), pending)
+        found += [f"{t.kind} {key}: {text}" for text in pending.found]
     return found
 
 
-def _pending(
-    action: Action, t: Translator, ctx: Context, world: World,
-    virtual: Obj | None, host: Obj | None,
-) -> str | None:
-    """What ``action`` would still write, or None when it is a legitimate no-op."""
-    match action:
-        case Create():
-            return f"missing: would create {_target(action)}"
-        case Patch():
-            if _heartbeat_only(t, action, ctx, virtual, host):
-                return None
-            return f"stale: would patch {_target(action)}: {_short(action.patch)}"
-        case Delete():
-            return f"extra: would delete {_target(action)}"
-        case EnsureSynced(kind=kind, key=key):
-            return _ensure_pending(world, ctx, kind, key)
-        case IssueTokens():
-            return _tokens_pending(action, ctx, world)
-    return None  # Warn and Requeue write no object
+class _Pending:
+    """The judge's executor (:class:`syncer.planning.Executor`) for one key: what each
+    action would still write, as text; legitimate no-ops add nothing."""
+
+    def __init__(self, t: Translator, ctx: Context, world: World, virtual: Obj | None,
+                 host: Obj | None) -> None:
+        self.t, self.ctx, self.world = t, ctx, world
+        self.virtual, self.host = virtual, host
+        self.found: list[str] = []
+
+    async def create(self, action: Create) -> None:
+        self.found.append(f"missing: would create {_target(action)}")
+
+    async def patch(self, action: Patch) -> None:
+        if not _heartbeat_only(self.t, action, self.ctx, self.virtual, self.host):
+            self.found.append(f"stale: would patch {_target(action)}: {_short(action.patch)}")
+
+    async def delete(self, action: Delete) -> None:
+        self.found.append(f"extra: would delete {_target(action)}")
+
+    async def ensure(self, kind: type[Translator], key: str) -> None:
+        self._add(_ensure_pending(self.world, self.ctx, kind, key))
+
+    async def issue_tokens(self, action: IssueTokens) -> float | None:
+        self._add(_tokens_pending(action, self.ctx, self.world))
+        return None
+
+    async def warn(self, reason: str, message: str) -> None:
+        """A Warning writes no object: nothing is missing for it."""
+
+    async def requeue(self, after: float) -> None:
+        """Nor does a requeue."""
+
+    def _add(self, text: str | None) -> None:
+        if text:
+            self.found.append(text)
 
 
 def _target(action: Create | Patch | Delete) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from contract import naming, resources
 from contract.translator import Create, Delete, Patch, Side
-from syncer.controller import plan
+from syncer.planning import plan
 from tests.unit.test_services import (
     HOST_IP,
     HOST_NAME,
