@@ -17,14 +17,14 @@ import base64
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from contract import naming
 from contract.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
 from contract.translator import Create, Delete, IssueTokens, Patch, Side
-from syncer.kube.client import KubeClient
+from syncer.kube.api import Api
 from syncer.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
 from syncer.store import Store
 
@@ -85,7 +85,7 @@ class StatusBatcher:
 
     def __init__(
         self,
-        client: KubeClient,
+        client: Api,
         gate: Callable[[], bool],
         *,
         concurrency: int = 16,
@@ -176,7 +176,7 @@ class EventRecorder:
     """Warning events on virtual objects, at most one per (object, reason, message) per period."""
 
     def __init__(
-        self, client: KubeClient, gate: Callable[[], bool], period: float = 300.0
+        self, client: Api, gate: Callable[[], bool], period: float = 300.0
     ) -> None:
         self._client = client
         self._gate = gate
@@ -232,7 +232,7 @@ class Writer:
 
     def __init__(
         self,
-        clients: dict[Side, KubeClient],
+        clients: Mapping[Side, Api],
         vcluster: str,
         host_namespace: str,
         gate: Callable[[], bool],
