@@ -1,4 +1,4 @@
-"""Names, labels, annotations and selectors of host objects (design/NAMING.md).
+"""Names, labels, annotations and selectors of host objects (docs/naming.md).
 
 Every host object the syncer creates must fit Kubernetes' name and label limits,
 prove who owns it without anyone parsing its name, and never let a tenant reach

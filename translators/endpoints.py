@@ -1,4 +1,4 @@
-"""Endpoints of selector-less Services: virtual -> host (ACCEPTANCE scenario 22).
+"""Endpoints of selector-less Services: virtual -> host (docs/acceptance.md, scenario 22).
 
 A Service with a selector gets its Endpoints and EndpointSlices from the host's
 controllers, which see the host pods the selector (pinned by

@@ -1,4 +1,4 @@
-"""Ingresses: virtual -> host, load-balancer status back (ACCEPTANCE scenario 31).
+"""Ingresses: virtual -> host, load-balancer status back (docs/acceptance.md, scenario 31).
 
 The host's ingress controller serves the host copy, so every name in the spec
 must be the host name of the tenant object it means: backend Services and

@@ -1,4 +1,4 @@
-"""NetworkPolicies: virtual -> host (ACCEPTANCE scenario 32; ``sync.toHost.networkPolicies``).
+"""NetworkPolicies: virtual -> host (``sync.toHost.networkPolicies``; docs/acceptance.md, 32).
 
 All of a virtual cluster's pods share one host namespace, so a host policy
 can only tell them apart by the labels the syncer puts on host pods

@@ -1,4 +1,4 @@
-"""Pods: virtual -> host, status and binding back (ACCEPTANCE scenarios 7-19).
+"""Pods: virtual -> host, status and binding back (docs/acceptance.md, scenarios 7-19).
 
 The life of a pod, case by case (the engine picks the case from what exists):
 

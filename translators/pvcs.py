@@ -1,5 +1,5 @@
 """PersistentVolumeClaims: virtual -> host; binding, status and a stand-in PV back up
-(ACCEPTANCE scenarios 28 and 30).
+(docs/acceptance.md, scenarios 28 and 30).
 
 Volumes are provisioned by the host: the host PVC (``<name>-x-<ns>-x-<vc>``)
 carries the tenant's spec, and the host's provisioner and PV controller bind

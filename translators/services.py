@@ -1,4 +1,4 @@
-"""Services: virtual -> host, the host's allocations back up (ACCEPTANCE scenarios 20, 21, 23).
+"""Services: virtual -> host, the host's allocations back up (docs/acceptance.md, 20, 21, 23).
 
 A virtual Service is only a name and a promise; the host Service is what
 kube-proxy programs and what host DNS answers for. So the spec flows down

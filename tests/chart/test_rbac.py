@@ -200,7 +200,7 @@ def test_a_plugins_declared_permissions_reach_the_role(
     """The chart generated where a plugin is installed grants its kind's permissions when
     ``plugins.<kind>.enabled``, and nothing of it otherwise."""
     install_plugin(tmp_path, monkeypatch, "vcsync_example",
-                   "examples = tests.plugins.example:ExampleTranslator")
+                   "examples = vcsync_example:ExampleTranslator")
     chart = tmp_path / "vcsync"
     shutil.copytree(CHART, chart)
     (chart / "files" / "host-rules.yaml").write_text(generator().rules_text())

@@ -1,4 +1,4 @@
-"""Pods end to end (ACCEPTANCE scenarios 1, 7-17, 19, 24-25, 27 and the seed's exercise).
+"""Pods end to end (docs/acceptance.md, scenarios 1, 7-17, 19, 24-25, 27 and the seed's exercise).
 
 Real host (etcd, apiserver, controller-manager, scheduler, kwok nodes), a real
 virtual control plane and a real ``vcsync run`` process between them.

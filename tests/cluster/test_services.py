@@ -1,4 +1,4 @@
-"""Services, Endpoints, DNS, events (ACCEPTANCE scenarios 20-23 and 29) end to end.
+"""Services, Endpoints, DNS, events (docs/acceptance.md, scenarios 20-23 and 29) end to end.
 
 Addresses written into Endpoints and LoadBalancer status are documentation
 addresses (192.0.2.0/24): objects only, never dialled (the API server refuses

@@ -1,4 +1,4 @@
-"""Unit tests of the Endpoints translator (ACCEPTANCE scenario 22).
+"""Unit tests of the Endpoints translator (docs/acceptance.md, scenario 22).
 
 Fixtures are a selector-less virtual Service with hand-made Endpoints, as a
 tenant writes them for an external database or a pod it manages itself. The

@@ -7,10 +7,12 @@ Third-party translators are installed as a real distribution would be: a
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vcsync_example import ExampleTranslator
 
 from contract import discovery
 from contract.discovery import available, enabled
@@ -18,7 +20,6 @@ from contract.resources import Resource
 from contract.translator import Context, Create, Side, Translator
 from syncer import config as config_mod
 from syncer.app import select_translators
-from tests.plugins.example import ExampleTranslator
 from tests.unit.fakes import NoLookup
 from translators.classes import RuntimeClassTranslator
 from translators.configmaps import ConfigMapTranslator
@@ -26,6 +27,8 @@ from translators.priorityclasses import PriorityClassTranslator
 from translators.secrets import SecretTranslator
 
 Obj = dict[str, Any]
+NOT_A_TRANSLATOR = "an entry point naming this object must be rejected"
+"""Target of an invalid entry point (a plain value, not a Translator subclass)."""
 
 
 def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entries: str) -> None:
@@ -130,7 +133,7 @@ def test_a_plugin_registered_through_an_entry_point_is_available(
 ) -> None:
     install_plugin(
         tmp_path, monkeypatch, "vcsync_example",
-        "example = tests.plugins.example:ExampleTranslator",
+        "example = vcsync_example:ExampleTranslator",
     )
 
     found = available()
@@ -167,7 +170,7 @@ def test_the_example_plugin_follows_the_contract() -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "tests.plugins.example:NOT_A_TRANSLATOR",  # not a class
+        "tests.unit.test_registry:NOT_A_TRANSLATOR",  # not a class
         "collections:OrderedDict",  # a class, but not a Translator
         "contract.translator:Side.HOST",  # an attribute path to a non-class
     ],
@@ -183,11 +186,11 @@ def test_a_non_translator_entry_point_raises_type_error(
 def test_a_plugin_can_be_enabled_in_the_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As documented in ``enabled()`` and tests/plugins/example.py: a third-party kind is
+    """As documented in ``enabled()`` and docs/plugins.md: a third-party kind is
     configured under ``plugins.<kind>``; an unknown plugin kind is an error."""
     install_plugin(
         tmp_path, monkeypatch, "vcsync_example",
-        "example = tests.plugins.example:ExampleTranslator",
+        "example = vcsync_example:ExampleTranslator",
     )
     cfg = config_mod.parse({"plugins": {"examples": {"enabled": True, "colour": "blue"}}})
     kinds = {t.kind: t for t in select_translators(cfg)}
@@ -228,3 +231,12 @@ def test_ensuring_a_kind_that_is_not_available_stops_start_up(
     monkeypatch.setattr(discovery, "plugins",
                         lambda: {"referrers": _EnsuresUnlisted, "unlisted": _Unlisted})
     assert available()["referrers"] is _EnsuresUnlisted
+
+
+def test_the_example_plugin_package_registers_its_kind() -> None:
+    """examples/vcsync-example is the package docs/plugins.md shows: its entry point names
+    the class under the kind it declares."""
+    project = Path(__file__).resolve().parents[2] / "examples" / "vcsync-example"
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    assert data["project"]["entry-points"][discovery.ENTRY_POINT_GROUP] == {
+        ExampleTranslator.kind: "vcsync_example:ExampleTranslator"}

@@ -1,4 +1,4 @@
-"""Unit tests of the Service translator (ACCEPTANCE scenarios 20, 21, 23).
+"""Unit tests of the Service translator (docs/acceptance.md, scenarios 20, 21, 23).
 
 Fixtures are Services as API servers store them: defaulted (type, protocol,
 sessionAffinity, ipFamilies, ...) and with server metadata. ``host_stored``
