@@ -115,6 +115,7 @@ class Warn:
 
 
 DEFAULT_TOKEN_EXPIRATION = 3600
+"""What the API defaults a projected serviceAccountToken's expirationSeconds to."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ ANNOTATION_SERVICE_ACCOUNT_NAME = naming.PREFIX + "service-account-name"
 
 CA_CERT_KEY = "ca.crt"
 """Key of the virtual API server's CA bundle in the pod's token Secret."""
-"""What the API defaults a projected serviceAccountToken's expirationSeconds to."""
 
 _KUBERNETES_HOSTNAMES = (
     "kubernetes",
