@@ -52,6 +52,7 @@ sync:
     secrets:                 {enabled: true, all: false}
     ingresses:               {enabled: false}
     networkPolicies:         {enabled: false}
+    podDisruptionBudgets:    {enabled: false}
     priorityClasses:         {enabled: false}
   fromHost:
     nodes:          {enabled: true, selector: {all: false, labels: {}}}
