@@ -39,6 +39,7 @@ import yaml
 from contract import discovery
 from contract.options import Toggle
 from contract.resources import Direction
+from syncer.yamlread import ConfigLoader, position
 
 __all__ = [
     "AllowList",
@@ -526,39 +527,13 @@ def _show(value: object) -> str:
 # --- YAML ---
 
 
-def _core_schema_resolvers() -> dict[Any, Any]:
-    """PyYAML's implicit resolvers, minus YAML 1.1 booleans and timestamps.
-
-    Why: YAML 1.1 reads ``yes``/``no``/``on``/``off`` as booleans and
-    ``2024-01-01`` as a date, so a label value ``on`` would arrive as ``True``
-    and be rejected with a confusing message, and ``enabled: yes`` would pass
-    as a guess. Here only ``true``/``false`` are booleans (YAML 1.2), anything
-    else is a string, and a string where a boolean belongs is reported.
-    """
-    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
-    resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    for first in "tTfF":
-        resolvers.setdefault(first, []).append(("tag:yaml.org,2002:bool", boolean))
-    return resolvers
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` with YAML 1.2 booleans and no timestamps."""
-
-    yaml_implicit_resolvers = _core_schema_resolvers()
-
-
 def _read(path: Path) -> Mapping[str, Any] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(str(path), f"cannot read: {err}") from err
     try:
-        document = yaml.load(text, Loader=_Loader)
+        document = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
     if document is None or isinstance(document, Mapping):
@@ -567,11 +542,8 @@ def _read(path: Path) -> Mapping[str, Any] | None:
 
 
 def _yaml_error(path: Path, err: yaml.YAMLError) -> ConfigError:
-    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}"
-        return ConfigError(str(path), f"invalid YAML at {where}: {err.problem}")
-    return ConfigError(str(path), f"invalid YAML: {err}")
+    found = position(err)
+    return ConfigError(str(path), f"invalid YAML at {found}" if found else f"invalid YAML: {err}")
 
 
 def _scalar(text: str) -> object:
@@ -579,7 +551,7 @@ def _scalar(text: str) -> object:
     if not text:
         return ""
     try:
-        value = yaml.load(text, Loader=_Loader)
+        value = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError:
         return text
     return value if value is None or isinstance(value, bool | int | float | str) else text

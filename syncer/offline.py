@@ -25,6 +25,7 @@ from contract import resources as resources_mod
 from contract.resources import Resource
 from contract.translator import Index, IndexFunc, Side, Translator
 from syncer.store import object_key
+from syncer.yamlread import ManifestLoader, position
 
 Obj = dict[str, Any]
 GroupKind = tuple[str, str]
@@ -47,24 +48,10 @@ class ManifestError(ValueError):
 # -- reading manifests ---------------------------------------------------------
 
 
-def _resolvers_without_timestamps() -> dict[Any, Any]:
-    return {
-        first: [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:timestamp"]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without timestamps: Kubernetes keeps ``2024-01-01`` a string
-    (a date object would also make ``--output json`` fail)."""
-
-    yaml_implicit_resolvers = _resolvers_without_timestamps()
-
-
 def read_manifests(text: str, source: str) -> list[Obj]:
     """Every object of a YAML stream, lists flattened, in order (empty documents skipped)."""
     try:
-        documents = list(yaml.load_all(text, Loader=_Loader))
+        documents = list(yaml.load_all(text, Loader=ManifestLoader))
     except yaml.YAMLError as err:
         raise ManifestError(f"{source}: invalid YAML{_where(err)}") from None
     objects: list[Obj] = []
@@ -75,10 +62,8 @@ def read_manifests(text: str, source: str) -> list[Obj]:
 
 
 def _where(err: yaml.YAMLError) -> str:
-    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        return f" at line {mark.line + 1}, column {mark.column + 1}: {err.problem}"
-    return f": {err}"
+    found = position(err)
+    return f" at {found}" if found else f": {err}"
 
 
 def _flatten(document: object, where: str) -> list[Obj]:
