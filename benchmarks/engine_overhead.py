@@ -23,7 +23,7 @@ import orjson
 import uvloop
 
 from benchmarks.common import self_rss_kib
-from contract.resources import CONFIGMAPS
+from contract.resources import CONFIGMAPS, Obj
 from contract.translator import Action, Context, Create, Side, Translator
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
@@ -31,8 +31,6 @@ from syncer.kube.client import KubeClient, WatchEvent
 from syncer.store import Store, strip
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from translators.objects import host_metadata
-
-Obj = dict[str, Any]
 
 
 class NoopTranslator(Translator):

@@ -51,6 +51,7 @@ import orjson
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from contract.translator import Context, Create, Patch, Side
 from syncer import app, collector, config
 from syncer.controller import CacheLookup, Controller, Engine, Wiring
@@ -60,7 +61,6 @@ from syncer.store import object_key, strip
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from translators import pods
 
-Obj = dict[str, Any]
 VC = "bench"
 HOST_NAMESPACE = "vcluster-bench"
 NAMESPACE = "shop"

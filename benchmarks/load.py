@@ -73,6 +73,7 @@ from benchmarks.common import (
 )
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from contract.translator import Context, Create, IssueTokens, Side
 from syncer import app
 from syncer import config as config_mod
@@ -85,7 +86,6 @@ from syncer.store import Store, strip
 from syncer.writer import _token_secret
 from translators.pods import PodTranslator, token_secret_name
 
-Obj = dict[str, Any]
 Say = Callable[[str], None]
 POD_SPEC: Obj = {"containers": [{"name": "app", "image": "nginx:1.27"}]}
 """What ``kubectl create deployment --image=nginx`` asks for; the virtual API server adds

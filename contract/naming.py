@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-Obj: TypeAlias = dict[str, Any]
-"""A Kubernetes object, or a part of one, as decoded JSON."""
+from contract.resources import Obj
 
 PREFIX = "vcsync.dev/"
 

@@ -23,12 +23,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from contract import naming
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
@@ -58,7 +57,6 @@ from syncer.workqueue import ShardedQueue
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 OWNER_INDEX = "virtual-owner"
 DEPENDENCY_INDEX = "host-dependencies"
 # Transient failures (throttling, host down) become a Warning event only once

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
 
 import yaml
 
 from contract import resources as resources_mod
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Index, IndexFunc, Side, Translator
 from syncer.store import object_key
 from syncer.yamlread import ManifestLoader, position
 
-Obj = dict[str, Any]
 GroupKind = tuple[str, str]
 
 _IGNORED_ON_CREATE = ("status",)

@@ -12,10 +12,10 @@ actions, in order, to an :class:`Executor`: the controller's writes
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from contract import naming
-from contract.resources import Direction, Side
+from contract.resources import Direction, Obj, Side
 from contract.translator import (
     Action,
     Context,
@@ -28,8 +28,6 @@ from contract.translator import (
     Translator,
     Warn,
 )
-
-Obj = dict[str, Any]
 
 
 def plan(t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None) -> list[Action]:

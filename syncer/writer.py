@@ -19,17 +19,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from contract import naming
-from contract.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
+from contract.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Obj, Resource
 from contract.translator import Create, Delete, IssueTokens, Patch, Side
 from syncer.kube.api import Api
 from syncer.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
 from syncer.store import Store
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 WriteObserver = Callable[[str, str, str], None]
 """Called after each successful write with (side, verb, kind)."""
 

@@ -32,6 +32,7 @@ from contract.resources import (
     PRIORITYCLASSES,
     RUNTIMECLASSES,
     STORAGECLASSES,
+    Obj,
     Resource,
 )
 from contract.translator import (
@@ -47,8 +48,6 @@ from contract.translator import (
     Warn,
 )
 from translators.objects import merge_patch, same_json
-
-Obj = dict[str, Any]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 """Not copied: it describes what someone applied to the host object, not the copy."""

@@ -40,10 +40,9 @@ it can be reused by someone else's pod.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from contract import naming, resources
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
@@ -61,7 +60,6 @@ from translators import addresses, services
 from translators.objects import host_metadata, update_patch
 from translators.referenced import ambiguous_names, name_conflict
 
-Obj = dict[str, Any]
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 _ADDRESS_LISTS = ("addresses", "notReadyAddresses")
 PODS_BY_IP = "pods-by-ip"

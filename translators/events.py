@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from contract import naming, resources
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     Action,
     Context,
@@ -38,8 +38,6 @@ from contract.translator import (
     dependency_ref,
 )
 from translators.objects import fields_patch
-
-Obj = dict[str, Any]
 
 INVOLVED_RESOURCES: Mapping[str, Resource] = {
     r.kind: r

@@ -22,12 +22,11 @@ Refused unless a ``policies.externalNames.allowed`` pattern matches
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
 
+from contract.resources import Obj
 from contract.translator import Action, Context, Warn
 from translators import addresses
 
-Obj = dict[str, Any]
 CLUSTER_DOMAIN = "cluster.local"
 _CLUSTER_RECORD_TYPES = frozenset({"svc", "pod"})
 _SEARCHED_LABELS = 3

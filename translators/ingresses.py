@@ -20,9 +20,8 @@ ingress controller (an admission policy on the host is the place for that).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Resource
+from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Obj, Resource
 from contract.translator import (
     Action,
     Context,
@@ -38,8 +37,6 @@ from translators.classes import IngressClassTranslator, ingress_class_synced, un
 from translators.objects import host_metadata, merge_patch, update_patch
 from translators.referenced import ambiguous_names, name_conflict
 from translators.secrets import SecretTranslator
-
-Obj = dict[str, Any]
 
 
 def _spec(ingress: Obj) -> Obj:

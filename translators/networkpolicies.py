@@ -22,14 +22,11 @@ need ``ipBlock`` peers on the host's addresses (or the DNS pods' labels).
 
 from __future__ import annotations
 
-from typing import Any
-
 from contract import naming
-from contract.resources import NETWORKPOLICIES
+from contract.resources import NETWORKPOLICIES, Obj
 from contract.translator import Action, Context, Create, Patch, Side, Translator
 from translators.objects import host_metadata, update_patch
 
-Obj = dict[str, Any]
 _PEERS = (("ingress", "from"), ("egress", "to"))
 """Rule lists and the peer list in each rule."""
 

@@ -32,6 +32,7 @@ from typing import Any
 from contract import resources
 from contract.facts import Endpoint
 from contract.options import NodeOptions
+from contract.resources import Obj
 from contract.translator import (
     Action,
     Context,
@@ -47,7 +48,6 @@ from contract.translator import (
 )
 from translators.objects import merge_patch
 
-Obj = dict[str, Any]
 PODS_BY_NODE = "pods-by-node"
 HEARTBEAT_RESOLUTION = 60.0
 _STATUS_FIELDS = ("capacity", "allocatable", "conditions", "addresses", "nodeInfo", "phase")

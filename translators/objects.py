@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from contract import naming
+from contract.resources import Obj
 from contract.translator import Context
-
-Obj = dict[str, Any]
 
 
 def host_metadata(virtual: Obj, ctx: Context, kind: str) -> Obj:

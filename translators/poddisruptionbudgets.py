@@ -16,14 +16,11 @@ computes it from the virtual pods, which mirror the host pods' readiness.
 
 from __future__ import annotations
 
-from typing import Any
-
 from contract import naming
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Action, Context, Create, Patch, Side, Translator
 from translators.objects import host_metadata, update_patch
 
-Obj = dict[str, Any]
 PODDISRUPTIONBUDGETS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 
 

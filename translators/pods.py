@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
 from contract import naming, resources
 from contract.options import PodOptions
+from contract.resources import Obj
 from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
@@ -51,7 +51,6 @@ from translators.priorityclasses import PriorityClassTranslator
 from translators.referenced import ambiguous_names, name_conflict
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 _DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
 _MiB = 1024 * 1024

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract import naming
+from contract.resources import Obj
 from contract.translator import DEFAULT_TOKEN_EXPIRATION, TokenSpec
 from translators import references
 from translators.objects import merge_patch, metadata_patch
-
-Obj = dict[str, Any]
 
 ANNOTATION_VIRTUAL_LABELS = naming.PREFIX + "virtual-labels"
 """The virtual labels, rendered as the downward API renders ``metadata.labels``."""

@@ -31,14 +31,11 @@ is ours only if its name is the one we would give its recorded identity
 
 from __future__ import annotations
 
-from typing import Any
-
 from contract import naming
-from contract.resources import PRIORITYCLASSES
+from contract.resources import PRIORITYCLASSES, Obj
 from contract.translator import Action, Context, Create, Delete, Patch, Side, Translator
 from translators.objects import host_metadata, update_patch
 
-Obj = dict[str, Any]
 _MUTABLE = ("description", "globalDefault")
 _IMMUTABLE = ("value", "preemptionPolicy")
 """Immutable on the API server, on both sides: a difference re-creates the copy."""

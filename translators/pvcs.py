@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from contract import resources
-from contract.resources import STORAGECLASSES, Resource
+from contract.resources import STORAGECLASSES, Obj, Resource
 from contract.translator import (
     Action,
     Context,
@@ -48,7 +48,6 @@ from contract.translator import (
 from translators.classes import StorageClassTranslator, storage_class_synced, unsynced_class
 from translators.objects import host_metadata, merge_patch, metadata_patch
 
-Obj = dict[str, Any]
 PLACEHOLDER_DRIVER = "host.vcsync.dev"
 """CSI driver of placeholder virtual PVs (a CSI driver name allows no ``/``)."""
 PVS_BY_CLAIM = "placeholder-pvs-by-claim"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from contract import naming, resources
 from contract.options import Referenced
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     Action,
     Context,
@@ -30,7 +30,6 @@ from contract.translator import (
 )
 from translators.objects import host_metadata, update_patch
 
-Obj = dict[str, Any]
 NAME_CONFLICT = "NameConflict"
 
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from contract import naming, resources
+from contract.resources import Obj
 from contract.translator import (
     Action,
     Context,
@@ -52,7 +52,6 @@ from contract.translator import (
 from translators import endpoints, externalnames
 from translators.objects import host_metadata, merge_patch, metadata_patch, same_json
 
-Obj = dict[str, Any]
 API_SERVICE = ("kubernetes", "default")
 """(name, namespace) of the virtual API server's own Service."""
 

@@ -33,7 +33,7 @@ import yaml
 
 from contract import discovery, naming
 from contract.options import Referenced
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     Action,
     Context,
@@ -58,7 +58,6 @@ from syncer.offline import (
 from syncer.planning import ensure_actions, plan, record
 from syncer.store import object_key
 
-Obj = dict[str, Any]
 DEFAULT_NAME = "my-vcluster"
 DEFAULT_API_SERVICE_IP = "10.96.0.1"
 DEFAULT_DNS_SERVICE_IP = "10.96.0.10"

@@ -19,11 +19,9 @@ import copy
 import itertools
 from typing import Any, Protocol
 
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from syncer.kube.client import PatchType
 from syncer.kube.errors import AlreadyExists, Conflict, NotFound
-
-Obj = dict[str, Any]
 
 
 class Api(Protocol):

@@ -50,7 +50,7 @@ from tenacity import (
 )
 from yarl import URL
 
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from syncer.kube import liveness
 from syncer.kube.errors import (
     ApiError,
@@ -62,7 +62,6 @@ from syncer.kube.errors import (
 )
 from syncer.kube.ratelimit import TokenBucket
 
-Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "apply", "json"]
 _CONTENT_TYPES: dict[PatchType, str] = {
     "merge": "application/merge-patch+json",

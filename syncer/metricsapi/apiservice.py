@@ -16,14 +16,12 @@ metrics-server (:mod:`syncer.local.cluster`).
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from contract import naming
-from contract.resources import APISERVICES, SERVICES, Resource
+from contract.resources import APISERVICES, SERVICES, Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.metricsapi.routes import GROUP, VERSION
 
-Obj = dict[str, Any]
 NAME = f"{VERSION}.{GROUP}"
 VIRTUAL_SERVICE = naming.METRICS_API_SERVICE
 HOST_SERVICE = ("metrics-server", "kube-system")

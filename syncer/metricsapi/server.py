@@ -28,13 +28,12 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 from aiohttp import web
 
 from contract import naming
-from contract.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS
+from contract.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS, Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import ApiError, BadRequest, KubeError, NotFound
 from syncer.kubelet.pods import CachedPods
@@ -45,7 +44,6 @@ from syncer.metricsapi.routes import GROUP_VERSION, MetricsCall
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 HOST_UNAVAILABLE = (f"the host cluster does not serve {GROUP_VERSION} (it needs a "
                     "metrics-server, or its metrics-server is not ready)")
 

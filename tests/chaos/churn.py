@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from contract import resources as r
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import (
     AlreadyExists,
@@ -45,7 +45,6 @@ from syncer.kube.errors import (
     Unauthorized,
 )
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 _TRANSIENT = (ConnectionLost, ServerError, TooManyRequests, Forbidden, Unauthorized)
 """Answers of an API server that is down or coming back: a restarted kube-apiserver

@@ -33,14 +33,13 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from contract import naming
 from contract import resources as r
 from contract.facts import Facts
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import (
     Context,
     Create,
@@ -61,7 +60,6 @@ from syncer.writer import TOKEN_REFRESH_AT
 from tests.cluster.conftest import Stack
 from translators import nodes
 
-Obj = dict[str, Any]
 Listed = tuple[Side, Resource]
 _PATCH_TEXT = 240
 _SHOWN_ON_TIMEOUT = 40

@@ -32,12 +32,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from contract import resources as r
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import Forbidden, Invalid, NotFound
 from tests.chaos import audit
@@ -49,7 +48,6 @@ from tests.cluster.conftest import Stack
 from tests.suite_size import pick
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 ADMISSION = "admissionregistration.k8s.io"
 POLICIES = Resource(ADMISSION, "v1", "validatingadmissionpolicies",
                     "ValidatingAdmissionPolicy", namespaced=False)

@@ -35,14 +35,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import resources as r
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local.cluster import ControlPlane
@@ -56,7 +55,6 @@ from tests.cluster.conftest import VC, Stack, sync_config
 from tests.suite_size import pick
 from tests.support import http_get, kubeconfig_for_token, metric_total, wait_until
 
-Obj = dict[str, Any]
 FLOWCONTROL = "flowcontrol.apiserver.k8s.io"
 PRIORITY_LEVELS = Resource(FLOWCONTROL, "v1", "prioritylevelconfigurations",
                            "PriorityLevelConfiguration", namespaced=False)

@@ -40,6 +40,7 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import REQUEST_TIMEOUT, WATCH_DEADLINE, ClientSettings, KubeClient
 from syncer.kube.errors import ConnectionLost, Gone
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
@@ -54,7 +55,6 @@ from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.suite_size import pick
 from tests.support import http_get, syncer_idle, wait_until
 
-Obj = dict[str, Any]
 UNCACHED = ["--watch-cache=false"]
 
 

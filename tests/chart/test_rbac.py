@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from contract import resources
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Direction, Side
 from syncer import config
 from syncer.app import select_translators
@@ -29,7 +28,6 @@ from tests.chart.rendering import (
 )
 from tests.unit.test_registry import install_plugin
 
-Obj = dict[str, Any]
 READ = ["get", "list", "watch"]
 GET_LIST = ["get", "list"]
 WRITE = ["create", "delete", "get", "list", "patch", "watch"]

@@ -20,6 +20,7 @@ import yaml
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns, hostns
@@ -29,7 +30,6 @@ from syncer.local.syncer_process import SyncerProcess
 from tests.conftest import ClientFactory, track, untrack
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 VC = "vc1"
 FAST_LEASE = {"leaseDuration": 4, "renewDeadline": 3, "retryPeriod": 0.5}
 

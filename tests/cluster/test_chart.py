@@ -27,12 +27,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from contract import naming
+from contract.resources import Obj
 from syncer.cli import portforward
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
@@ -44,7 +44,6 @@ from tests.chart.rendering import CHART, VALUE_SETS, helm, template
 from tests.conftest import OWNER, track, untrack
 from tests.support import eventually, kubeconfig_for_token, kubectl
 
-Obj = dict[str, Any]
 RELEASE = "tenant"
 
 

@@ -21,12 +21,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from contract.translator import Context, Create, Side
 from syncer.controller import CacheLookup, Controller, Wiring
 from syncer.informer import InformerSet
@@ -36,7 +36,6 @@ from syncer.writer import EventRecorder, StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack
 from translators.configmaps import ConfigMapTranslator
 
-Obj = dict[str, Any]
 NS = "default"
 
 

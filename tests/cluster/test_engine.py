@@ -16,6 +16,7 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from contract.translator import Create, Side
 from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
@@ -23,7 +24,6 @@ from syncer.writer import StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import http_get, metric_samples, metric_total, syncer_idle, wait_until
 
-Obj = dict[str, Any]
 NS = "team"
 
 

@@ -6,8 +6,6 @@ its spec in step and removes it with the virtual budget.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from contract import naming
@@ -16,7 +14,6 @@ from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import wait_until
 from translators.poddisruptionbudgets import PODDISRUPTIONBUDGETS
 
-Obj = dict[str, Any]
 NS = "budgets"
 
 

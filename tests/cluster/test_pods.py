@@ -15,12 +15,12 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.local.cluster import HostCluster, fake_node
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import metric_samples, syncer_idle, wait_until
 
-Obj = dict[str, Any]
 NS = "demo"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns
@@ -22,7 +23,6 @@ from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 NS = "shop"
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import KubeError
 from syncer.local import kwok
@@ -32,7 +33,7 @@ from syncer.local.cluster import HostCluster
 from syncer.local.pki import Pki
 from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import HOST_UNAVAILABLE
-from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant
+from tests.cluster.tenants import NS, Tenant, pod, running, start_tenant, stop_tenant
 from tests.support import eventually, kubeconfig_for_token, wait_until
 
 OPS = "ops"

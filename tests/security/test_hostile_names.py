@@ -16,6 +16,7 @@ from typing import Any
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from tests.security.conftest import (
     HostTargets,
     Tenants,
@@ -28,7 +29,6 @@ from tests.security.conftest import (
 )
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 VIRTUAL_KINDS = (r.PODS, r.SERVICES, r.CONFIGMAPS, r.SECRETS, r.ENDPOINTS)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from tests.security.conftest import (
     ENDPOINTSLICES,
@@ -34,7 +35,6 @@ from tests.security.conftest import (
 )
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 HOSTNAME = "kubernetes.io/hostname"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"

@@ -17,6 +17,7 @@ import pytest
 
 from contract import naming
 from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.errors import ApiError, NotFound
 from tests.cluster.conftest import Stack
 from tests.security.conftest import (
@@ -33,7 +34,6 @@ from tests.security.conftest import (
 )
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 TAINTED_NODE = "hostile-tainted-node"
 TAINT = {"key": "platform.example/dedicated", "value": "system", "effect": "NoSchedule"}
 SYSTEM_PRIORITY = 2_000_000_000

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from contract import naming
 from contract import resources as r
@@ -21,7 +20,6 @@ from tests.security.conftest import fresh_namespace, restricted_pod, wait_warnin
 from tests.suite_size import pick
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 CONFIG_MAPS = pick(400, 3000)
 QUOTA_PODS = pick(3, 10)
 EXTRA_PODS = 2

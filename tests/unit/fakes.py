@@ -5,13 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from contract import resources
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Index, Side
-
-Obj = dict[str, Any]
 
 
 class FakeLookup:

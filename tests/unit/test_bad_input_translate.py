@@ -10,6 +10,7 @@ from typing import Any
 
 from contract import naming, resources
 from contract.facts import Facts
+from contract.resources import Obj
 from contract.translator import Context, Create, EnsureSynced, Requeue, Side, Warn
 from syncer.controller import warning_text
 from syncer.kube.errors import Forbidden, Invalid
@@ -18,7 +19,6 @@ from translators import pods
 from translators.priorityclasses import PriorityClassTranslator
 from translators.services import ServiceTranslator
 
-Obj = dict[str, Any]
 VC = "vc1"
 HOST_NS = "vcluster-abc"
 NS = "corpus"

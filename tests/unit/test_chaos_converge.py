@@ -14,7 +14,7 @@ from typing import Any
 from contract import naming
 from contract import resources as r
 from contract.facts import Facts
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Context, Create, Side
 from syncer import config as config_mod
 from syncer.app import select_translators, translator_facts
@@ -22,7 +22,6 @@ from syncer.offline import ManifestLookup
 from syncer.writer import TOKEN_REFRESH_AT
 from tests.chaos.converge import World, compare, status_difference, watched
 
-Obj = dict[str, Any]
 VC = "vc1"
 HOST_NS = "vcluster-x"
 NOW = 1_000_000.0

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from contract.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES
+from contract.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES, Obj
 from contract.translator import Context, Create, Delete, Direction, Patch, Side
 from syncer.controller import Controller
 from tests.unit.fakes import FakeLookup, unchanged
@@ -28,10 +28,7 @@ from translators.classes import (
     storage_class_synced,
 )
 
-Obj = dict[str, Any]
 SELECTED = {"enabled": True, "selector": {"labels": {"vcsync.dev/share": "true", "tier": "gold"}}}
-
-
 
 
 def context(lookup: FakeLookup | None = None) -> Context:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from contract import naming, resources
-from contract.resources import Resource
+from contract.resources import Obj, Resource
 from contract.translator import Context, Create, Delete, Patch, Side, Trigger
 from syncer.controller import Controller
 from tests.unit.fakes import FakeLookup, unchanged
@@ -22,11 +22,8 @@ from translators.configmaps import ConfigMapTranslator
 from translators.referenced import ReferencedTranslator
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "app-cfg-x-team-x-vc"
-
-
 
 
 def context(translator: ReferencedTranslator, pods: list[Obj] | None = None) -> Context:

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from contract import naming, resources
+from contract.resources import Obj
 from contract.translator import Context, Create, Delete, Patch, Requeue, Side, Warn
 from syncer.controller import Controller
 from tests.unit.fakes import FakeLookup, unchanged
 from translators.endpoints import SERVICE_UID, SKIP_MIRROR, EndpointsTranslator
 from translators.services import RECREATING, ServiceTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "db-x-team-x-vc"
 

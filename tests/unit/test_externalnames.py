@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from contract.facts import Facts, HostPolicy
+from contract.resources import Obj
 from contract.translator import Context, Warn
 from tests.unit.fakes import FakeLookup, NoLookup
 from translators import externalnames
-
-Obj = dict[str, Any]
 
 
 def context(lookup: Any = None, **values: Any) -> Context:

@@ -7,7 +7,7 @@ from typing import Any
 
 from contract import naming
 from contract.facts import Facts
-from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES
+from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Obj
 from contract.translator import Context, Create, Delete, EnsureSynced, Patch, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, unchanged
 from translators import references
@@ -17,11 +17,9 @@ from translators.ingresses import (
 )
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "web-x-team-x-vc"
 T = IngressTranslator()
-
 
 
 

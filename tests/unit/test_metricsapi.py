@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from contract.resources import Obj
 from contract.translator import Context
 from syncer.app import RunOptions
 from syncer.kubelet.routes import RouteError
@@ -22,7 +23,6 @@ from syncer.metricsapi.routes import Caller, MetricsCall
 from tests.unit.fakes import FakeLookup
 from translators.services import ServiceTranslator
 
-Obj = dict[str, Any]
 P = routes.PREFIX
 
 

@@ -29,7 +29,6 @@ from contract.naming import (
     LABEL_MANAGED_BY,
     LABEL_NAMESPACE,
     PREFIX,
-    Obj,
     VirtualIdentity,
     annotation_patch,
     colliding_names,
@@ -53,6 +52,7 @@ from contract.naming import (
     virtual_annotations,
     virtual_labels,
 )
+from contract.resources import Obj
 from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
 
 FAST = settings(max_examples=60, deadline=None)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract import naming
-from contract.resources import NETWORKPOLICIES
+from contract.resources import NETWORKPOLICIES, Obj
 from contract.translator import Context, Create, Delete, Patch, Side
 from tests.unit.fakes import NoLookup, unchanged
 from translators.networkpolicies import (
@@ -23,7 +23,6 @@ from translators.networkpolicies import (
     host_network_policy,
 )
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "deny-x-team-x-vc"
 T = NetworkPolicyTranslator()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from contract.facts import Facts
+from contract.resources import Obj
 from contract.translator import Context, Create, Patch
 from tests.unit.fakes import NoLookup
 from translators import nodes
 
-Obj = dict[str, Any]
 ENDPOINT = ("127.0.0.1", 40123)
 
 

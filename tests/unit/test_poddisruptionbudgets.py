@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract import naming
+from contract.resources import Obj
 from contract.translator import Context, Create, Delete, Patch, Side
 from syncer import config as config_mod
 from syncer.app import select_translators
@@ -16,7 +17,6 @@ from translators.poddisruptionbudgets import (
     host_pod_disruption_budget,
 )
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "web-x-team-x-vc"
 T = PodDisruptionBudgetTranslator()

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract import naming
+from contract.resources import Obj
 from contract.translator import TokenSpec
 from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
 from translators import references
@@ -37,7 +38,6 @@ from translators.podspec import (
     token_requests,
 )
 
-Obj = dict[str, Any]
 NAME = "web-5d8f7c9b6d-qx7zt"
 HOST = f"{NAME}-x-team-x-vc"
 UID = "6f1c2a9e-3b4d-4c5e-8f70-1a2b3c4d5e6f"

@@ -8,12 +8,12 @@ import pytest
 
 from contract import naming, resources
 from contract.facts import Facts, HostPolicy
+from contract.resources import Obj
 from contract.translator import Action, Context, Create, EnsureSynced, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, NoLookup
 from translators import pods, policy
 from translators.classes import CLASS_RETRY
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 
 

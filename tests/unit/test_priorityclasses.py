@@ -9,13 +9,12 @@ import pytest
 
 from contract import naming
 from contract.facts import Facts, HostPolicy
-from contract.resources import PRIORITYCLASSES
+from contract.resources import PRIORITYCLASSES, Obj
 from contract.translator import Context, Create, Delete, Patch, Side
 from syncer.config import MAX_USER_PRIORITY
 from tests.unit.fakes import NoLookup, unchanged
 from translators.priorityclasses import PriorityClassTranslator, host_priority_class
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "vcsync-high-x-vcluster-vc-x-vc"
 T = PriorityClassTranslator()

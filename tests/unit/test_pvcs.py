@@ -13,7 +13,7 @@ from typing import Any
 
 from contract import naming, resources
 from contract.facts import Facts
-from contract.resources import STORAGECLASSES
+from contract.resources import STORAGECLASSES, Obj
 from contract.translator import Context, Create, Delete, Patch, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, unchanged
 from translators.pvcs import (
@@ -23,7 +23,6 @@ from translators.pvcs import (
     placeholder_claim,
 )
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "data-x-team-x-vc"
 VOLUME = "pvc-0f3a"

@@ -26,7 +26,6 @@ from translators.configmaps import ConfigMapTranslator
 from translators.priorityclasses import PriorityClassTranslator
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 NOT_A_TRANSLATOR = "an entry point naming this object must be rejected"
 """Target of an invalid entry point (a plain value, not a Translator subclass)."""
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
 
 from contract import naming, resources
+from contract.resources import Obj
 from contract.translator import Create, Delete, Patch, Side
 from syncer.planning import plan
 from tests.unit.test_services import (
@@ -30,8 +30,6 @@ from tests.unit.test_services import (
     to_host,
 )
 from translators.services import RECREATING, ServiceTranslator
-
-Obj = dict[str, Any]
 
 
 def interrupted() -> tuple[Obj, Obj]:

@@ -18,6 +18,7 @@ import pytest
 
 from contract import naming, resources
 from contract.facts import Facts
+from contract.resources import Obj
 from contract.translator import Action, Context, Create, Delete, EnsureSynced, Patch, Side, Warn
 from syncer.controller import Controller
 from tests.unit.fakes import FakeLookup, unchanged
@@ -25,7 +26,6 @@ from translators import pods
 from translators.endpoints import EndpointsTranslator
 from translators.services import API_SERVICE, RECREATING, ServiceTranslator, is_api_service
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "web-x-team-x-vc"
 VIRTUAL_IP = "10.96.12.7"

@@ -8,17 +8,16 @@ tests/cluster; these pin what the writer decides before and around a request.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from contract import naming, resources
+from contract.resources import Obj
 from contract.translator import Create, Delete, Patch, Side
 from syncer.kube.api import MemoryApi
 from syncer.kube.errors import Conflict
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
 
-Obj = dict[str, Any]
 VC = "vc"
 HOST_NS = "vcluster-vc"
 
