@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from contract import naming
 from contract.resources import NETWORKPOLICIES, Obj
-from contract.translator import Action, Context, Create, Patch, Side, Translator
-from translators.objects import host_metadata, update_patch
+from contract.translator import Context
+from translators.objects import SpecCopy, host_metadata
 
 _PEERS = (("ingress", "from"), ("egress", "to"))
 """Rule lists and the peer list in each rule."""
@@ -58,17 +58,10 @@ def host_network_policy(virtual: Obj, ctx: Context) -> Obj:
     }
 
 
-class NetworkPolicyTranslator(Translator):
+class NetworkPolicyTranslator(SpecCopy):
     kind = "networkPolicies"
     summary = "Sync NetworkPolicies, confined to this virtual cluster's pods."
     resource = NETWORKPOLICIES
 
-    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.HOST, self.host, host_network_policy(virtual, ctx))]
-
-    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
-        patch = update_patch(host, host_network_policy(virtual, ctx), ("spec",))
-        if not patch:
-            return []
-        meta = host["metadata"]
-        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
+    def desired(self, virtual: Obj, ctx: Context) -> Obj:
+        return host_network_policy(virtual, ctx)

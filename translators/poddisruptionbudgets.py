@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from contract import naming
 from contract.resources import Obj, Resource
-from contract.translator import Action, Context, Create, Patch, Side, Translator
-from translators.objects import host_metadata, update_patch
+from contract.translator import Context
+from translators.objects import SpecCopy, host_metadata
 
 PODDISRUPTIONBUDGETS = Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget")
 
@@ -38,18 +38,11 @@ def host_pod_disruption_budget(virtual: Obj, ctx: Context) -> Obj:
     }
 
 
-class PodDisruptionBudgetTranslator(Translator):
+class PodDisruptionBudgetTranslator(SpecCopy):
     kind = "podDisruptionBudgets"
     summary = ("Sync PodDisruptionBudgets, their selectors confined to this virtual cluster's "
                "pods of their namespace.")
     resource = PODDISRUPTIONBUDGETS
 
-    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.HOST, self.host, host_pod_disruption_budget(virtual, ctx))]
-
-    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
-        patch = update_patch(host, host_pod_disruption_budget(virtual, ctx), ("spec",))
-        if not patch:
-            return []
-        meta = host["metadata"]
-        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
+    def desired(self, virtual: Obj, ctx: Context) -> Obj:
+        return host_pod_disruption_budget(virtual, ctx)
