@@ -26,7 +26,7 @@ from tests.chart.rendering import (
     set_flags,
     syncer_config,
 )
-from tests.unit.test_registry import install_plugin
+from tests.support import install_plugin
 
 READ = ["get", "list", "watch"]
 GET_LIST = ["get", "list"]

@@ -20,6 +20,7 @@ from contract.resources import Resource
 from contract.translator import Context, Create, Side, Translator
 from syncer import config as config_mod
 from syncer.app import select_translators
+from tests.support import install_plugin
 from tests.unit.fakes import NoLookup
 from translators.classes import RuntimeClassTranslator
 from translators.configmaps import ConfigMapTranslator
@@ -28,16 +29,6 @@ from translators.secrets import SecretTranslator
 
 NOT_A_TRANSLATOR = "an entry point naming this object must be rejected"
 """Target of an invalid entry point (a plain value, not a Translator subclass)."""
-
-
-def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entries: str) -> None:
-    """Make ``root`` a site directory holding one distribution ``name`` with ``entries``."""
-    dist = root / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    # the documented group name, spelled out: a renamed group must fail these tests
-    (dist / "entry_points.txt").write_text(f"[vcsync.translators]\n{entries}\n")
-    monkeypatch.syspath_prepend(str(root))
 
 
 # --- built-ins ------------------------------------------------------------------------------
