@@ -27,11 +27,11 @@ from typing import Any
 import orjson
 import yaml
 
+from contract import naming
 from syncer.cli import chart, kubeconfig, output, state
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
-from translators import naming
 
 CHART_SELECTOR = "app.kubernetes.io/name=vcsync"
 INSTANCE = "app.kubernetes.io/instance"

@@ -53,6 +53,7 @@ from tenacity import (
 )
 from yarl import URL
 
+from contract.resources import Obj, Resource
 from syncer.kube import liveness
 from syncer.kube.errors import (
     ApiError,
@@ -64,10 +65,8 @@ from syncer.kube.errors import (
 )
 from syncer.kube.execcred import Credential, ExecError, ExecPlugin
 from syncer.kube.ratelimit import TokenBucket
-from syncer.kube.resources import Resource
 from syncer.metrics import ERROR_CODE, RequestSample
 
-Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "apply", "json"]
 _CONTENT_TYPES: dict[PatchType, str] = {
     "merge": "application/merge-patch+json",

@@ -14,7 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
+from contract.translator import Create, Side
 from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
 from syncer.writer import StatusBatcher, Writer
@@ -27,10 +30,7 @@ from tests.support import (
     syncer_idle,
     wait_until,
 )
-from translators import naming
-from translators.base import Create, Side
 
-Obj = dict[str, Any]
 NS = "team"
 
 
@@ -200,7 +200,7 @@ async def test_a_repeated_binding_is_not_an_error(team: Stack) -> None:
     """The cache may lag behind our own binding; binding again (409) counts as done."""
     await team.virtual.create(r.PODS, {"metadata": {"name": "p"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}]}}, NS)
-    clients: dict[str, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
+    clients: dict[Side, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
     writer = Writer(clients, VC, team.host_namespace, lambda: True,
                     StatusBatcher(team.virtual, lambda: True))
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": NS},
