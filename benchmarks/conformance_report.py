@@ -18,11 +18,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-Obj = dict[str, Any]
+from contract.resources import Obj
+
 FOCUS = r"\[Conformance\]"
 SKIP = r"\[Disruptive\]|NoExecuteTaintManager"
 """sonobuoy's default (non-disruptive-conformance) skip: tests that break the cluster."""

@@ -13,6 +13,7 @@ clusters on it, and writes its results to ``benchmarks/results/conformance/``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 import time
@@ -131,7 +132,17 @@ def _private_network() -> None:
     network.enter_private()
 
 
+def _extra(*modules: str) -> None:
+    """Refuse to start, before anything is run or written, when the ``bench`` extra's
+    modules are missing (the plot and the progress bars come at the end and during)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(f"this benchmark needs {', '.join(missing)}, which come with the bench "
+                       "extra: pip install 'vcsync[bench]'")
+
+
 def _load(args: argparse.Namespace) -> int:
+    _extra("matplotlib", *(() if args.no_progress else ("tqdm",)))
     # Imported here: the benchmarks pull in matplotlib and the engine.
     from benchmarks import load, report
     from syncer.cli import checks
@@ -236,6 +247,7 @@ def _conformance(args: argparse.Namespace) -> int:
 
 
 def _density(args: argparse.Namespace) -> int:
+    _extra("matplotlib")
     from benchmarks import density
     from syncer.cli import checks
     from syncer.local import binaries

@@ -1,6 +1,6 @@
 """Real control planes as local processes: a host cluster and virtual control planes.
 
-Shapes (see ``shared/design/CONTROL-PLANES.md``):
+Shapes (see ``docs/control-planes.md``):
 
 - :class:`HostCluster`: etcd + kube-apiserver + kube-controller-manager +
   kube-scheduler + kwok + metrics-server, with N fake nodes that go Ready and
@@ -171,6 +171,15 @@ class ControlPlane:
                 die_with_parent=False, env=dict(c.get("env", plane.env)), pid=int(c["pid"]),
             )
         return plane
+
+    def use_version(self, version: str) -> None:
+        """Run Kubernetes ``version`` from the next :meth:`resume` on: the stopped
+        kube-* components get that version's binaries, with the same flags, store,
+        certificates and ports (an in-place control plane upgrade)."""
+        self.kubernetes_version = version
+        for name, component in self.components.items():
+            if name.startswith("kube"):
+                component.argv = [self._bin(name), *component.argv[1:]]
 
     def resume(self) -> None:
         """Start the recorded components again, in order, with the same flags and ports.

@@ -7,12 +7,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube import liveness
-from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import (
     AlreadyExists,
@@ -29,7 +29,6 @@ from tests.conftest import OWNER, ClientFactory
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.support import TcpConnection, kubeconfig_for_token, tcp_connections, wait_until
 
-Obj = dict[str, Any]
 KEEPALIVE_TIMER = 2
 """/proc/net/tcp's code for a socket whose keepalive timer runs."""
 
@@ -187,7 +186,7 @@ async def test_throttling_is_retried_with_backoff_until_everything_lands(
     settings = ClientSettings(qps=0, burst=1, retries=12)  # no client-side pacing: provoke 429s
     async with await KubeClient.from_kubeconfig(
         str(kubeconfig), name="burst", settings=settings,
-        observer=lambda cluster, verb, code, seconds: codes.append(code),
+        observer=lambda sample: codes.append(int(sample.code) if sample.code.isdigit() else 0),
     ) as client:
         await wait_until(lambda: _allowed(client), "RBAC to let the editor create ConfigMaps")
         codes.clear()
@@ -213,7 +212,7 @@ async def test_a_create_to_replan_comes_back_at_the_first_429(
     settings = ClientSettings(qps=0, burst=1, retries=12)
     async with await KubeClient.from_kubeconfig(
         str(kubeconfig), name="planner", settings=settings,
-        observer=lambda cluster, verb, code, seconds: codes.append(code),
+        observer=lambda sample: codes.append(int(sample.code) if sample.code.isdigit() else 0),
     ) as client:
         await wait_until(lambda: _allowed(client), "RBAC to let the planner create ConfigMaps")
         codes.clear()

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from benchmarks import conformance_report as report
-
-Obj = dict[str, Any]
+from contract.resources import Obj
 
 
 def _spec(leaf: str, state: str, message: str = "", kind: str = "It") -> Obj:
