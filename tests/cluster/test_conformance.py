@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from benchmarks import conformance
 from benchmarks import conformance_report as report
 from syncer.cli.vclusters import render
@@ -27,7 +25,6 @@ CI_SUBSET = tuple(Path(__file__).with_name("conformance-ci.txt").read_text().spl
 one a line: too long for Python source."""
 
 
-@pytest.mark.cluster
 def test_ci_subset_passes_on_the_virtual_cluster_wherever_it_passes_on_the_host(
         tmp_path: Path) -> None:
     for tool in ("e2e.test", "ginkgo"):
