@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install binaries binaries-skew demo test reliability lint typecheck unit cluster-tests clean
+.PHONY: install binaries binaries-skew binaries-conformance demo test reliability lint typecheck unit cluster-tests clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "vcsync needs Python 3.11")'
@@ -24,6 +24,10 @@ binaries:
 binaries-skew:
 	$(PY) -m syncer.local.binaries --skew
 
+## Also build e2e.test and ginkgo for the conformance runs (~5 min, not part of `binaries`).
+binaries-conformance:
+	$(PY) -m syncer.local.binaries --skew --conformance
+
 ## Start a host cluster and a virtual control plane; Ctrl-C stops them.
 demo: install binaries
 	$(BIN)/python -m syncer.local.demo
@@ -40,8 +44,9 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 endef
 
-## Lint, type-check, then the whole test suite (the reliability suite at its CI size).
-test: install binaries-skew lint typecheck
+## Lint, type-check, then the whole test suite (the reliability suite and the conformance
+## subset at their CI size; builds e2e.test if missing).
+test: install binaries-conformance lint typecheck
 	$(call run_pytest,)
 
 ## The reliability and isolation suite alone, at full size (README: Reliability and security).

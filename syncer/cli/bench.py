@@ -1,10 +1,13 @@
-"""``vcsync bench load|hotpath|kubelet``: the bundled benchmarks (logic in ``benchmarks``).
+"""``vcsync bench load|hotpath|kubelet|density|conformance``: the bundled benchmarks (logic
+in ``benchmarks``).
 
 ``load`` starts its own local control planes and syncer (nothing of the
 user's is touched) and writes ``load.json``, ``load.md`` and ``load.png``;
 ``hotpath`` needs no cluster and writes ``hotpath.json`` and ``hotpath.md``;
 ``kubelet`` and ``density`` start their own control planes too and write
-``kubelet.json``/``.md`` and ``density.json``/``.md``/``.png``.
+``kubelet.json``/``.md`` and ``density.json``/``.md``/``.png``; ``conformance``
+runs the Kubernetes conformance suite against a host of its own and virtual
+clusters on it, and writes its results to ``benchmarks/results/conformance/``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,27 @@ def register(commands: Any) -> None:
     density.add_argument("--output", type=Path,
                          help="results directory (default vcsync-bench/<timestamp>)")
     density.set_defaults(handler=_density)
+    _register_conformance(sub)
+
+
+def _register_conformance(sub: Any) -> None:
+    from benchmarks.conformance_report import FOCUS, SKIP, TARGETS
+
+    p: argparse.ArgumentParser = sub.add_parser(
+        "conformance", help="the [Conformance] e2e tests: host vs. virtual clusters",
+        description="Runs e2e.test's conformance tests (same selection and flags) against a "
+        "local host, a virtual cluster on it and a virtual cluster of the skew version, and "
+        "lists every test that passes on the host but not on a virtual cluster.")
+    p.add_argument("--focus", default=FOCUS, help=f"Ginkgo focus regexp ({FOCUS})")
+    p.add_argument("--skip", default=SKIP, help=f"Ginkgo skip regexp ({SKIP})")
+    p.add_argument("--procs", type=int, default=6, help="parallel Ginkgo processes (6)")
+    p.add_argument("--nodes", type=int, default=2, help="kwok nodes of the host (2)")
+    p.add_argument("--timeout", default="4h", help="limit of each target's suite (4h)")
+    p.add_argument("--target", action="append", choices=TARGETS,
+                   help="run only these targets (repeatable; default: all three)")
+    p.add_argument("--output", type=Path, default=Path("benchmarks/results/conformance"),
+                   help="results directory (benchmarks/results/conformance)")
+    p.set_defaults(handler=_conformance)
 
 
 def _output(args: argparse.Namespace) -> Path:
@@ -187,6 +211,37 @@ def _kubelet(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         raise CliError(f"kubelet benchmark failed: {exc}") from exc
     for path in kubelet.write(result, output, _command()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from benchmarks import conformance, conformance_report
+    from syncer.cli import checks, vclusters
+    from syncer.local import binaries
+
+    if args.procs < 1 or args.nodes < 1:
+        raise CliError("--procs and --nodes must be at least 1")
+    checks.built(_LOAD_COMPONENTS, binaries.KUBERNETES_VERSION)
+    if "skew" in (args.target or conformance.TARGETS):
+        checks.built(("kube-apiserver", "kube-controller-manager"),
+                     binaries.SKEW_KUBERNETES_VERSION)
+    try:
+        for tool in ("e2e.test", "ginkgo"):
+            binaries.binary_path(tool)
+    except binaries.BinaryMissing as exc:
+        raise CliError(f"{exc.args[0].split(';')[0]}; build it with "
+                       "`make binaries-conformance`") from exc
+    _private_network()
+    selection = conformance.Selection(args.focus, args.skip, args.timeout)
+    options = conformance.ConformanceOptions(args.output, vclusters.render, selection,
+                                             args.procs, args.nodes,
+                                             tuple(args.target or conformance.TARGETS))
+    try:
+        summary = conformance.run(options, _printer(False))
+    except RuntimeError as exc:
+        raise CliError(f"conformance run failed: {exc}") from exc
+    for path in conformance_report.write(summary, args.output, _command()):
         print(f"wrote {path}")
     return 0
 

@@ -32,6 +32,10 @@ KINE_VERSION = "v0.16.4"  # v0.16.5 needs an unpublished t4 module, v0.16.6 need
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
 METRICS_SERVER_VERSION = "v0.8.0"
+GINKGO_VERSION = "v2.28.1"
+"""The Ginkgo CLI that runs e2e.test in parallel: the version k8s.io/kubernetes
+KUBERNETES_VERSION requires (its go.mod), so CLI and suite speak the same protocol."""
+E2E_PACKAGE = "k8s.io/kubernetes/test/e2e"
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 KWOK_KUSTOMIZATIONS = {
@@ -66,6 +70,7 @@ def default_version(component: str) -> str:
         "kwok": KWOK_VERSION,
         "helm": HELM_VERSION,
         "metrics-server": METRICS_SERVER_VERSION,
+        "ginkgo": GINKGO_VERSION,
     }
     return versions.get(component, KUBERNETES_VERSION)
 
@@ -105,7 +110,7 @@ class _Job:
     """One thing to build: a cache file name and how to produce it."""
 
     name: str  # e.g. "kube-apiserver-v1.36.3"
-    kind: str  # "kube", "etcd", "install", "stages", "metrics", "crds"
+    kind: str  # "kube", "e2e", "ginkgo", "etcd", "install", "stages", "metrics", "crds"
     package: str = ""
     version: str = ""
     ldflags: str = ""
@@ -151,14 +156,16 @@ def _kube_ldflags(version: str) -> str:
     return " ".join(["-s", "-w", *flags])
 
 
-def _kube_wrapper(version: str, log: Path, env: dict[str, str]) -> Path:
+def _kube_wrapper(version: str, log: Path, env: dict[str, str], name: str = "kubernetes") -> Path:
     """A throw-away module requiring k8s.io/kubernetes with its staging replaces.
 
     k8s.io/kubernetes pins its ~33 staging modules at v0.0.0 and maps them to
     ./staging/...; a dependant must replace each with the published v0.X.Y.
     The list is derived from the downloaded go.mod, never hand-copied.
+    ``name``: the conformance builds get a wrapper of their own, so the test
+    dependencies they add to go.sum never touch the components' module.
     """
-    work = cache_dir() / "build" / f"kubernetes-{version}"
+    work = cache_dir() / "build" / f"{name}-{version}"
     work.mkdir(parents=True, exist_ok=True)
     if (work / ".ready").is_file():
         return work
@@ -210,6 +217,12 @@ def _build_job(job: _Job, target: Path, log: Path) -> None:
         work = _kube_wrapper(job.version, log, env)
         cmd = ["go", "build", "-trimpath", "-ldflags", _kube_ldflags(job.version), "-o", str(tmp)]
         _run([*cmd, f"k8s.io/kubernetes/cmd/{job.package}"], work, log, env)
+    elif job.kind in ("e2e", "ginkgo"):
+        work = _kube_wrapper(job.version, log, env, "kubernetes-e2e")
+        build, ldflags = ((["test", "-c"], _kube_ldflags(job.version)) if job.kind == "e2e"
+                          else (["build"], "-s -w"))
+        cmd = ["go", *build, "-trimpath", "-ldflags", ldflags, "-o", str(tmp)]
+        _run([*cmd, job.package], work, log, env)
     elif job.kind == "etcd":
         work = _plain_wrapper("etcd", "go.etcd.io/etcd/server/v3", job.version)
         cmd = ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp)]
@@ -234,8 +247,19 @@ def _build_job(job: _Job, target: Path, log: Path) -> None:
     tmp.replace(target)
 
 
-def _jobs(kube_versions: list[str]) -> list[_Job]:
+def conformance_jobs() -> list[_Job]:
+    """e2e.test of KUBERNETES_VERSION and the Ginkgo CLI, built in that release's module
+    (``make binaries-conformance``; not part of ``make binaries``: ~5 min, 110 MB)."""
+    return [
+        _Job(f"e2e.test-{KUBERNETES_VERSION}", "e2e", E2E_PACKAGE, KUBERNETES_VERSION),
+        _Job(f"ginkgo-{GINKGO_VERSION}", "ginkgo", "github.com/onsi/ginkgo/v2/ginkgo",
+             KUBERNETES_VERSION),
+    ]
+
+
+def _jobs(kube_versions: list[str], conformance: bool = False) -> list[_Job]:
     jobs = [_Job(f"{c}-{v}", "kube", c, v) for v in kube_versions for c in KUBE_COMPONENTS]
+    jobs += conformance_jobs() if conformance else []
     jobs += [
         _Job(f"etcd-{ETCD_VERSION}", "etcd", version=ETCD_VERSION),
         _Job(f"kine-{KINE_VERSION}", "install", "github.com/k3s-io/kine", KINE_VERSION),
@@ -261,7 +285,8 @@ def _target(job: _Job) -> Path:
     return bin_dir() / job.name
 
 
-def build(kube_versions: list[str], only: set[str] | None = None) -> float:
+def build(kube_versions: list[str], only: set[str] | None = None,
+          conformance: bool = False) -> float:
     """Build every missing binary; return elapsed seconds. Raises BuildError."""
     if shutil.which("go") is None:
         raise BuildError("Go is not installed (no `go` on PATH); install Go 1.26+ and retry")
@@ -269,7 +294,8 @@ def build(kube_versions: list[str], only: set[str] | None = None) -> float:
     log_dir = cache_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    jobs = [j for j in _jobs(kube_versions) if only is None or j.name.rsplit("-v", 1)[0] in only]
+    jobs = [j for j in _jobs(kube_versions, conformance)
+            if only is None or j.name.rsplit("-v", 1)[0] in only]
     for i, job in enumerate(jobs, 1):
         target = _target(job)
         prefix = f"[{i}/{len(jobs)}] {job.name}"
@@ -289,11 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         "--skew", action="store_true",
         help=f"also build Kubernetes {SKEW_KUBERNETES_VERSION} for version-skew tests",
     )
+    parser.add_argument(
+        "--conformance", action="store_true",
+        help=f"also build e2e.test {KUBERNETES_VERSION} and ginkgo {GINKGO_VERSION}",
+    )
     parser.add_argument("--only", action="append", help="build only this component (repeatable)")
     args = parser.parse_args(argv)
     versions = [KUBERNETES_VERSION] + ([SKEW_KUBERNETES_VERSION] if args.skew else [])
     try:
-        elapsed = build(versions, set(args.only) if args.only else None)
+        elapsed = build(versions, set(args.only) if args.only else None, args.conformance)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -45,6 +45,11 @@ def test_bench_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err.startswith("error: --pods and --rounds")
 
 
+def test_bench_conformance_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "conformance", "--procs", "0", "--target", "host"]) == 1
+    assert capsys.readouterr().err == "error: --procs and --nodes must be at least 1\n"
+
+
 @pytest.mark.cluster
 def test_quick_load_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "results"
