@@ -79,6 +79,7 @@ from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import KubeError, NotFound
 from syncer.local.process import LaunchError
 from syncer.local.syncer_process import SyncerProcess
+from syncer.metrics import RequestSample
 from syncer.store import Store, strip
 from syncer.writer import _token_secret
 from translators import naming
@@ -296,7 +297,7 @@ class Watcher:
 
 
 async def _client(kubeconfig: Path, name: str, settings: ClientSettings | None = None,
-                  observer: Callable[[str, str, int, float], None] | None = None) -> KubeClient:
+                  observer: Callable[[RequestSample], None] | None = None) -> KubeClient:
     return await KubeClient.from_kubeconfig(
         str(kubeconfig), name=name, settings=settings or ClientSettings(qps=0, max_connections=256),
         observer=observer)
@@ -477,6 +478,11 @@ class Run:
             raise BenchError("no syncer running")
         return self.syncer
 
+    def _sides(self) -> dict[str, str]:
+        """The ``host`` label of each API server (client-go's) -> ``host`` / ``virtual``."""
+        return {f"127.0.0.1:{self.stack.host.ports['apiserver']}": "host",
+                f"127.0.0.1:{self.stack.virtual.ports['apiserver']}": "virtual"}
+
     def _pid(self) -> int:
         component = self._syncer().component
         if component is None:
@@ -616,9 +622,9 @@ class Run:
 
         verbs: Counter[str] = Counter()
 
-        def observe(cluster: str, verb: str, code: int, seconds: float) -> None:
-            counts[str(code)] += 1
-            verbs[f"host {verb}"] += 1
+        def observe(sample: RequestSample) -> None:
+            counts[sample.code] += 1
+            verbs[f"host {'WATCH' if sample.watch else sample.method}"] += 1
 
         client = await _client(self.stack.host.kubeconfig, "host", settings, observe)
         wanted: dict[str, float] = {}
@@ -709,7 +715,7 @@ class Run:
         result.cpu_s = after.cpu_seconds - before.cpu_seconds
         result.stack_cpu, result.machine_busy = _cpu_delta(cpu_before, self._stack_cpu())
         result.rss_kib, result.hwm_kib = after.rss_kib, after.hwm_kib
-        requests = _delta(after_metrics, before_metrics, "rest_client_requests_total")
+        requests = _requests(after_metrics, before_metrics, self._sides())
         result.host_requests = sum(v for (cluster, verb, _), v in requests.items()
                                    if cluster == "host" and verb != "WATCH")
         result.virtual_requests = sum(v for (cluster, verb, _), v in requests.items()
@@ -1032,8 +1038,7 @@ class Run:
         samples = await asyncio.to_thread(scrape, fresh.url)
         after = self._sample()
         requests: dict[str, float] = {}
-        for (cluster, verb, code), value in _delta(samples, [],
-                                                   "rest_client_requests_total").items():
+        for (cluster, verb, code), value in _requests(samples, [], self._sides()).items():
             if cluster == "host" and value:
                 requests[f"{verb} {code}"] = requests.get(f"{verb} {code}", 0) + value
         self.say(f"restart: ready after {ready_s:.2f}s, resync done after {resynced_s:.2f}s")
@@ -1135,8 +1140,27 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-_LABELS = {"rest_client_requests_total": ("cluster", "method", "code"),
+_LABELS = {"rest_client_requests_total": ("host", "method", "code"),
+           "vcsync_watch_requests_total": ("host", "code"),
            "vcsync_writes_total": ("side", "verb", "kind")}
+
+
+def _requests(after: list[Any], before: list[Any], sides: dict[str, str]
+              ) -> dict[tuple[str, ...], float]:
+    """``rest_client_requests_total`` deltas keyed (side, verb, code): the ``host`` label
+    (client-go's: the API server's host:port) told apart by ``sides``, and the watches
+    (client-go counts them as GETs; ``vcsync_watch_requests_total`` says how many) under
+    the verb ``WATCH``."""
+    found: dict[tuple[str, ...], float] = {}
+    for (host, method, code), value in _delta(after, before,
+                                              "rest_client_requests_total").items():
+        key = (sides.get(host, host), method, code)
+        found[key] = found.get(key, 0.0) + value
+    for (host, code), value in _delta(after, before, "vcsync_watch_requests_total").items():
+        side = sides.get(host, host)
+        found[(side, "GET", code)] = found.get((side, "GET", code), 0.0) - value
+        found[(side, "WATCH", code)] = found.get((side, "WATCH", code), 0.0) + value
+    return found
 
 
 def _delta(after: list[Any], before: list[Any], name: str) -> dict[tuple[str, ...], float]:

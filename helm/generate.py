@@ -456,6 +456,14 @@ def chart_schema() -> Schema:
                         enum=["ClusterIP", "NodePort", "LoadBalancer"]),
             **labels_and_annotations("Service"),
         ),
+        serviceMonitor=obj(
+            "A Prometheus Operator ServiceMonitor scraping the syncer's /metrics (through the "
+            "Service <release>-metrics, port `metrics`).",
+            enabled=boolean("Create it (needs the monitoring.coreos.com CRDs).", False),
+            interval=string("Scrape interval (empty: Prometheus' default).",
+                            pattern=r"^([0-9]+(ms|s|m|h))*$"),
+            **labels_and_annotations("ServiceMonitor (e.g. the label your Prometheus selects)"),
+        ),
         certificates=obj(
             "The virtual cluster's CA and service-account key: generated at install and kept "
             "across upgrades, or supplied (needed where `lookup` does not work, e.g. GitOps "

@@ -28,7 +28,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,13 +143,24 @@ class RunOptions:
         return self.metrics_api_port
 
 
+LOG_KEYS = ("ts", "level", "logger", "msg")
+"""The first keys of every log line, as controller-runtime's zap logger writes them."""
+
+
 def configure_logging(level: str) -> None:
-    """structlog JSON lines (orjson) for our logs and the stdlib ones alike."""
+    """JSON lines (structlog + orjson) for our logs and the stdlib ones alike.
+
+    Every line: ``ts`` (RFC 3339, UTC), ``level``, ``logger``, ``msg`` (the keys
+    of controller-runtime's JSON logs, which log tooling for operators reads),
+    then ``kind`` and ``key`` of the object being reconciled, every field passed
+    with ``extra=``, and ``exception`` (the traceback) if there is one.
+    """
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        structlog.stdlib.ExtraAdder(),
     ]
     renderer = structlog.processors.JSONRenderer(
         serializer=lambda obj, **_: orjson.dumps(obj, default=str).decode()
@@ -159,6 +170,7 @@ def configure_logging(level: str) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _operator_keys,
             renderer,
         ],
     )
@@ -172,6 +184,13 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _operator_keys(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog's ``event`` becomes ``msg``; :data:`LOG_KEYS` come first."""
+    event["msg"] = event.pop("event", "")
+    first = {key: event.pop(key) for key in LOG_KEYS if key in event}
+    return {**first, **event}
 
 
 def load_config(options: RunOptions) -> config_mod.SyncerConfig:

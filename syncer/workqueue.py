@@ -345,6 +345,7 @@ class ShardedQueue:
         """Spawn ``workers_per_shard`` workers per shard that call *handler* on keys."""
         if self._workers or self._closing:
             raise RuntimeError(f"workqueue {self.name!r} was already started or shut down")
+        self._metrics.reconcile.max_concurrent.set(len(self._shards) * self._workers_per_shard)
         self._workers = [
             asyncio.create_task(
                 self._work(shard, handler), name=f"workqueue-{self.name}-{index}.{worker}"
@@ -416,6 +417,12 @@ class ShardedQueue:
         return key
 
     async def _run(self, key: str, handler: Handler) -> None:
+        """Call the handler on ``key``, accounted as controller-runtime accounts a reconcile:
+        result ``success``, ``requeue_after`` (a delay returned) or ``error`` (raised; an
+        unexpected exception also counts as a panic, which it is in Go)."""
+        reconcile = self._metrics.reconcile
+        reconcile.active_workers.inc()
+        start = time.monotonic()
         try:
             requeue_after = await handler(key)
         except asyncio.CancelledError:
@@ -424,11 +431,20 @@ class ShardedQueue:
             # The handler awaited something that was cancelled, but this worker
             # was not: a handler bug, not a shutdown. Letting it propagate
             # would silently kill the worker.
+            reconcile.panics.inc()
+            reconcile.done("error", time.monotonic() - start)
             self._fail(key, None)
             return
         except Exception as exc:
+            if not isinstance(exc, self._expected):
+                reconcile.panics.inc()
+            reconcile.done("error", time.monotonic() - start)
             self._fail(key, exc)
             return
+        finally:
+            reconcile.active_workers.dec()
+        reconcile.done("success" if requeue_after is None else "requeue_after",
+                       time.monotonic() - start)
         self._processed_total += 1
         self.forget(key)
         if requeue_after is not None:

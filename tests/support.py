@@ -9,6 +9,7 @@ import ipaddress
 import os
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ def metric_samples(url: str, name: str, **labels: str) -> dict[str, float]:
         if sample.name == name and sample.value
         and all(sample.labels.get(k) == v for k, v in labels.items())
     }
+
+
+def api_host(plane: ControlPlane) -> str:
+    """client-go's ``host`` label of requests to ``plane``: its server URL's host:port."""
+    return urllib.parse.urlsplit(plane.server).netloc
 
 
 def metric_total(url: str, name: str, **labels: str) -> float:

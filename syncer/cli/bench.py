@@ -10,6 +10,7 @@ user's is touched) and writes ``load.json``, ``load.md`` and ``load.png``;
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 import time
@@ -107,7 +108,17 @@ def _private_network() -> None:
     network.enter_private()
 
 
+def _extra(*modules: str) -> None:
+    """Refuse to start, before anything is run or written, when the ``bench`` extra's
+    modules are missing (the plot and the progress bars come at the end and during)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CliError(f"this benchmark needs {', '.join(missing)}, which come with the bench "
+                       "extra: pip install 'vcsync[bench]'")
+
+
 def _load(args: argparse.Namespace) -> int:
+    _extra("matplotlib", *(() if args.no_progress else ("tqdm",)))
     # Imported here: the benchmarks pull in matplotlib and the engine.
     from benchmarks import load, report
     from syncer.cli import checks
@@ -181,6 +192,7 @@ def _kubelet(args: argparse.Namespace) -> int:
 
 
 def _density(args: argparse.Namespace) -> int:
+    _extra("matplotlib")
     from benchmarks import density
     from syncer.cli import checks
     from syncer.local import binaries

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ import orjson
 import yaml
 
 import syncer
-from syncer.cli import portforward
+from syncer.cli import output, portforward
 from syncer.cli.errors import CliError
 from syncer.kube.blocking import BlockingError
 from syncer.kube.resources import SECRETS
@@ -32,6 +35,8 @@ from syncer.local.process import LaunchError, wait_for
 from syncer.local.vcluster import host_client
 
 INSTALL_TIMEOUT = "5m"
+PROGRESS_EVERY = 5.0
+"""Seconds between looks at the pods while ``helm install --wait`` runs."""
 SNAPSHOT_PORT = 8081
 """The syncer's snapshot endpoint in the pod (templates/statefulset.yaml)."""
 READY_TIMEOUT = 300.0
@@ -46,17 +51,46 @@ def chart_dir() -> Path:
     raise CliError("the Helm chart helm/vcsync is not installed with this vcsync")
 
 
-def helm(*args: str, timeout: float = 360) -> str:
-    """Run the pinned helm; its own message becomes the error on failure."""
+def helm(*args: str, timeout: float = 360, progress: Callable[[], str] | None = None) -> str:
+    """Run the pinned helm; its own message becomes the error on failure.
+
+    ``progress`` (for ``--wait``, silent up to its timeout): called every
+    :data:`PROGRESS_EVERY` seconds while helm runs; what it says is printed when
+    it changed, so a user sees pods being scheduled, pulled and started.
+    """
     try:
         argv = [str(binaries.binary_path("helm")), *args]
     except binaries.BinaryMissing as exc:
         raise CliError(f"helm is missing: {exc}") from exc
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as proc:
+        out, err = _communicate(proc, timeout, progress or (lambda: ""))
     if proc.returncode != 0:
-        detail = proc.stderr.strip().replace("\n", " ")
+        detail = err.strip().replace("\n", " ")
         raise CliError(f"helm {args[0]} failed: {detail}")
-    return proc.stdout
+    return out
+
+
+def _communicate(proc: subprocess.Popen[str], timeout: float,
+                 progress: Callable[[], str]) -> tuple[str, str]:
+    start = time.monotonic()
+    said = ""
+    while True:
+        left = timeout - (time.monotonic() - start)
+        try:
+            return proc.communicate(timeout=max(min(PROGRESS_EVERY, left), 0.1))
+        except subprocess.TimeoutExpired:
+            if time.monotonic() - start >= timeout:
+                proc.kill()
+                proc.communicate()
+                raise CliError(f"helm did not finish within {timeout:.0f}s") from None
+        try:
+            now = progress()
+        except (BlockingError, CliError) as exc:
+            now = f"(cannot tell: {exc})"
+        if now and now != said:
+            output.info(f"    {time.monotonic() - start:5.0f}s: {now}")
+            said = now
 
 
 def render_syncer_config(name: str, namespace: str, values_file: Path) -> dict[str, Any]:
@@ -90,8 +124,27 @@ class HelmRelease:
 
     def install(self) -> None:
         """``helm install --wait``: returns once the control-plane pods are Ready."""
-        self._helm("install", self.name, str(chart_dir()), "--create-namespace",
-                   "--values", str(self.values_file), "--wait", "--timeout", INSTALL_TIMEOUT)
+        helm("install", self.name, str(chart_dir()), "--create-namespace",
+             "--values", str(self.values_file), "--wait", "--timeout", INSTALL_TIMEOUT,
+             *self._host_flags(), progress=self.pod_progress)
+
+    def pod_progress(self) -> str:
+        """The control-plane pods in a line: phase, why they wait, containers ready."""
+        query = urllib.parse.urlencode(
+            {"labelSelector": f"app.kubernetes.io/instance={self.name}"})
+        pods = host_client(self.host_kubeconfig).json(
+            "GET", f"/api/v1/namespaces/{self.namespace}/pods?{query}").get("items") or []
+        if not pods:
+            return "no control-plane pod yet"
+        return "; ".join(_pod_line(p) for p in pods)
+
+    def upgrade(self, version: str, config_changed: bool) -> None:
+        """``helm upgrade --wait`` with the values already written: the StatefulSet rolls
+        when its pod template changed (a new version, new flags or config), keeping its
+        volume (the store) and the certificates the chart keeps across upgrades."""
+        helm("upgrade", self.name, str(chart_dir()), "--values", str(self.values_file),
+             "--wait", "--timeout", INSTALL_TIMEOUT, *self._host_flags(),
+             progress=self.pod_progress)
 
     def kubeconfig(self) -> dict[str, Any]:
         """The kubeconfig the chart stored in Secret ``vc-NAME`` (key ``config``)."""
@@ -152,8 +205,10 @@ class HelmRelease:
     # -- internals ---------------------------------------------------------------------
 
     def _helm(self, *args: str) -> str:
-        return helm(*args, "--namespace", self.namespace,
-                    "--kubeconfig", str(self.host_kubeconfig))
+        return helm(*args, *self._host_flags())
+
+    def _host_flags(self) -> tuple[str, ...]:
+        return "--namespace", self.namespace, "--kubeconfig", str(self.host_kubeconfig)
 
     def _statefulset(self) -> dict[str, Any]:
         status, body = host_client(self.host_kubeconfig).request("GET", self._sts_path())
@@ -175,3 +230,15 @@ class HelmRelease:
         scale["spec"]["replicas"] = replicas
         client.json("PUT", self._sts_path("scale"), scale)
         return previous
+
+
+def _pod_line(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    ready = sum(1 for c in containers if c.get("ready"))
+    waiting = sorted({str(c["state"]["waiting"].get("reason"))
+                      for c in containers if (c.get("state") or {}).get("waiting")})
+    line = f"pod {pod['metadata']['name']} {status.get('phase', 'Unknown')}"
+    if containers:
+        line += f", {ready}/{len(containers)} containers ready"
+    return line + (f" ({', '.join(waiting)})" if waiting else "")

@@ -35,6 +35,8 @@ class VirtualCluster(Protocol):
 
     def record(self) -> dict[str, Any]: ...
 
+    def upgrade(self, version: str, config_changed: bool) -> None: ...
+
 
 def marker(record: VClusterRecord) -> str:
     """The ``VCSYNC_CLUSTER`` value of a local virtual cluster's processes."""

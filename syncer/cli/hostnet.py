@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from syncer.cli import kubeconfig
 from syncer.cli.state import HostRecord
 from syncer.local import network
 from syncer.local.forward import Forwarder
@@ -32,13 +33,27 @@ class HostNetwork:
 
 
 def network_of(host_context: str) -> HostNetwork | None:
-    """The namespace of the local host behind ``host_context``; None for other hosts and
-    for local ones in the loopback layout."""
+    """The namespace of the local host behind ``host_context`` (its own context, or any
+    other context of the kubeconfig naming its API server, e.g. one with another user);
+    None for other hosts and for local ones in the loopback layout."""
+    server = _server_of(host_context)
     for record in HostRecord.all():
-        if record.context == host_context and record.netns is not None:
+        if record.netns is None:
+            continue
+        ours = f"https://127.0.0.1:{record.plane.get('ports', {}).get('apiserver')}"
+        if host_context == record.context or server == ours:
             return HostNetwork(record.netns,
                                Forwarder(record.netns, HostRecord.directory(record.name)))
     return None
+
+
+def _server_of(context: str) -> str:
+    config = kubeconfig.load()
+    ctx = next((c.get("context") or {} for c in config["contexts"]
+                if c.get("name") == context), {})
+    cluster = next((c.get("cluster") or {} for c in config["clusters"]
+                    if c.get("name") == ctx.get("cluster")), {})
+    return str(cluster.get("server") or "")
 
 
 @contextlib.contextmanager

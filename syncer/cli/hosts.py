@@ -47,14 +47,19 @@ def register(commands: Any) -> None:
         description="Manage local host clusters that run as background processes.")
     sub = p.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="start a local host cluster")
-    create.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    create.add_argument("name", nargs="?", default=DEFAULT_NAME,
+                        help="the host cluster (default %(default)s)")
     create.add_argument("--nodes", type=int, default=3, help="kwok nodes (default %(default)s)")
-    create.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION)
+    create.add_argument("--kubernetes-version", default=binaries.KUBERNETES_VERSION,
+                        help="of its control plane (default %(default)s)")
     create.set_defaults(handler=create_host)
     delete = sub.add_parser("delete", help="stop a local host cluster and its virtual clusters")
-    delete.add_argument("name", nargs="?", default=DEFAULT_NAME)
+    delete.add_argument("name", nargs="?", default=DEFAULT_NAME,
+                        help="the host cluster (default %(default)s)")
     delete.set_defaults(handler=delete_host)
     listing = sub.add_parser("list", help="list local host clusters")
+    listing.add_argument("--output", "-o", choices=["table", "json"], default="table",
+                         help="output format (default %(default)s)")
     listing.set_defaults(handler=list_hosts)
 
 
@@ -149,12 +154,11 @@ def _tear_down(plane: ControlPlane, forwarder: Component | None, netns: str | No
 
 
 def _add_context(plane: ControlPlane) -> None:
-    config = kubeconfig.load()
     own = plane.kubeconfig_dict()
-    kubeconfig.upsert(config, plane.context, own["clusters"][0]["cluster"],
-                      own["users"][0]["user"])
-    config["current-context"] = plane.context
-    kubeconfig.save(config)
+    with kubeconfig.edit() as config:
+        kubeconfig.upsert(config, plane.context, own["clusters"][0]["cluster"],
+                          own["users"][0]["user"])
+        config["current-context"] = plane.context
 
 
 def delete_host(args: argparse.Namespace) -> int:
@@ -168,9 +172,8 @@ def delete_host(args: argparse.Namespace) -> int:
     with output.step(f"stop host cluster {record.name!r}"):
         _tear_down(ControlPlane.restore(record.plane), _forwarder_component(record),
                    record.netns, record.name)
-    config = kubeconfig.load()
-    kubeconfig.remove(config, record.context)
-    kubeconfig.save(config)
+    with kubeconfig.edit() as config:
+        kubeconfig.remove(config, record.context)
     record.forget()
     output.info(f"host cluster {record.name!r} deleted")
     return 0
@@ -192,10 +195,14 @@ def host_status(record: HostRecord) -> str:
 
 def list_hosts(args: argparse.Namespace) -> int:
     now = time.time()
-    rows = [
-        [r.name, host_status(r), r.kubernetes_version, str(r.nodes), r.context,
-         state.format_age(now - r.created)]
-        for r in HostRecord.all()
-    ]
-    print(output.table(["NAME", "STATUS", "KUBERNETES VERSION", "NODES", "CONTEXT", "AGE"], rows))
+    rows = [{"name": r.name, "status": host_status(r), "kubernetesVersion": r.kubernetes_version,
+             "nodes": r.nodes, "context": r.context, "age": state.format_age(now - r.created),
+             "networkNamespace": r.netns}
+            for r in HostRecord.all()]
+    if args.output == "json":
+        output.json(rows)
+        return 0
+    keys = ["name", "status", "kubernetesVersion", "nodes", "context", "age"]
+    print(output.table(["NAME", "STATUS", "KUBERNETES VERSION", "NODES", "CONTEXT", "AGE"],
+                       [[str(row[k]) for k in keys] for row in rows]))
     return 0

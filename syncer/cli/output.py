@@ -10,6 +10,9 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
+
+import orjson
 
 
 @contextmanager
@@ -36,3 +39,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
              for r in [header, *rows]]
     return "\n".join(lines)
+
+
+def json(value: Any) -> None:
+    """A machine-readable result on stdout (``-o json`` of every command)."""
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())

@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
     p.add_argument("--identity", help="leader-election identity (default hostname-pid)")
     p.add_argument("--api-service", default="",
                    help="host Service fronting the virtual API server (default: --name)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="the lowest level logged (default %(default)s)")
     p.add_argument("--kubelet-address", default="127.0.0.1:10250", metavar="IP:PORT",
                    help="kubelet endpoint for logs/exec/attach/port-forward; virtual Nodes "
                         "show this IP and port; 'off' disables it (default %(default)s)")

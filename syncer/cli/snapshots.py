@@ -40,8 +40,8 @@ def register(commands: Any) -> None:
         description="Snapshots of a virtual cluster's store, certificates, tokens and values.")
     sub = p.add_subparsers(dest="snapshot_command", required=True, metavar="COMMAND")
     create = sub.add_parser("create", help="write a snapshot archive of a running cluster")
-    create.add_argument("name")
-    create.add_argument("--namespace", "-n")
+    create.add_argument("name", help="the virtual cluster to snapshot")
+    create.add_argument("--namespace", "-n", help="its host namespace, if several share NAME")
     create.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="archive to write (default NAME-<UTC time>.vcsync-snapshot.tgz)")
     create.set_defaults(handler=create_cmd)
@@ -49,8 +49,8 @@ def register(commands: Any) -> None:
         "restore", help="restore an archive into a new virtual cluster, or replace one",
         description="NAME new: like `vcsync create NAME --from-snapshot FILE`. NAME existing: "
                     "asks first (or --yes), pauses it, replaces its state, resumes it.")
-    restore.add_argument("name")
-    restore.add_argument("file", type=Path)
+    restore.add_argument("name", help="the virtual cluster to restore into")
+    restore.add_argument("file", type=Path, help="a `vcsync snapshot create` archive")
     restore.add_argument("--namespace", "-n", help="host namespace (new: default vcluster-NAME)")
     restore.add_argument("--yes", "-y", action="store_true",
                          help="replace an existing virtual cluster without asking")
@@ -60,8 +60,9 @@ def register(commands: Any) -> None:
                          help="new cluster: default the snapshot's (or the next minor built)")
     restore.set_defaults(handler=restore_cmd)
     inspect = sub.add_parser("inspect", help="verify an archive and show its manifest")
-    inspect.add_argument("file", type=Path)
-    inspect.add_argument("--output", "-o", choices=["table", "json"], default="table")
+    inspect.add_argument("file", type=Path, help="a `vcsync snapshot create` archive")
+    inspect.add_argument("--output", "-o", choices=["table", "json"], default="table",
+                         help="output format (default %(default)s)")
     inspect.set_defaults(handler=inspect_cmd)
 
 

@@ -97,6 +97,9 @@ class VClusterRecord:
     ttl_seconds: float | None = None
     paused: bool = False
     created: float = field(default_factory=time.time)
+    server: str = ""
+    """Helm driver: the virtual API server's URL given with ``connect --server`` (empty:
+    reached through vcsync's port-forward)."""
 
     @staticmethod
     def directory_for(name: str, namespace: str, host_context: str) -> Path:
@@ -121,6 +124,11 @@ class VClusterRecord:
 
     def forget(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def context_name(name: str, namespace: str, host_context: str) -> str:
+    """The kubeconfig context of a virtual cluster (vCluster's naming, with our prefix)."""
+    return f"vcsync_{name}_{namespace}_{host_context}"
 
 
 def remember_previous_context(context: str) -> None:

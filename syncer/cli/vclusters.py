@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 
 from syncer import config as config_mod
@@ -26,6 +25,7 @@ from syncer.cli import (
     chart,
     checks,
     connection,
+    discovery,
     drivers,
     hostnet,
     kubeconfig,
@@ -41,7 +41,13 @@ from syncer.kube.resources import NAMESPACES
 from syncer.local import binaries, hostns
 from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
 from syncer.local.vcluster import LocalVCluster, host_client
-from syncer.snapshot.archive import SnapshotError, check_kubernetes, minor, restorable_versions
+from syncer.snapshot.archive import (
+    SnapshotError,
+    check_kubernetes,
+    minor,
+    restorable_versions,
+    version_step,
+)
 
 _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "helm"),
                "helm": ("helm",)}
@@ -50,29 +56,30 @@ _COMPONENTS = {"local": ("kube-apiserver", "kube-controller-manager", "kine", "h
 def register(commands: Any) -> None:
     _register_create(commands)
     delete = commands.add_parser("delete", help="delete a virtual cluster and its host objects")
-    delete.add_argument("name", nargs="?")
-    delete.add_argument("--namespace", "-n")
+    delete.add_argument("name", nargs="?", help="the virtual cluster (omit with --expired)")
+    delete.add_argument("--namespace", "-n", help="its host namespace, if several share NAME")
     delete.add_argument("--keep-namespace", action="store_true",
                         help="delete the managed host objects but keep the host namespace")
     delete.add_argument("--expired", action="store_true",
                         help="delete every virtual cluster whose --ttl has passed")
     delete.set_defaults(handler=delete_cmd)
     listing = commands.add_parser("list", help="list virtual clusters")
-    listing.add_argument("--output", "-o", choices=["table", "json"], default="table")
+    listing.add_argument("--output", "-o", choices=["table", "json"], default="table",
+                         help="output format (default %(default)s)")
     listing.set_defaults(handler=list_cmd)
     for verb, handler, text in (
         ("pause", pause_cmd, "stop a virtual cluster and its host pods; keep its state"),
         ("resume", resume_cmd, "start a paused virtual cluster again"),
     ):
         p = commands.add_parser(verb, help=text)
-        p.add_argument("name")
-        p.add_argument("--namespace", "-n")
+        p.add_argument("name", help="the virtual cluster")
+        p.add_argument("--namespace", "-n", help="its host namespace, if several share NAME")
         p.set_defaults(handler=handler)
 
 
 def _register_create(commands: Any) -> None:
     p = commands.add_parser("create", help="create a virtual cluster on the current host context")
-    p.add_argument("name")
+    p.add_argument("name", help="the virtual cluster (a DNS label, at most 40 characters)")
     p.add_argument("--namespace", "-n", help="host namespace (default vcluster-NAME)")
     p.add_argument("--connect", action=argparse.BooleanOptionalAction, default=True,
                    help="switch the kubeconfig to the new virtual cluster (default: yes)")
@@ -89,6 +96,12 @@ def _register_create(commands: Any) -> None:
     p.add_argument("--from-snapshot", metavar="FILE",
                    help="start from a `vcsync snapshot create` archive (its objects, "
                         "certificates, tokens and values; -f/--set apply on top)")
+    p.add_argument("--output", "-o", choices=["text", "json"], default="text",
+                   help="json: print the new cluster as `vcsync list -o json` shows it")
+    p.add_argument("--upgrade", action="store_true",
+                   help="change an existing cluster instead: its values become -f/--set "
+                        "(as helm upgrade), its Kubernetes version --kubernetes-version (one "
+                        "minor up at most); only what changed restarts, its data stays")
     p.set_defaults(handler=create_cmd)
 
 
@@ -123,6 +136,8 @@ class _Plan:
 
 
 def create_cmd(args: argparse.Namespace) -> int:
+    if args.upgrade:
+        return upgrade_cmd(args)
     name = checks.dns_label(args.name, "virtual cluster name", 40)
     namespace = checks.dns_label(args.namespace or f"vcluster-{name}", "namespace")
     ttl = state.parse_duration(args.ttl) if args.ttl else None
@@ -144,13 +159,15 @@ def create_cmd(args: argparse.Namespace) -> int:
     started = _make(plan, args.driver, args.from_snapshot)
     record = VClusterRecord(
         name, namespace, plan.host_context,
-        _context_name(name, namespace, plan.host_context), plan.version, args.driver,
+        state.context_name(name, namespace, plan.host_context), plan.version, args.driver,
         **started.record(), ttl_seconds=ttl)
     record.save()
     staging.finish(plan.directory)
     output.info(f"virtual cluster {name!r} is running")
     if args.connect:
         connection.switch_to(record)
+    if args.output == "json":
+        output.json(_row(record, time.time(), kubeconfig.current_context(kubeconfig.load())))
     return 0
 
 
@@ -258,10 +275,6 @@ def render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
     except config_mod.ConfigError as exc:
         raise CliError(f"invalid values: {exc}") from exc
     return rendered
-
-
-def _context_name(name: str, namespace: str, host_context: str) -> str:
-    return f"vcsync_{name}_{namespace}_{host_context}"
 
 
 def _values(files: list[str], assignments: list[str], base: dict[str, Any]
@@ -440,6 +453,85 @@ def forget_with_host(record: VClusterRecord) -> None:
     output.info(f"  virtual cluster {record.name!r} on it stopped and forgotten")
 
 
+# -- upgrade ----------------------------------------------------------------------
+
+
+def upgrade_cmd(args: argparse.Namespace) -> int:
+    """``create NAME --upgrade`` (vCluster's): new values and/or Kubernetes version for an
+    existing cluster, applied by restarting only what changed."""
+    if args.from_snapshot:
+        raise CliError("--upgrade and --from-snapshot do not go together; restore with "
+                       "`vcsync snapshot restore`")
+    record = state.find(args.name, args.namespace)
+    if record is None:
+        raise CliError(f"virtual cluster {args.name!r} does not exist; create it without "
+                       "--upgrade")
+    if record.paused:
+        raise CliError(f"virtual cluster {record.name!r} is paused; `vcsync resume "
+                       f"{record.name}` first")
+    values = _values(args.values, args.set, {})
+    version = _version(args.kubernetes_version or _values_version(values)
+                       or record.kubernetes_version, values, record.driver)
+    _check_step(record, version)
+    config = render(record.name, record.namespace, values)
+    changed = _write_upgrade(record, values, config)
+    if version == record.kubernetes_version and not changed:
+        output.info(f"virtual cluster {record.name!r}: nothing changed")
+    else:
+        _apply_upgrade(record, version, changed)
+    if args.output == "json":
+        output.json(_row(record, time.time(), kubeconfig.current_context(kubeconfig.load())))
+    return 0
+
+
+def _values_version(values: dict[str, Any]) -> str | None:
+    version = values.get("controlPlane", {}).get("distro", {}).get("k8s", {}).get("version")
+    return str(version) if version else None
+
+
+def _check_step(record: VClusterRecord, version: str) -> None:
+    step = version_step(record.kubernetes_version, version)
+    if step == "downgrade":
+        raise CliError(f"virtual cluster {record.name!r} runs Kubernetes "
+                       f"{record.kubernetes_version}; {version} would downgrade its control "
+                       "plane, which Kubernetes does not support")
+    if step == "jump":
+        raise CliError(f"virtual cluster {record.name!r} runs Kubernetes "
+                       f"{record.kubernetes_version}; {version} is more than one minor "
+                       "version newer: Kubernetes upgrades one minor version at a time")
+    if record.driver == "local":
+        checks.built(_COMPONENTS["local"], version)
+
+
+def _write_upgrade(record: VClusterRecord, values: dict[str, Any],
+                   config: dict[str, Any]) -> bool:
+    """Write the new values and syncer config; whether the config differs from the old."""
+    directory = record.directory
+    old = directory / "syncer.yaml"
+    before = yaml.safe_load(old.read_text()) if old.is_file() else None
+    (directory / "values.yaml").write_text(yaml.safe_dump(values))
+    if record.driver == "local":
+        old.write_text(yaml.safe_dump(config))
+    return before != config
+
+
+def _apply_upgrade(record: VClusterRecord, version: str, changed: bool) -> None:
+    what = (f"Kubernetes {record.kubernetes_version} -> {version}"
+            if version != record.kubernetes_version else "the syncer's new configuration")
+    vc = drivers.handle(record)
+    try:
+        with output.step(f"upgrade {record.name!r}: {what}"), \
+                hostnet.inside(hostnet.network_of(record.host_context)):
+            vc.upgrade(version, changed)
+    except LaunchError as exc:
+        raise CliError(f"upgrading virtual cluster {record.name!r} failed: {exc}") from exc
+    saved = vc.record()
+    record.plane, record.syncer = saved["plane"], saved["syncer"]
+    record.kubernetes_version = version
+    record.save()
+    output.info(f"virtual cluster {record.name!r} upgraded ({what})")
+
+
 # -- pause / resume ----------------------------------------------------------------
 
 
@@ -451,6 +543,7 @@ def pause_cmd(args: argparse.Namespace) -> int:
     vc = drivers.handle(record)
     with output.step("stop the syncer and the virtual control plane"):
         vc.kill()  # the syncer first: it must not see the host pods vanish
+    connection.proxy(record).stop()  # a Helm cluster's port-forward has nothing to reach
     with output.step(f"delete the host pods in {record.namespace}"):
         try:
             vc.delete_host_pods()
@@ -510,18 +603,51 @@ def _ttl(record: VClusterRecord, now: float) -> str:
     return "expired" if left <= 0 else state.format_age(left)
 
 
-def list_cmd(args: argparse.Namespace) -> int:
-    now = time.time()
-    current = kubeconfig.current_context(kubeconfig.load())
-    rows = [{
+def _row(r: VClusterRecord, now: float, current: str | None) -> dict[str, Any]:
+    return {
         "name": r.name, "namespace": r.namespace, "status": status(r),
         "kubernetesVersion": r.kubernetes_version, "driver": r.driver,
         "connected": r.context == current, "age": state.format_age(now - r.created),
         "ttl": _ttl(r, now), "hostContext": r.host_context, "context": r.context,
-    } for r in VClusterRecord.all()]
+    }
+
+
+def _found_rows(config: kubeconfig.Config, known: list[VClusterRecord], now: float
+                ) -> list[dict[str, Any]]:
+    """The virtual clusters the current host shows that no record here knows (installed
+    with Helm, or by vcsync on another machine); a warning when it cannot be asked."""
+    host = state.host_context(config, required=False)
+    if not host or not kubeconfig.has_context(config, host):
+        return []
+    try:
+        found = discovery.on_host(discovery.host_client(host))
+    except (BlockingError, CliError) as exc:
+        output.info(f"warning: host context {host!r} not asked for virtual clusters "
+                    f"made elsewhere: {exc}")
+        return []
+    mine = {(r.name, r.namespace) for r in known if r.host_context == host}
+    return [{"name": f.name, "namespace": f.namespace, "status": f.status,
+             "kubernetesVersion": f.kubernetes_version, "driver": f.driver,
+             "connected": False, "age": state.format_age(now - f.created) if f.created else "-",
+             "ttl": "-", "hostContext": host, "context": ""}
+            for f in found if (f.name, f.namespace) not in mine]
+
+
+def list_cmd(args: argparse.Namespace) -> int:
+    now = time.time()
+    config = kubeconfig.load()
+    current = kubeconfig.current_context(config)
+    records = VClusterRecord.all()
+    rows = [_row(r, now, current) for r in records] + _found_rows(config, records, now)
     if args.output == "json":
-        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        output.json(rows)
         return 0
+    header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
+              "AGE", "TTL"]
+    keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",
+            "ttl"]
+    print(output.table(header, [[str(row[k]) for k in keys] for row in rows]))
+    return 0
     header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
               "AGE", "TTL"]
     keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",

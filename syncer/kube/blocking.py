@@ -4,6 +4,10 @@ Why not kubernetes_asyncio here: the local launcher waits for ``/readyz`` and
 creates a few fake Node objects from plain synchronous code (CLI commands,
 pytest fixtures). A dozen requests do not justify an event loop, and keeping
 them here keeps all HTTP inside ``syncer/kube/``.
+
+Credentials from a kubeconfig: a bearer token, a client certificate, or an
+exec plugin (:mod:`syncer.kube.execcred`: EKS, GKE, AKS, OIDC logins), whose
+credential is cached until it expires and fetched again after a 401.
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ import ssl
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from syncer.kube.execcred import Credential, ExecError, ExecPlugin, pem_pair
+
 
 class BlockingError(RuntimeError):
     """A request got an unexpected answer (or none); the message says which."""
+
+
+class CredentialError(BlockingError):
+    """The kubeconfig's exec plugin gave no credential; the message says why."""
 
 
 def probe(url: str, timeout: float = 2.0) -> int | None:
@@ -46,16 +57,23 @@ class BlockingClient:
 
     ``ca`` is the CA file, or a ready TLS context (one built from a kubeconfig
     that authenticates with a client certificate). ``token`` may be empty.
+    ``plugin`` supplies credentials instead (with ``tls``, which makes the TLS
+    context for a client certificate it returns).
     """
 
     def __init__(
-        self, server: str, ca: Path | ssl.SSLContext, token: str, timeout: float = 10.0
+        self, server: str, ca: Path | ssl.SSLContext, token: str, timeout: float = 10.0,
+        plugin: ExecPlugin | None = None,
+        tls: Callable[[Credential], ssl.SSLContext] | None = None,
     ) -> None:
         self._server = server.rstrip("/")
         self._ctx = ca if isinstance(ca, ssl.SSLContext) else ssl.create_default_context(
             cafile=str(ca))
         self._token = token
         self._timeout = timeout
+        self._plugin = plugin
+        self._tls = tls
+        self._contexts: dict[Credential, ssl.SSLContext] = {}
 
     @classmethod
     def from_kubeconfig(cls, config: dict[str, Any], timeout: float = 10.0) -> BlockingClient:
@@ -71,30 +89,73 @@ class BlockingClient:
             server = cluster["server"]
         except (KeyError, TypeError) as exc:
             raise BlockingError(f"incomplete kubeconfig: missing {exc}") from exc
-        ctx = ssl.create_default_context()
-        if cluster.get("insecure-skip-tls-verify"):
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        elif cluster.get("certificate-authority-data"):
-            ctx.load_verify_locations(
-                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+
+        def tls(pem: bytes = b"") -> ssl.SSLContext:
+            ctx = ssl.create_default_context()
+            if cluster.get("insecure-skip-tls-verify"):
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            elif cluster.get("certificate-authority-data"):
+                ctx.load_verify_locations(
+                    cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+            if pem:
+                _load_pem(ctx, pem)
+            return ctx
+
+        own = b""
         if user.get("client-certificate-data"):
-            _load_client_cert(ctx, user)
-        return cls(server, ctx, str(user.get("token", "")), timeout)
+            own = base64.b64decode(user["client-certificate-data"]) + b"\n" + base64.b64decode(
+                user["client-key-data"])
+        try:
+            plugin = ExecPlugin.of(user, cluster)
+        except ExecError as exc:
+            raise CredentialError(str(exc)) from exc
+        return cls(server, tls(own), str(user.get("token", "")), timeout, plugin=plugin,
+                   tls=lambda cred: tls(pem_pair(cred)))
+
+    def _credential(self) -> Credential | None:
+        if self._plugin is None:
+            return None
+        try:
+            return self._plugin.get()
+        except ExecError as exc:
+            raise CredentialError(str(exc)) from exc
+
+    def _context_for(self, credential: Credential | None) -> ssl.SSLContext:
+        if credential is None or not credential.client_certificate or self._tls is None:
+            return self._ctx
+        if credential not in self._contexts:
+            self._contexts = {credential: self._tls(credential)}
+        return self._contexts[credential]
 
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> tuple[int, bytes]:
-        """Send one request; return (status, body). Connection failures give status 0."""
+        """Send one request; return (status, body). Connection failures give status 0.
+
+        With an exec plugin, a 401 runs it again and sends the request once more.
+        Raises :class:`CredentialError` when the plugin gives no credential.
+        """
+        credential = self._credential()
+        status, payload = self._send(method, path, body, credential)
+        if status == 401 and credential is not None and self._plugin is not None:
+            self._plugin.invalidate(credential)
+            status, payload = self._send(method, path, body, self._credential())
+        return status, payload
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None,
+              credential: Credential | None) -> tuple[int, bytes]:
         data = orjson.dumps(body) if body is not None else None
         req = urllib.request.Request(self._server + path, data=data, method=method)
-        if self._token:
-            req.add_header("Authorization", f"Bearer {self._token}")
+        token = credential.token if credential is not None else self._token
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self._timeout, context=self._ctx) as resp:
+            with urllib.request.urlopen(req, timeout=self._timeout,
+                                        context=self._context_for(credential)) as resp:
                 return int(resp.status), bytes(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -116,10 +177,8 @@ def _entry(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     raise KeyError(f"{section[:-1]} {name!r}")
 
 
-def _load_client_cert(ctx: ssl.SSLContext, user: dict[str, Any]) -> None:
+def _load_pem(ctx: ssl.SSLContext, pem: bytes) -> None:
     """``ssl`` reads client certificates only from files: write both to one private temp file."""
-    pem = base64.b64decode(user["client-certificate-data"]) + b"\n" + base64.b64decode(
-        user["client-key-data"])
     with tempfile.NamedTemporaryFile(suffix=".pem") as handle:
         handle.write(pem)
         handle.flush()

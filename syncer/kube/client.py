@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -38,9 +39,11 @@ from typing import Any, Literal
 
 import aiohttp
 import orjson
+import yaml
 from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -59,8 +62,10 @@ from syncer.kube.errors import (
     TooManyRequests,
     error_for,
 )
+from syncer.kube.execcred import Credential, ExecError, ExecPlugin
 from syncer.kube.ratelimit import TokenBucket
 from syncer.kube.resources import Resource
+from syncer.metrics import ERROR_CODE, RequestSample
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "apply", "json"]
@@ -84,8 +89,9 @@ CONNECT_TIMEOUT = 10.0
 STREAM_BUFFER = 32 * 1024
 FIELD_MANAGER = "vcsync"
 
-RequestObserver = Callable[[str, str, int, float], None]
-"""Called after every request with (cluster, verb, status code or 0, seconds)."""
+RequestObserver = Callable[[RequestSample], None]
+"""Called after every HTTP request (each attempt; a watch once its answer's status is known,
+or it failed) with what client-go's metrics record of it."""
 
 
 @dataclass(frozen=True)
@@ -183,10 +189,12 @@ class KubeClient:
                                               read_bufsize=2**21)
         self._server_hostname: str | None = configuration.tls_server_name
         self._host: str = configuration.host.rstrip("/")
+        self._metric_host = _authority(self._host)
         self._proxy, self._proxy_auth = _env_proxy(self._host)
         self._bucket = TokenBucket(self.settings.qps, self.settings.burst)
         self._observer = observer
         self._stream_tls: ssl.SSLContext | None = None
+        self._exec: _ExecAuth | None = None
 
     @classmethod
     async def from_kubeconfig(
@@ -199,13 +207,27 @@ class KubeClient:
         observer: RequestObserver | None = None,
     ) -> KubeClient:
         configuration = k8s_client.Configuration()
-        await k8s_config.load_kube_config(
-            config_file=path,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-        return cls(name, configuration, settings, observer)
+        plugin, stripped, base = _exec_plugin(path, context)
+        if plugin is None:
+            await k8s_config.load_kube_config(
+                config_file=path,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+            return cls(name, configuration, settings, observer)
+        # The exec plugin is ours to run (client-go's rules: cluster info, 401, expiry);
+        # kubernetes_asyncio gets the kubeconfig without it.
+        loader = KubeConfigLoader(config_dict=stripped, active_context=context,
+                                  config_base_path=base)
+        await loader.load_and_set(configuration)
+        auth = _ExecAuth(plugin)
+        # The first credential now: kubernetes_asyncio consults the hook only for a key it has.
+        await auth.refresh(configuration)
+        configuration.refresh_api_key_hook = auth.refresh
+        client = cls(name, configuration, settings, observer)
+        client._exec = auth
+        return client
 
     @classmethod
     def in_cluster(
@@ -247,10 +269,11 @@ class KubeClient:
         data: bytes | None,
         content_type: str | None,
     ) -> bytes:
-        await self._bucket.acquire()
+        throttled = await self._bucket.acquire()
         headers = await self._headers(content_type)
         start = time.monotonic()
         status = 0
+        payload = b""
         try:
             async with self._session.request(
                 method,
@@ -275,8 +298,12 @@ class KubeClient:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ConnectionLost(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         finally:
+            if status == 401 and self._exec is not None:
+                self._exec.unauthorized()
             if self._observer is not None:
-                self._observer(self.name, method, status, time.monotonic() - start)
+                self._observer(RequestSample(
+                    self._metric_host, method, str(status) if status else ERROR_CODE,
+                    time.monotonic() - start, throttled, len(data or b""), len(payload)))
 
     async def request(
         self,
@@ -400,10 +427,12 @@ class KubeClient:
             timeoutSeconds=str(timeout_seconds),
         )
         path = res.path(namespace)
-        await self._bucket.acquire()
+        throttled = await self._bucket.acquire()
         headers = await self._headers(None)
         deadline = timeout_seconds + grace
         timeout = aiohttp.ClientTimeout(total=deadline, sock_connect=CONNECT_TIMEOUT)
+        start = time.monotonic()
+        answered = False
         try:
             async with self._session.get(
                 self._host + path,
@@ -414,8 +443,10 @@ class KubeClient:
                 proxy=self._proxy,
                 proxy_auth=self._proxy_auth,
             ) as resp:
-                if self._observer is not None:
-                    self._observer(self.name, "WATCH", resp.status, 0.0)
+                answered = True
+                self._observe_watch(str(resp.status), start, throttled)
+                if resp.status == 401 and self._exec is not None:
+                    self._exec.unauthorized()
                 if resp.status != 200:
                     payload = await resp.read()
                     raise error_for(
@@ -425,11 +456,21 @@ class KubeClient:
                     if line.strip():
                         yield _watch_event(line, path)
         except TimeoutError as exc:
+            if not answered:
+                self._observe_watch(ERROR_CODE, start, throttled)
             raise ConnectionLost(f"WATCH {path}: not ended {deadline:g}s after it began, "
                                  f"though the server was to end it after {timeout_seconds}s: "
                                  "the connection is dead") from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
+            if not answered:
+                self._observe_watch(ERROR_CODE, start, throttled)
             raise ConnectionLost(f"WATCH {path}: {type(exc).__name__}: {exc}") from exc
+
+    def _observe_watch(self, code: str, start: float, throttled: float) -> None:
+        """A watch is the GET it is (client-go counts it so), with no latency sample."""
+        if self._observer is not None:
+            self._observer(RequestSample(self._metric_host, "GET", code,
+                                         time.monotonic() - start, throttled, 0, 0, watch=True))
 
     async def create(
         self, res: Resource, obj: Obj | bytes, namespace: str | None = None, *,
@@ -499,6 +540,76 @@ class KubeClient:
         if propagation:
             options["propagationPolicy"] = propagation
         return await self.request("DELETE", res.path(namespace, name), body=options)
+
+
+class _ExecAuth:
+    """The bearer token of a kubeconfig's exec plugin (:mod:`syncer.kube.execcred`), fetched
+    again when it expires or the server answers 401 (kubernetes_asyncio never sees the
+    plugin: it would run it once, without cluster info). The plugin runs in a thread;
+    requests only read the cached token."""
+
+    def __init__(self, plugin: ExecPlugin) -> None:
+        self._plugin = plugin
+        self._credential: Credential | None = None
+
+    async def refresh(self, configuration: Any) -> None:
+        """kubernetes_asyncio's ``refresh_api_key_hook``: called before every request."""
+        credential = self._credential
+        if credential is not None and not credential.expired(time.time()):
+            return
+        try:
+            credential = await asyncio.to_thread(self._plugin.get)
+        except ExecError as exc:
+            raise ConnectionLost(str(exc)) from exc
+        if not credential.token:
+            raise ConnectionLost(f"exec plugin {self._plugin.config['command']}: gave a client "
+                                 "certificate; the syncer takes bearer tokens from exec "
+                                 "plugins only")
+        self._credential = credential
+        configuration.api_key["BearerToken"] = f"Bearer {credential.token}"
+
+    def unauthorized(self) -> None:
+        if self._credential is not None:
+            self._plugin.invalidate(self._credential)
+            self._credential = None
+
+
+def _exec_plugin(path: str, context: str | None
+                 ) -> tuple[ExecPlugin | None, dict[str, Any], str]:
+    """The exec plugin of ``context`` (default: the current one) in kubeconfig ``path``, the
+    kubeconfig without it, and the directory its relative paths start from; None and {}
+    when it has none or cannot be read here (kubernetes_asyncio then says what is wrong)."""
+    base = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle) or {}
+        name = context or config.get("current-context")
+        ctx = _named(config, "contexts", name).get("context") or {}
+        user = _named(config, "users", ctx.get("user")).get("user") or {}
+        cluster = _named(config, "clusters", ctx.get("cluster")).get("cluster") or {}
+        plugin = ExecPlugin.of(user, cluster)
+    except (OSError, yaml.YAMLError, AttributeError, ExecError):
+        return None, {}, base
+    if plugin is None:
+        return None, {}, base
+    user.pop("exec")
+    return plugin, config, base
+
+
+def _named(config: dict[str, Any], section: str, name: Any) -> dict[str, Any]:
+    for entry in config.get(section) or ():
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    return {}
+
+
+def _authority(url: str) -> str:
+    """client-go's ``host`` label: the server URL's host[:port], as written."""
+    parsed = URL(url)
+    host = parsed.raw_host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parsed.explicit_port}" if parsed.explicit_port else host
 
 
 def _tls_context(configuration: Any) -> ssl.SSLContext:

@@ -161,6 +161,15 @@ class ControlPlane:
             )
         return plane
 
+    def use_version(self, version: str) -> None:
+        """Run Kubernetes ``version`` from the next :meth:`resume` on: the stopped
+        kube-* components get that version's binaries, with the same flags, store,
+        certificates and ports (an in-place control plane upgrade)."""
+        self.kubernetes_version = version
+        for name, component in self.components.items():
+            if name.startswith("kube"):
+                component.argv = [self._bin(name), *component.argv[1:]]
+
     def resume(self) -> None:
         """Start the recorded components again, in order, with the same flags and ports.
 

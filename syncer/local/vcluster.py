@@ -135,6 +135,21 @@ class LocalVCluster:
             self.stop()
             raise
 
+    def upgrade(self, version: str, config_changed: bool) -> None:
+        """Restart what changed, on the same store, certificates, tokens and ports: a new
+        ``version`` restarts the control plane on its binaries (and the syncer, which must
+        not see it half-stopped); a changed syncer config (already written) the syncer
+        alone. Host pods keep running throughout."""
+        if version != self.kubernetes_version:
+            self.stop()
+            self._plane().use_version(version)
+            self.kubernetes_version = version
+            self.resume()
+        elif config_changed:
+            self._syncer().stop()
+            self._syncer().start()
+            self.wait_syncer()
+
     def kill(self) -> None:
         """Stop whatever still runs, found by marker (recorded pids may be stale)."""
         self.stop()

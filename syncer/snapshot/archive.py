@@ -110,15 +110,27 @@ def minor(version: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def version_step(have: str, want: str) -> str:
+    """What serving a store of Kubernetes ``have`` with ``want`` is, by Kubernetes' skew
+    rules: ``ok`` (the same minor, or the next one), ``downgrade`` (an older minor: the
+    store cannot go back) or ``jump`` (more than one minor newer: upgrade one at a time)."""
+    old, new = minor(have), minor(want)
+    if new < old:
+        return "downgrade"
+    if new[0] != old[0] or new[1] > old[1] + 1:
+        return "jump"
+    return "ok"
+
+
 def check_kubernetes(snapshot: str, target: str) -> None:
     """A store written by Kubernetes ``snapshot`` may be served by ``target``: the same
     minor, or the next one (an upgrade, as kube-apiserver supports); never older."""
-    have, want = minor(snapshot), minor(target)
-    if want < have:
+    step = version_step(snapshot, target)
+    if step == "downgrade":
         raise SnapshotError(f"the snapshot was taken with Kubernetes {snapshot}; restoring it "
                             f"into {target} would downgrade its store, which Kubernetes does "
                             f"not support: restore it into {snapshot}")
-    if want[0] != have[0] or want[1] > have[1] + 1:
+    if step == "jump":
         raise SnapshotError(f"the snapshot was taken with Kubernetes {snapshot}; {target} is "
                             "more than one minor version newer (Kubernetes upgrades one minor "
                             "at a time): restore it into the next minor first")

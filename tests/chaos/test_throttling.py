@@ -54,7 +54,7 @@ from tests.chaos.verdict import judge
 from tests.chart.rendering import render
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.suite_size import pick
-from tests.support import http_get, kubeconfig_for_token, metric_total, wait_until
+from tests.support import api_host, http_get, kubeconfig_for_token, metric_total, wait_until
 
 Obj = dict[str, Any]
 FLOWCONTROL = "flowcontrol.apiserver.k8s.io"
@@ -258,7 +258,8 @@ async def test_throttled_syncer_backs_off_and_converges(
 
     flow = await _flow(stack.host_cluster, throttled.flow_schema, throttled.priority_level)
     requests = flow["dispatched"] + flow["rejected"]
-    throttled_seen = metric_total(syncer.url, "rest_client_requests_total", cluster="host",
+    throttled_seen = metric_total(syncer.url, "rest_client_requests_total",
+                                  host=api_host(stack.host_cluster),
                                   code="429")
     found = audit.by(throttled.user, audit.writes(audit.log_of(stack.host_cluster), since))
     retried, early = retries_after_429(found)

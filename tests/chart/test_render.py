@@ -297,3 +297,29 @@ def test_control_plane_runs_the_local_drivers_small_cluster_choices(store: str) 
     for name, env in footprint.GO_RUNTIME_ENV.items():
         rendered = {e["name"]: e.get("value") for e in container(objects, name).get("env", [])}
         assert {k: rendered.get(k) for k in env} == dict(env), name
+
+
+def test_metrics_service_and_service_monitor() -> None:
+    """/metrics is reachable through a Service port; the ServiceMonitor (off by default)
+    selects that Service and port only."""
+    plain = render()
+    metrics = find(plain, "Service", f"{RELEASE}-metrics")
+    assert metrics["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "health", "protocol": "TCP"}]
+    pod = find(plain, "StatefulSet")["spec"]["template"]
+    assert metrics["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert not [o for o in plain if o["kind"] == "ServiceMonitor"]
+
+    rendered = render(["controlPlane.serviceMonitor.enabled=true",
+                       "controlPlane.serviceMonitor.interval=15s",
+                       "controlPlane.serviceMonitor.labels.release=prometheus"])
+    monitor = find(rendered, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics",
+                                             "interval": "15s"}]
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    selected = [o for o in rendered if o["kind"] == "Service" and
+                monitor["spec"]["selector"]["matchLabels"].items()
+                <= o["metadata"]["labels"].items()]
+    assert [o["metadata"]["name"] for o in selected] == [f"{RELEASE}-metrics"]

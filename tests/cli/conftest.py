@@ -95,6 +95,14 @@ class Cli:
         netns: str | None = record.get("netns")
         return netns
 
+    def record(self, name: str) -> dict[str, Any]:
+        """The state record of virtual cluster ``name`` (pids, ports, logs)."""
+        for file in (self.state / "vclusters").glob("*/vcluster.json"):
+            data: dict[str, Any] = orjson.loads(file.read_bytes())
+            if data["name"] == name:
+                return data
+        raise AssertionError(f"no record of virtual cluster {name!r}")
+
     def listed(self) -> dict[str, dict[str, Any]]:
         rows = orjson.loads(self.run("list", "--output", "json").stdout)
         return {row["name"]: row for row in rows}

@@ -21,6 +21,7 @@ claim, as an admin of a cluster without dynamic provisioning would.
 from __future__ import annotations
 
 import base64
+import ssl
 import subprocess
 import sys
 import uuid
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
@@ -36,6 +38,7 @@ from syncer.cli import portforward
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient
+from syncer.local import binaries
 from syncer.local.cluster import HostCluster
 from syncer.snapshot import archive
 from tests.chart.localpod import LocalPod
@@ -433,3 +436,73 @@ def test_upgrade_keeps_the_credentials(installed: Installed) -> None:
     assert after == before
     config = installed.get(f"/api/v1/namespaces/{ns}/configmaps/{RELEASE}-config")
     assert "podSecurityStandard: baseline" in config["data"]["config.yaml"]
+
+
+def test_connect_runs_its_own_port_forward(
+    installed: Installed, local_pod: LocalPod, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vcsync connect` of a Helm install, as vCluster's: a port-forward to the release's
+    Service that vcsync runs in the background (the host API server, then kwok, which
+    forwards the pod's 6443 to the local pod's API server); kubectl works through the
+    switched context; `disconnect` stops it; `--server` takes an exposed endpoint instead."""
+    ns = installed.namespace
+    admin = _chart_pod_running(local_pod)
+    admin.json("POST", "/api/v1/namespaces", {"metadata": {"name": "through-forward"}})
+    host = installed.host.client()
+    forwards = f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{ns}/portforwards"
+    host.request("DELETE", f"{forwards}/{RELEASE}-0")  # another test's, aimed elsewhere
+    host.json("POST", forwards, {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
+        "metadata": {"name": f"{RELEASE}-0", "namespace": ns},
+        "spec": {"forwards": [{"ports": [6443], "target": {
+            "port": local_pod.ports[6443], "address": "127.0.0.1"}}]}})
+    _helm_record(installed, tmp_path / "state", monkeypatch)
+    config = tmp_path / "kube" / "config"
+    config.parent.mkdir()
+    config.write_text(installed.host.kubeconfig.read_text())
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    proxy = portforward.Proxy(VClusterRecord.directory_for(RELEASE, ns, "host"))
+
+    def vcsync(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "syncer.cli.main", *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=180, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    try:
+        vcsync("connect", RELEASE, "-n", ns)
+        switched = yaml.safe_load(config.read_text())
+        assert switched["current-context"] == "vc"
+        server = next(c["cluster"]["server"] for c in switched["clusters"] if c["name"] == "vc")
+        port = proxy.port()
+        assert port is not None
+        assert server == f"https://127.0.0.1:{port}"
+        got = subprocess.run([str(binaries.binary_path("kubectl")), "get", "namespace",
+                              "through-forward", "-o", "name"], capture_output=True, text=True,
+                             timeout=60, check=False)
+        assert got.stdout.strip() == "namespace/through-forward", got.stderr
+        printed = yaml.safe_load(vcsync("connect", RELEASE, "-n", ns, "--print", "-o", "json"))
+        assert printed["clusters"][0]["cluster"]["server"] == server
+
+        vcsync("disconnect")
+        assert yaml.safe_load(config.read_text())["current-context"] != "vc"
+        assert proxy.port() is None, "disconnect left the port-forward running"
+        assert BlockingClient(server, ssl.create_default_context(), "", timeout=2.0).request(
+            "GET", "/readyz")[0] == 0, "something still answers on the forwarded port"
+
+        # another machine (no record of it): `list` finds the release on the host
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "elsewhere"))
+        rows = orjson.loads(vcsync("list", "-o", "json"))
+        assert [(r["name"], r["driver"], r["status"]) for r in rows if r["namespace"] == ns] \
+            == [(RELEASE, "helm", "Running")]
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+        exposed = "https://tenant.example.test:6443"
+        printed = yaml.safe_load(vcsync("connect", RELEASE, "-n", ns, "--print", "--server",
+                                        exposed))
+        assert printed["clusters"][0]["cluster"]["server"] == exposed
+        assert proxy.port() is None
+    finally:
+        proxy.stop()
+        host.request("DELETE", f"{forwards}/{RELEASE}-0")

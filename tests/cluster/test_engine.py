@@ -19,7 +19,14 @@ from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
 from syncer.writer import StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack, sync_config
-from tests.support import http_get, metric_samples, metric_total, syncer_idle, wait_until
+from tests.support import (
+    api_host,
+    http_get,
+    metric_samples,
+    metric_total,
+    syncer_idle,
+    wait_until,
+)
 from translators import naming
 from translators.base import Create, Side
 
@@ -152,7 +159,8 @@ async def test_restart_collects_orphans_and_idle_restart_writes_nothing(team: St
     await wait_until(lambda: syncer_idle(third.url), "the resync after restart to finish")
     assert metric_samples(third.url, "vcsync_writes_total", side="host") == {}
     non_get = sum(
-        metric_total(third.url, "rest_client_requests_total", cluster="host", method=m)
+        metric_total(third.url, "rest_client_requests_total", host=api_host(stack.host_cluster),
+                     method=m)
         for m in ("POST", "PATCH", "PUT", "DELETE")
     )
     assert non_get == 0, "an idle restart must not write to the host"

@@ -187,7 +187,7 @@ async def test_throttling_is_retried_with_backoff_until_everything_lands(
     settings = ClientSettings(qps=0, burst=1, retries=12)  # no client-side pacing: provoke 429s
     async with await KubeClient.from_kubeconfig(
         str(kubeconfig), name="burst", settings=settings,
-        observer=lambda cluster, verb, code, seconds: codes.append(code),
+        observer=lambda sample: codes.append(int(sample.code) if sample.code.isdigit() else 0),
     ) as client:
         await wait_until(lambda: _allowed(client), "RBAC to let the editor create ConfigMaps")
         codes.clear()
@@ -213,7 +213,7 @@ async def test_a_create_to_replan_comes_back_at_the_first_429(
     settings = ClientSettings(qps=0, burst=1, retries=12)
     async with await KubeClient.from_kubeconfig(
         str(kubeconfig), name="planner", settings=settings,
-        observer=lambda cluster, verb, code, seconds: codes.append(code),
+        observer=lambda sample: codes.append(int(sample.code) if sample.code.isdigit() else 0),
     ) as client:
         await wait_until(lambda: _allowed(client), "RBAC to let the planner create ConfigMaps")
         codes.clear()

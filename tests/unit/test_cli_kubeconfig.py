@@ -19,7 +19,11 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return file
 
 
-def test_first_kubeconfig_path_is_written(config_file: Path) -> None:
+def test_new_entries_go_to_the_first_existing_file_else_the_last(config_file: Path,
+                                                                   tmp_path: Path) -> None:
+    assert kubeconfig.path() == tmp_path / "second"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text("{}\n")
     assert kubeconfig.path() == config_file
 
 
@@ -32,10 +36,9 @@ def test_missing_file_reads_empty_and_merge_keeps_other_entries(config_file: Pat
         "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "prod"}}],
         "current-context": "prod", "preferences": {"colors": True},
     }))
-    config = kubeconfig.load()
-    kubeconfig.upsert(config, "mine", {"server": "https://127.0.0.1:8"}, {"token": "u"})
-    kubeconfig.upsert(config, "mine", {"server": "https://127.0.0.1:7"}, {"token": "v"})
-    kubeconfig.save(config)
+    with kubeconfig.edit() as config:
+        kubeconfig.upsert(config, "mine", {"server": "https://127.0.0.1:8"}, {"token": "u"})
+        kubeconfig.upsert(config, "mine", {"server": "https://127.0.0.1:7"}, {"token": "v"})
     saved = yaml.safe_load(config_file.read_text())
     assert [c["name"] for c in saved["contexts"]] == ["prod", "mine"]
     assert saved["clusters"][1]["cluster"]["server"] == "https://127.0.0.1:7"
