@@ -25,6 +25,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
  && /opt/vcsync/bin/pip install --no-cache-dir -r requirements.txt
 # Then the code: a wheel (hatchling), installed without touching the dependencies.
 COPY README.md ./
+COPY contract ./contract
 COPY syncer ./syncer
 COPY translators ./translators
 COPY benchmarks ./benchmarks

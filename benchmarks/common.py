@@ -21,20 +21,19 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from contract.resources import Obj
 from syncer.kube.blocking import BlockingClient
 from syncer.local import coredns, hostns
 from syncer.local.cluster import HostCluster, VirtualControlPlane, fake_node
 from syncer.local.process import free_port, wait_for
 from syncer.local.syncer_process import SyncerProcess
 
-Obj = dict[str, Any]
 VC = "bench"
 HOST_NAMESPACE = "vcluster-bench"
 _PAGE = resource.getpagesize()

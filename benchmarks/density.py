@@ -40,14 +40,14 @@ import orjson
 import yaml
 
 from benchmarks.common import process_sample, pss_kib, syncer_busy
+from contract import naming
+from contract.resources import Obj
 from syncer.kube.blocking import BlockingClient
 from syncer.local import binaries
 from syncer.local.cluster import HostCluster
 from syncer.local.process import wait_for
 from syncer.local.vcluster import LocalVCluster
-from translators import naming
 
-Obj = dict[str, Any]
 Say = Callable[[str], None]
 MIB = 1024
 TARGET_RSS_MIB = 256.0

@@ -23,16 +23,14 @@ import orjson
 import uvloop
 
 from benchmarks.common import self_rss_kib
+from contract.resources import CONFIGMAPS, Obj
+from contract.translator import Action, Context, Create, Side, Translator
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import KubeClient, WatchEvent
-from syncer.kube.resources import CONFIGMAPS
 from syncer.store import Store, strip
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators.base import Action, Context, Create, Side, Translator
 from translators.objects import host_metadata
-
-Obj = dict[str, Any]
 
 
 class NoopTranslator(Translator):
@@ -92,7 +90,7 @@ def configmap(i: int) -> Obj:
 async def _run(events: int) -> float:
     lines = [orjson.dumps({"type": "ADDED", "object": configmap(i)}) for i in range(events)]
     virtual, host = StreamClient("virtual", lines), StreamClient("host", [], expected=events)
-    clients = cast(dict[str, KubeClient], {Side.VIRTUAL: virtual, Side.HOST: host})
+    clients = cast(dict[Side, KubeClient], {Side.VIRTUAL: virtual, Side.HOST: host})
     informers = InformerSet(clients, "bench-host", "vcsync.dev/managed-by=bench")
     ctx = Context("bench", "bench-host", CacheLookup(informers))
     status = StatusBatcher(clients[Side.VIRTUAL], lambda: True)

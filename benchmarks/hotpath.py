@@ -49,17 +49,18 @@ from typing import Any, cast
 
 import orjson
 
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
+from contract.translator import Context, Create, Patch, Side
 from syncer import app, collector, config
 from syncer.controller import CacheLookup, Controller, Engine, Wiring
 from syncer.informer import InformerSet
-from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.store import object_key, strip
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import naming, pods
-from translators.base import Context, Create, Patch, Side
+from translators import pods
 
-Obj = dict[str, Any]
 VC = "bench"
 HOST_NAMESPACE = "vcluster-bench"
 NAMESPACE = "shop"
@@ -216,10 +217,10 @@ class World:
 def build_world() -> World:
     """Real translators (the default configuration), real stores and indexes, no clients."""
     cfg = config.parse({})
-    clients = cast(dict[str, KubeClient], {Side.VIRTUAL: _NoClient(), Side.HOST: _NoClient()})
+    clients = cast(dict[Side, KubeClient], {Side.VIRTUAL: _NoClient(), Side.HOST: _NoClient()})
     informers = InformerSet(clients, HOST_NAMESPACE, f"{naming.LABEL_MANAGED_BY}={VC}")
     ctx = Context(VC, HOST_NAMESPACE, CacheLookup(informers),
-                  values=app.translator_facts(cfg, "10.96.0.2"))
+                  facts=app.translator_facts(cfg, "10.96.0.2"))
     status = StatusBatcher(clients[Side.VIRTUAL], lambda: True)
     writer = Writer(clients, VC, HOST_NAMESPACE, lambda: True, status)
     events = EventRecorder(clients[Side.VIRTUAL], lambda: True)

@@ -29,16 +29,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from benchmarks.common import VC, local_stack, percentile, process_sample, statistics
+from contract import naming
+from contract.resources import Obj
 from syncer.local.cluster import ControlPlane
 from syncer.local.process import wait_for
-from translators import naming
 
-Obj = dict[str, Any]
 NAMESPACE = "bench"
 POD = "logger"
 SMALL = "small"

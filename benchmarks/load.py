@@ -71,10 +71,13 @@ from benchmarks.common import (
     scrape,
     syncer_busy,
 )
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
+from contract.translator import Context, Create, IssueTokens, Side
 from syncer import app
 from syncer import config as config_mod
 from syncer.informer import Informer
-from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import KubeError, NotFound
 from syncer.local.process import LaunchError
@@ -82,11 +85,8 @@ from syncer.local.syncer_process import SyncerProcess
 from syncer.metrics import RequestSample
 from syncer.store import Store, strip
 from syncer.writer import _token_secret
-from translators import naming
-from translators.base import Context, Create, IssueTokens, Side
 from translators.pods import PodTranslator, token_secret_name
 
-Obj = dict[str, Any]
 Say = Callable[[str], None]
 POD_SPEC: Obj = {"containers": [{"name": "app", "image": "nginx:1.27"}]}
 """What ``kubectl create deployment --image=nginx`` asks for; the virtual API server adds
@@ -611,7 +611,7 @@ class Run:
         namespace = await self._namespace(self.v, vns)
         await self.v.delete(r.NAMESPACES, vns)  # only its labels are needed (host labels)
         ctx = Context(VC, hns, _StaticLookup(namespace, hns, self._dns),
-                      values=app.translator_facts(self.cfg, self.stack.api_ip))
+                      facts=app.translator_facts(self.cfg, self.stack.api_ip))
         translator = PodTranslator()
         virtual_pods = [_virtual_copy(template, vns, i, bool(owner)) for i in range(pods)]
         host_pods = [next(a.obj for a in translator.to_host(p, ctx) if isinstance(a, Create))

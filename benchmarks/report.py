@@ -15,15 +15,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from benchmarks.common import percentiles
 from benchmarks.hotpath import STAGES, HotpathResult
 from benchmarks.load import ArmResult, LoadResult, PhaseResult
+from contract.resources import Obj
 
-Obj = dict[str, Any]
 TARGET_EFFICIENCY = 0.95
 TARGET_ADDED_P99_MS = 50.0
 TARGET_STEADY_RATE = 50.0

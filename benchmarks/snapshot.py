@@ -39,7 +39,7 @@ import orjson
 import yaml
 
 from benchmarks.common import percentiles
-from syncer.kube import resources as r
+from contract import resources as r
 from syncer.kube.client import KubeClient
 from syncer.snapshot import archive
 

@@ -39,6 +39,11 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
+from contract import discovery, naming
+from contract.facts import Endpoint, Facts, HostPolicy
+from contract.options import PodOptions
+from contract.resources import CONFIGMAPS, PODS, SECRETS, SERVICES
+from contract.translator import Context, Side, Translator
 from syncer import collector
 from syncer import config as config_mod
 from syncer.controller import CacheLookup, Engine, Wiring
@@ -46,7 +51,6 @@ from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.credentials import CredentialsError
 from syncer.kube.errors import KubeError, NotFound
-from syncer.kube.resources import CONFIGMAPS, PODS, SECRETS, SERVICES
 from syncer.kubelet.loop import CrossLoopHost, LoopThread
 from syncer.kubelet.pods import CachedPods
 from syncer.kubelet.server import KubeletServer
@@ -57,8 +61,6 @@ from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import MetricsApiServer
 from syncer.snapshot.endpoint import SnapshotEndpoint, Source
 from syncer.writer import EventRecorder, StatusBatcher, Writer
-from translators import base, ingresses, naming, nodes, pods, policy, pvcs
-from translators.base import Context, Side
 
 log = logging.getLogger("vcsync")
 
@@ -111,7 +113,7 @@ class RunOptions:
                       Path(self.snapshot_pki), Path(self.config_path) if self.config_path
                       else None, self.kubernetes_version)
 
-    def kubelet_endpoint(self) -> nodes.Endpoint | None:
+    def kubelet_endpoint(self) -> Endpoint | None:
         """The endpoint's (IP, port), None when off; ValueError says what is wrong."""
         if self.kubelet_address in ("", "off"):
             return None
@@ -211,36 +213,27 @@ def read_config(path: str | None, set_values: Sequence[str] = ()) -> config_mod.
 
 
 def translator_facts(
-    cfg: config_mod.SyncerConfig, api_service_ip: str,
-    kubelet_endpoint: nodes.Endpoint | None = None,
-) -> dict[str, Any]:
-    """The ``ctx.values`` translators get (see translators.pods): the API Service's
-    ClusterIP from the host, the kubelet endpoint from the flags, the rest from the
-    configuration.
+    cfg: config_mod.SyncerConfig, api_service_ip: str, kubelet_endpoint: Endpoint | None = None,
+) -> Facts:
+    """The facts translators get: the API Service's ClusterIP from the host, the kubelet
+    endpoint from the flags, the rest from the configuration.
 
     One function so that ``vcsync translate`` (no host) hands translators
-    exactly the keys ``vcsync run`` does.
+    exactly the facts ``vcsync run`` does.
     """
-    from_host = cfg.sync.from_host
-    facts: dict[str, Any] = {
-        pods.API_SERVICE_IP: api_service_ip,
-        pods.POD_SECURITY_STANDARD: cfg.policies.pod_security_standard.value,
-        policy.HOST_POLICY: host_policy(cfg),
-        policy.SYNC_PRIORITY_CLASSES: cfg.sync.to_host.priority_classes.enabled,
-        policy.RUNTIME_CLASSES_FROM_HOST: from_host.runtime_classes.enabled,
-        policy.PRIORITY_CLASSES_FROM_HOST: from_host.priority_classes.enabled,
-        pvcs.STORAGE_CLASSES_FROM_HOST: from_host.storage_classes.enabled,
-        ingresses.INGRESS_CLASSES_FROM_HOST: from_host.ingress_classes.enabled,
-    }
-    if kubelet_endpoint is not None:
-        facts[nodes.KUBELET_ENDPOINT] = kubelet_endpoint
-    return facts
+    return Facts(
+        api_service_ip=api_service_ip,
+        pod_security_standard=cfg.policies.pod_security_standard.value,
+        policy=host_policy(cfg),
+        kubelet_endpoint=kubelet_endpoint,
+        synced=frozenset(t.kind for t in select_translators(cfg)),
+    )
 
 
-def host_policy(cfg: config_mod.SyncerConfig) -> policy.HostPolicy:
+def host_policy(cfg: config_mod.SyncerConfig) -> HostPolicy:
     """The ``policies`` (and the pod defaults of ``sync.toHost.pods``) for translators."""
-    p, pods_section = cfg.policies, cfg.sync.to_host.pods
-    return policy.HostPolicy(
+    p, pods_section = cfg.policies, cfg.sync.to_host.section("pods", PodOptions)
+    return HostPolicy(
         runtime_classes=frozenset(p.runtime_classes.allowed),
         schedulers=frozenset(p.schedulers.allowed),
         external_names=p.external_names.allowed,
@@ -251,21 +244,21 @@ def host_policy(cfg: config_mod.SyncerConfig) -> policy.HostPolicy:
     )
 
 
-def select_translators(cfg: config_mod.SyncerConfig) -> list[base.Translator]:
+def select_translators(cfg: config_mod.SyncerConfig) -> list[Translator]:
     """The enabled translators: built-in kinds under ``sync``, third-party under ``plugins``.
 
     A ``plugins`` kind with no installed translator is a configuration error
     (a typo must not silently sync nothing).
     """
     tree = config_mod.to_dict(cfg)
-    classes = base.available()
+    classes = discovery.available()
     for kind in tree["plugins"]:
         if kind not in classes:
             raise config_mod.ConfigError(
                 f"plugins.{kind}", f"no installed translator has this kind; installed: "
                 f"{', '.join(sorted(classes))}"
             )
-    return base.enabled(base.sections(tree["sync"], tree["plugins"], classes), classes)
+    return discovery.enabled(discovery.sections(tree["sync"], tree["plugins"], classes), classes)
 
 
 class Syncer:
@@ -273,7 +266,7 @@ class Syncer:
 
     def __init__(
         self, options: RunOptions, cfg: config_mod.SyncerConfig,
-        translators: list[base.Translator],
+        translators: list[Translator],
     ) -> None:
         self.options = options
         self.cfg = cfg
@@ -302,7 +295,7 @@ class Syncer:
             return self._leading
         return self._leading and self.elector.is_leader
 
-    async def _clients(self) -> dict[str, KubeClient]:
+    async def _clients(self) -> dict[Side, KubeClient]:
         s = self.cfg.syncer
         observe = self.metrics.observe_request
         virtual = await KubeClient.from_kubeconfig(
@@ -318,7 +311,7 @@ class Syncer:
             host = KubeClient.in_cluster(name="host", observer=observe, settings=host_settings)
         return {Side.VIRTUAL: virtual, Side.HOST: host}
 
-    async def _facts(self, host: KubeClient) -> dict[str, Any]:
+    async def _facts(self, host: KubeClient) -> Facts:
         """What pods need from the world besides the caches (see translators.pods)."""
         name = self.options.api_service or self.options.name
         try:
@@ -331,13 +324,13 @@ class Syncer:
         return translator_facts(self.cfg, service["spec"].get("clusterIP", ""),
                                 self._kubelet_endpoint)
 
-    def _build(self, clients: dict[str, KubeClient], facts: dict[str, Any]) -> Engine:
+    def _build(self, clients: dict[Side, KubeClient], facts: Facts) -> Engine:
         opts = self.options
         informers = InformerSet(
             clients, opts.host_namespace, f"{naming.LABEL_MANAGED_BY}={opts.name}"
         )
         ctx = Context(opts.name, opts.host_namespace, lookup=CacheLookup(informers),
-                      values=facts)
+                      facts=facts)
         status = StatusBatcher(clients[Side.VIRTUAL], self.may_write,
                                observer=self.metrics.observe_write)
         writer = Writer(clients, opts.name, opts.host_namespace, self.may_write, status,
@@ -376,7 +369,7 @@ class Syncer:
             await self._kubelet_thread.close()
             raise StartupError(f"kubelet endpoint {endpoint[0]}:{endpoint[1]}: {exc}") from exc
 
-    async def _serve_metrics_api(self, clients: dict[str, KubeClient], engine: Engine) -> None:
+    async def _serve_metrics_api(self, clients: dict[Side, KubeClient], engine: Engine) -> None:
         """Listen on the metrics API's port; its certificate names what the aggregator
         verifies (the routing Service's DNS name) and the loopback it dials."""
         port = self._metrics_api_port
@@ -492,7 +485,7 @@ class Syncer:
     async def _elect(self, host: KubeClient) -> None:
         le = self.cfg.syncer.leader_election
         self.elector = LeaderElector(
-            host, self.options.host_namespace, f"vcsync-{self.options.name}",
+            host, self.options.host_namespace, naming.lease_name(self.options.name),
             self.options.identity, lease_duration=le.lease_duration,
             renew_deadline=le.renew_deadline, retry_period=le.retry_period,
             on_change=lambda leading: self.metrics.leader.labels(self.options.name).set(

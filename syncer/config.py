@@ -7,9 +7,11 @@ they would configure vCluster, and there is one source of truth. The
 size, leader election) and has no vCluster counterpart.
 
 Why frozen dataclasses with a generic reader: the rest of the syncer gets
-typed attributes (``cfg.sync.to_host.pods.enabled``) that cannot change under
-it, and adding a key is one line here: the reader derives YAML keys
-(camelCase) from field names (snake_case) and value checks from type hints.
+typed attributes (``cfg.syncer.host.qps``) that cannot change under it, and
+adding a key is one line here: the reader derives YAML keys (camelCase) from
+field names (snake_case) and value checks from type hints. The ``sync``
+sections are the kinds' own declarations (:class:`Kinds`): a kind brings its
+key, default and options shape with it.
 
 Merging follows Helm: a partial section overrides only the keys it names, the
 rest keep their defaults (``ingresses: {}`` stays disabled). Unknown keys are
@@ -25,7 +27,7 @@ import dataclasses
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -34,25 +36,22 @@ from typing import Any, ClassVar, TypeVar, get_origin, get_type_hints
 
 import yaml
 
+from contract import discovery
+from contract.options import Toggle
+from contract.resources import Direction
+from syncer.yamlread import ConfigLoader, position
+
 __all__ = [
     "AllowList",
     "ConfigError",
-    "FromHost",
-    "LabelSelector",
+    "Kinds",
     "LeaderElection",
-    "NodeSelector",
-    "Nodes",
     "PodSecurityStandard",
-    "Pods",
     "Policies",
     "PriorityClassPolicy",
     "RateLimit",
-    "ReferencedResource",
-    "Resource",
-    "SelectedResource",
     "Sync",
     "SyncerConfig",
-    "ToHost",
     "Tuning",
     "apply_set",
     "load",
@@ -107,113 +106,71 @@ class _Section:
                 )
 
 
-def _no_labels() -> Mapping[str, str]:
-    return MappingProxyType({})
+# --- sync: the kinds, as they declare themselves (contract.translator.Translator) ---
 
 
-# --- sync.toHost: tenant objects copied into the host namespace ---
+_T = TypeVar("_T", bound=Toggle)
 
 
-@dataclass(frozen=True)
-class Resource(_Section):
-    """A kind whose syncer can be switched on or off."""
+class Kinds(Mapping[str, Toggle]):
+    """``sync.toHost`` or ``sync.fromHost``: each built-in kind's section, by its key.
 
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class Pods(_Section):
-    """``sync.toHost.pods``, with vCluster's two pod defaults the platform may set.
-
-    Each names a *host* class and applies only where the tenant's pod gets no
-    other: a pod naming a runtime class must be allowed to
-    (``policies.runtimeClasses``), a pod naming a synced PriorityClass gets its copy.
+    Why not a dataclass of fields: the keys, their shapes
+    (:mod:`contract.options`) and defaults are the kinds' own declarations, so
+    a new kind needs no line here (and no line in the chart's schema, which is
+    derived the same way).
     """
 
-    enabled: bool = True
-    runtime_class_name: str = ""
-    priority_class_name: str = ""
+    def __init__(self, direction: Direction, sections: Mapping[str, Toggle]) -> None:
+        self.direction = direction
+        self._sections = dict(sections)
 
+    @classmethod
+    def defaults(cls, direction: Direction) -> Kinds:
+        return cls(direction, {
+            key: kind.options_type(enabled=kind.enabled_by_default)
+            for key, kind in sorted(discovery.builtin_keys(direction).items())
+        })
 
-@dataclass(frozen=True)
-class ReferencedResource(_Section):
-    """ConfigMaps/Secrets: by default only those that synced pods reference are copied."""
+    def __getitem__(self, key: str) -> Toggle:
+        return self._sections[key]
 
-    enabled: bool = True
-    all: bool = False  # copy every object of the kind, referenced or not
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sections)
 
+    def __len__(self) -> int:
+        return len(self._sections)
 
-@dataclass(frozen=True)
-class ToHost(_Section):
-    """Kinds copied from the virtual cluster to the host (``sync.toHost``)."""
+    def __repr__(self) -> str:
+        return f"Kinds({self.direction.value}, {self._sections!r})"
 
-    pods: Pods = field(default=Pods())
-    services: Resource = field(default=Resource())
-    endpoints: Resource = field(default=Resource())
-    persistent_volume_claims: Resource = field(default=Resource())
-    config_maps: ReferencedResource = field(default=ReferencedResource())
-    secrets: ReferencedResource = field(default=ReferencedResource())
-    ingresses: Resource = field(default=Resource(enabled=False))
-    network_policies: Resource = field(default=Resource(enabled=False))
-    priority_classes: Resource = field(default=Resource(enabled=False))
+    def section(self, key: str, shape: type[_T]) -> _T:
+        """The section of ``key`` typed as its declared shape (``PodOptions`` for pods)."""
+        found = self._sections[key]
+        if not isinstance(found, shape):
+            raise TypeError(f"sync.{self.direction.value}.{key} is a {type(found).__name__}")
+        return found
 
-
-# --- sync.fromHost: host objects shown to the tenant ---
-
-
-@dataclass(frozen=True)
-class LabelSelector(_Section):
-    """Host objects to show; an empty ``labels`` selects all of them."""
-
-    labels: Mapping[str, str] = field(default_factory=_no_labels)
-
-
-@dataclass(frozen=True)
-class NodeSelector(_Section):
-    """Which host nodes appear in the virtual cluster.
-
-    With ``all`` false and no ``labels`` only the nodes that virtual pods run on
-    are shown; ``all`` or any label switches to showing real nodes.
-    """
-
-    all: bool = False
-    labels: Mapping[str, str] = field(default_factory=_no_labels)
-
-
-@dataclass(frozen=True)
-class Nodes(_Section):
-    """``sync.fromHost.nodes``."""
-
-    enabled: bool = True
-    selector: NodeSelector = field(default=NodeSelector())
-
-
-@dataclass(frozen=True)
-class SelectedResource(_Section):
-    """A cluster-scoped host kind shown to the tenant, filtered by labels."""
-
-    enabled: bool = False
-    selector: LabelSelector = field(default=LabelSelector())
-
-
-@dataclass(frozen=True)
-class FromHost(_Section):
-    """Kinds copied from the host into the virtual cluster (``sync.fromHost``)."""
-
-    nodes: Nodes = field(default=Nodes())
-    events: Resource = field(default=Resource())
-    storage_classes: SelectedResource = field(default=SelectedResource())
-    ingress_classes: SelectedResource = field(default=SelectedResource())
-    runtime_classes: SelectedResource = field(default=SelectedResource())
-    priority_classes: SelectedResource = field(default=SelectedResource())
+    def merged(self, data: object, path: str) -> Kinds:
+        given = _mapping(data, path)
+        for key in given:
+            if key not in self._sections:
+                raise ConfigError(_join(path, key), f"unknown key; allowed: {', '.join(self)}")
+        return Kinds(self.direction, {
+            key: _merge(current, given[key], _join(path, key)) if key in given else current
+            for key, current in self._sections.items()
+        })
 
 
 @dataclass(frozen=True)
 class Sync(_Section):
     """``sync``: which kinds are synced in each direction."""
 
-    to_host: ToHost = field(default=ToHost())
-    from_host: FromHost = field(default=FromHost())
+    to_host: Kinds = field(default_factory=lambda: Kinds.defaults(Direction.TO_HOST))
+    from_host: Kinds = field(default_factory=lambda: Kinds.defaults(Direction.FROM_HOST))
+
+    def of(self, direction: Direction) -> Kinds:
+        return self.to_host if direction is Direction.TO_HOST else self.from_host
 
 
 # --- policies ---
@@ -337,29 +294,10 @@ class SyncerConfig(_Section):
         """PriorityClasses go one way only (as in vCluster): with both, a tenant's class and
         a host class of one name would both claim the name the pods' classes resolve to."""
         super().__post_init__()
-        if self.sync.to_host.priority_classes.enabled and (
-                self.sync.from_host.priority_classes.enabled):
+        if self.sync.to_host["priorityClasses"].enabled and (
+                self.sync.from_host["priorityClasses"].enabled):
             raise ConfigError("sync.fromHost.priorityClasses.enabled",
                               "cannot be true together with sync.toHost.priorityClasses.enabled")
-
-    def enabled_to_host(self) -> frozenset[str]:
-        """YAML keys (e.g. ``"configMaps"``) of the kinds to copy to the host.
-
-        So that controllers are started by name, without restating every flag.
-        """
-        return _enabled(self.sync.to_host)
-
-    def enabled_from_host(self) -> frozenset[str]:
-        """YAML keys (e.g. ``"nodes"``) of the kinds to copy from the host."""
-        return _enabled(self.sync.from_host)
-
-
-def _enabled(section: _Section) -> frozenset[str]:
-    return frozenset(
-        _camel(spec.name)
-        for spec in dataclasses.fields(section)
-        if getattr(section, spec.name).enabled
-    )
 
 
 # --- public functions ---
@@ -410,7 +348,7 @@ def to_dict(cfg: SyncerConfig) -> dict[str, Any]:
 
 # --- generic reader and writer ---
 
-_S = TypeVar("_S", bound=_Section)
+_S = TypeVar("_S")
 
 
 def _camel(name: str) -> str:
@@ -419,7 +357,7 @@ def _camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def _keys(cls: type[_Section]) -> dict[str, tuple[str, Any]]:
+def _keys(cls: type[Any]) -> dict[str, tuple[str, Any]]:
     """YAML key -> (attribute name, type hint) for one section class."""
     hints = get_type_hints(cls)
     return {_camel(spec.name): (spec.name, hints[spec.name]) for spec in dataclasses.fields(cls)}
@@ -429,11 +367,12 @@ def _merge(current: _S, data: object, path: str) -> _S:
     """``current`` with the keys given in ``data`` replaced, each checked against its type."""
     given = _mapping(data, path)
     keys = _keys(type(current))
+    chart_only: frozenset[str] = getattr(type(current), "CHART_ONLY_KEYS", frozenset())
     for key, value in given.items():
-        if key in type(current).CHART_ONLY_KEYS:
+        if key in chart_only:
             _mapping(value, _join(path, key))
         elif key not in keys:
-            allowed = ", ".join([*keys, *sorted(type(current).CHART_ONLY_KEYS)])
+            allowed = ", ".join([*keys, *sorted(chart_only)])
             raise ConfigError(_join(path, key), f"unknown key; allowed: {allowed}")
     changes = {
         keys[key][0]: _value(keys[key][1], getattr(current, keys[key][0]), value, _join(path, key))
@@ -441,14 +380,16 @@ def _merge(current: _S, data: object, path: str) -> _S:
         if key in keys
     }
     try:
-        return dataclasses.replace(current, **changes)
+        return dataclasses.replace(current, **changes)  # type: ignore[type-var]
     except ConfigError as err:
         raise ConfigError(_join(path, err.path), err.problem) from None
 
 
 def _value(hint: Any, current: object, value: object, path: str) -> object:
     """Check (and convert) one value against the type hint of its field."""
-    if isinstance(current, _Section):
+    if isinstance(current, Kinds):
+        return current.merged(value, path)
+    if _is_section(current):
         return _merge(current, value, path)
     if hint == PluginSections:
         return _plugins(value, path)
@@ -546,7 +487,12 @@ _SCALARS: dict[Any, Callable[[object, str], object]] = {
 }
 
 
-def _tree(section: _Section) -> dict[str, Any]:
+def _is_section(value: object) -> bool:
+    """A configuration section: a dataclass instance (ours, or a kind's options shape)."""
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _tree(section: Any) -> dict[str, Any]:
     return {
         _camel(spec.name): _plain(getattr(section, spec.name))
         for spec in dataclasses.fields(section)
@@ -554,7 +500,7 @@ def _tree(section: _Section) -> dict[str, Any]:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, _Section):
+    if _is_section(value):
         return _tree(value)
     if isinstance(value, Enum):
         return value.value
@@ -581,39 +527,13 @@ def _show(value: object) -> str:
 # --- YAML ---
 
 
-def _core_schema_resolvers() -> dict[Any, Any]:
-    """PyYAML's implicit resolvers, minus YAML 1.1 booleans and timestamps.
-
-    Why: YAML 1.1 reads ``yes``/``no``/``on``/``off`` as booleans and
-    ``2024-01-01`` as a date, so a label value ``on`` would arrive as ``True``
-    and be rejected with a confusing message, and ``enabled: yes`` would pass
-    as a guess. Here only ``true``/``false`` are booleans (YAML 1.2), anything
-    else is a string, and a string where a boolean belongs is reported.
-    """
-    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
-    resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    for first in "tTfF":
-        resolvers.setdefault(first, []).append(("tag:yaml.org,2002:bool", boolean))
-    return resolvers
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` with YAML 1.2 booleans and no timestamps."""
-
-    yaml_implicit_resolvers = _core_schema_resolvers()
-
-
 def _read(path: Path) -> Mapping[str, Any] | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(str(path), f"cannot read: {err}") from err
     try:
-        document = yaml.load(text, Loader=_Loader)
+        document = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as err:
         raise _yaml_error(path, err) from err
     if document is None or isinstance(document, Mapping):
@@ -622,11 +542,8 @@ def _read(path: Path) -> Mapping[str, Any] | None:
 
 
 def _yaml_error(path: Path, err: yaml.YAMLError) -> ConfigError:
-    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}"
-        return ConfigError(str(path), f"invalid YAML at {where}: {err.problem}")
-    return ConfigError(str(path), f"invalid YAML: {err}")
+    found = position(err)
+    return ConfigError(str(path), f"invalid YAML at {found}" if found else f"invalid YAML: {err}")
 
 
 def _scalar(text: str) -> object:
@@ -634,7 +551,7 @@ def _scalar(text: str) -> object:
     if not text:
         return ""
     try:
-        value = yaml.load(text, Loader=_Loader)
+        value = yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError:
         return text
     return value if value is None or isinstance(value, bool | int | float | str) else text

@@ -20,14 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
+from contract import naming
+from contract.resources import Obj, Resource
+from contract.translator import (
+    ALL_IN_NAMESPACE,
+    Action,
+    Context,
+    Create,
+    Delete,
+    IssueTokens,
+    Patch,
+    Side,
+    Translator,
+    dependency_ref,
+)
 from syncer.informer import InformerSet
 from syncer.kube.errors import (
     AlreadyExists,
@@ -38,31 +50,13 @@ from syncer.kube.errors import (
     Invalid,
     KubeError,
 )
-from syncer.kube.resources import Resource
 from syncer.metrics import WorkqueueMetrics
+from syncer.planning import ensure_actions, execute, plan
 from syncer.store import NAMESPACE_INDEX, object_key
 from syncer.workqueue import ShardedQueue
 from syncer.writer import EventRecorder, StatusBatcher, Writer, WriteRefused
-from translators import naming
-from translators.base import (
-    ALL_IN_NAMESPACE,
-    Action,
-    Context,
-    Create,
-    Delete,
-    Direction,
-    EnsureSynced,
-    IssueTokens,
-    Patch,
-    Requeue,
-    Side,
-    Translator,
-    Warn,
-    dependency_ref,
-)
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 OWNER_INDEX = "virtual-owner"
 DEPENDENCY_INDEX = "host-dependencies"
 # Transient failures (throttling, host down) become a Warning event only once
@@ -80,7 +74,7 @@ class NameTaken(KubeError):
 
 
 class CacheLookup:
-    """The read-only view of the caches that translators get (see ``translators.base.Lookup``)."""
+    """The read-only view of the caches translators get (``contract.translator.Lookup``)."""
 
     def __init__(self, informers: InformerSet) -> None:
         self._informers = informers
@@ -269,28 +263,15 @@ class Controller:
             await self._warn(virtual, "SyncError", self._sanitize(exc, virtual))
 
     async def _execute(self, actions: list[Action], virtual: Obj | None) -> float | None:
-        requeue: float | None = None
-        for action in actions:
-            match action:
-                case Create():
-                    created = await self._writer.create(action)
-                    self._expect(action, created)
-                case Patch():
-                    await self._writer.patch(action)
-                case Delete():
-                    await self._writer.delete(action)
-                case EnsureSynced(kind=kind, key=key):
-                    peer = self.peers.get(kind)
-                    if peer is not None:  # a disabled kind has nothing to ensure
-                        await peer.ensure(key)
-                case IssueTokens():
-                    delay = await self._writer.issue_tokens(action)
-                    requeue = delay if requeue is None else min(requeue, delay)
-                case Warn(reason=reason, message=message):
-                    await self._warn(virtual, reason, message)
-                case Requeue(after=after):
-                    requeue = after if requeue is None else min(requeue, after)
-        return requeue
+        return await execute(actions, _Writes(self, virtual))
+
+    async def _ensure(self, kind: type[Translator], key: str) -> None:
+        if kind not in self.translator.ensures():
+            raise TypeError(f"{self.translator.kind} ensures {kind.kind}, which it does not "
+                            "declare in ensures()")
+        peer = self.peers.get(kind.kind)
+        if peer is not None:  # a disabled kind has nothing to ensure
+            await peer.ensure(key)
 
     def _expect(self, action: Create, created: Obj) -> None:
         """Remember a virtual object we just created until our cache has seen it.
@@ -366,6 +347,37 @@ class Controller:
         return warning_text(exc, self.ctx, virtual)
 
 
+class _Writes:
+    """The engine's executor for one reconcile of ``controller``: the writer writes,
+    Warnings go on ``virtual``."""
+
+    def __init__(self, controller: Controller, virtual: Obj | None) -> None:
+        self._controller = controller
+        self._writer = controller._writer
+        self._virtual = virtual
+
+    async def create(self, action: Create) -> None:
+        self._controller._expect(action, await self._writer.create(action))
+
+    async def patch(self, action: Patch) -> None:
+        await self._writer.patch(action)
+
+    async def delete(self, action: Delete) -> None:
+        await self._writer.delete(action)
+
+    async def ensure(self, kind: type[Translator], key: str) -> None:
+        await self._controller._ensure(kind, key)
+
+    async def issue_tokens(self, action: IssueTokens) -> float | None:
+        return await self._writer.issue_tokens(action)
+
+    async def warn(self, reason: str, message: str) -> None:
+        await self._controller._warn(self._virtual, reason, message)
+
+    async def requeue(self, after: float) -> None:
+        """The returned delay is the requeue; nothing to write."""
+
+
 def warning_text(exc: KubeError, ctx: Context, virtual: Obj | None) -> str:
     """The host's error text with host names replaced by virtual ones."""
     text = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
@@ -375,54 +387,8 @@ def warning_text(exc: KubeError, ctx: Context, virtual: Obj | None) -> str:
     namespace = meta.get("namespace")
     if namespace:
         text = text.replace(ctx.host_name(meta["name"], namespace), meta["name"])
-        # Other objects of the namespace named in the error (a pod's ConfigMap that
-        # the host refused): their host names lose the suffix the syncer added.
-        text = text.replace(f"-x-{namespace}-x-{ctx.vcluster}", "")
-    # Cluster-scoped copies (PriorityClasses) spell the host namespace in their names.
-    text = re.sub(rf"vcsync-(\S+?)-x-{re.escape(ctx.host_namespace)}-x-{re.escape(ctx.vcluster)}",
-                  r"\1", text)
-    if namespace:
-        text = text.replace(ctx.host_namespace, namespace)
+    text = naming.virtual_text(text, ctx.vcluster, ctx.host_namespace, namespace)
     return f"syncing to the host cluster failed: {text}"
-
-
-def plan(t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None) -> list[Action]:
-    """The actions one reconcile takes for the pair (``virtual``, ``host``) of one key.
-
-    Pure (the heart of the contract): it picks the translator case from what
-    exists. A module function so that checks outside the engine (the chaos
-    suite's convergence oracle) run exactly the engine's decision.
-    """
-    if any(o is not None and naming.is_controlled_elsewhere(o) for o in (virtual, host)):
-        return []
-    if t.direction is Direction.FROM_HOST:
-        if host is not None and t.wants(host, ctx):
-            return t.to_virtual(host, ctx) if virtual is None else t.sync(virtual, host, ctx)
-        return t.to_host(virtual, ctx) if virtual is not None else []
-    wanted = virtual is not None and t.wants(virtual, ctx)
-    if virtual is not None and wanted:
-        if host is None:
-            return t.to_host(virtual, ctx)
-        if t.recreate_on_new_uid and _uid_changed(virtual, host):
-            meta = host["metadata"]
-            return [Delete(Side.HOST, t.host, meta["name"], meta.get("namespace"),
-                           meta.get("uid"))]
-        return t.sync(virtual, host, ctx)
-    return t.to_virtual(host, ctx) if host is not None else []
-
-
-def ensure_actions(
-    t: Translator, ctx: Context, virtual: Obj | None, host: Obj | None
-) -> list[Action]:
-    """What :meth:`Controller.ensure` writes: the missing target-side copy, filter ignored."""
-    if t.direction is Direction.FROM_HOST:
-        return t.to_virtual(host, ctx) if host is not None and virtual is None else []
-    return t.to_host(virtual, ctx) if virtual is not None and host is None else []
-
-
-def _uid_changed(virtual: Obj, host: Obj) -> bool:
-    identity = naming.identity_of(host)
-    return identity is not None and identity.uid != virtual["metadata"].get("uid")
 
 
 class Engine:

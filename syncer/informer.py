@@ -29,9 +29,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract.resources import Resource, Side
 from syncer.kube.client import WATCH_TIMEOUT, KubeClient, Obj
 from syncer.kube.errors import ApiError, ConnectionLost, Gone, KubeError
-from syncer.kube.resources import Resource
 from syncer.store import Store, object_key, strip
 
 log = logging.getLogger(__name__)
@@ -186,17 +186,17 @@ class InformerSet:
     """
 
     def __init__(
-        self, clients: dict[str, KubeClient], host_namespace: str, host_selector: str
+        self, clients: dict[Side, KubeClient], host_namespace: str, host_selector: str
     ) -> None:
         self._clients = clients
         self._host_namespace = host_namespace
         self._host_selector = host_selector
-        self._informers: dict[tuple[str, Resource], Informer] = {}
-        self._subscribers: dict[tuple[str, Resource], list[Handler]] = {}
+        self._informers: dict[tuple[Side, Resource], Informer] = {}
+        self._subscribers: dict[tuple[Side, Resource], list[Handler]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def informer(
-        self, side: str, resource: Resource, label_selector: str | None = None
+        self, side: Side, resource: Resource, label_selector: str | None = None
     ) -> Informer:
         """The informer of ``resource`` on ``side``, created on first use.
 
@@ -207,7 +207,7 @@ class InformerSet:
         found = self._informers.get(key)
         if found is not None:
             return found
-        if side == "host" and label_selector is None:
+        if side is Side.HOST and label_selector is None:
             label_selector = self._host_selector
         subscribers: list[Handler] = []
         self._subscribers[key] = subscribers
@@ -216,7 +216,7 @@ class InformerSet:
             for handler in subscribers:
                 handler(k, old, new)
 
-        namespace = self._host_namespace if side == "host" and resource.namespaced else None
+        namespace = self._host_namespace if side is Side.HOST and resource.namespaced else None
         informer = Informer(
             self._clients[side], resource, fan_out,
             namespace=namespace, label_selector=label_selector or None,
@@ -224,17 +224,17 @@ class InformerSet:
         self._informers[key] = informer
         return informer
 
-    def subscribe(self, side: str, resource: Resource, handler: Handler) -> None:
+    def subscribe(self, side: Side, resource: Resource, handler: Handler) -> None:
         self.informer(side, resource)
         self._subscribers[(side, resource)].append(handler)
 
-    def existing_store(self, side: str, resource: Resource) -> Store | None:
+    def existing_store(self, side: Side, resource: Resource) -> Store | None:
         """The store of ``resource`` on ``side`` if some subscriber asked for it, else None
         (never creates an informer: after :meth:`start` a new one would never run)."""
         informer = self._informers.get((side, resource))
         return informer.store if informer is not None else None
 
-    def store(self, side: str, resource: Resource) -> Store:
+    def store(self, side: Side, resource: Resource) -> Store:
         return self.informer(side, resource).store
 
     def start(self) -> None:
@@ -245,9 +245,6 @@ class InformerSet:
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(inf.synced.wait() for inf in self._informers.values()))
-
-    def all_synced(self) -> bool:
-        return all(inf.synced.is_set() for inf in self._informers.values())
 
     def statistics(self) -> list[InformerStatistics]:
         return [inf.statistics() for inf in self._informers.values()]

@@ -36,9 +36,9 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from contract.resources import LEASES
 from syncer.kube.client import KubeClient, Obj
 from syncer.kube.errors import KubeError, NotFound
-from syncer.kube.resources import LEASES
 
 _log = logging.getLogger(__name__)
 

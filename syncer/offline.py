@@ -1,6 +1,6 @@
 """The syncer's world read from manifest files instead of two clusters (``vcsync translate``).
 
-Why: translators only read the world through :class:`translators.base.Lookup`
+Why: translators only read the world through :class:`contract.translator.Lookup`
 and ``ctx.values``. Answering that protocol from the objects of some input
 manifests lets the real translators show what they would create, with no
 cluster. The indexes the translators declare are applied for real, so "is
@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
 
 import yaml
 
-from syncer.kube import resources as resources_mod
-from syncer.kube.resources import Resource
+from contract import resources as resources_mod
+from contract.resources import Obj, Resource
+from contract.translator import Index, IndexFunc, Side, Translator
 from syncer.store import object_key
-from translators.base import Index, IndexFunc, Side, Translator
+from syncer.yamlread import ManifestLoader, position
 
-Obj = dict[str, Any]
 GroupKind = tuple[str, str]
 
 _IGNORED_ON_CREATE = ("status",)
@@ -47,24 +46,10 @@ class ManifestError(ValueError):
 # -- reading manifests ---------------------------------------------------------
 
 
-def _resolvers_without_timestamps() -> dict[Any, Any]:
-    return {
-        first: [(tag, regexp) for tag, regexp in entries if tag != "tag:yaml.org,2002:timestamp"]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without timestamps: Kubernetes keeps ``2024-01-01`` a string
-    (a date object would also make ``--output json`` fail)."""
-
-    yaml_implicit_resolvers = _resolvers_without_timestamps()
-
-
 def read_manifests(text: str, source: str) -> list[Obj]:
     """Every object of a YAML stream, lists flattened, in order (empty documents skipped)."""
     try:
-        documents = list(yaml.load_all(text, Loader=_Loader))
+        documents = list(yaml.load_all(text, Loader=ManifestLoader))
     except yaml.YAMLError as err:
         raise ManifestError(f"{source}: invalid YAML{_where(err)}") from None
     objects: list[Obj] = []
@@ -75,10 +60,8 @@ def read_manifests(text: str, source: str) -> list[Obj]:
 
 
 def _where(err: yaml.YAMLError) -> str:
-    if isinstance(err, yaml.MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        return f" at line {mark.line + 1}, column {mark.column + 1}: {err.problem}"
-    return f": {err}"
+    found = position(err)
+    return f" at {found}" if found else f": {err}"
 
 
 def _flatten(document: object, where: str) -> list[Obj]:
@@ -165,7 +148,7 @@ def _namespaced(gk: GroupKind, known: Iterable[Resource]) -> bool:
 
 
 class ManifestLookup:
-    """A :class:`translators.base.Lookup` over objects given up front (no I/O, no watches).
+    """A :class:`contract.translator.Lookup` over objects given up front (no I/O, no watches).
 
     Objects are filed by side and (group, kind), so any kind can be added
     without a resource table. ``by_index`` answers only indexes declared at

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-Obj = dict[str, Any]
+from contract.resources import Obj
+
 IndexFunc = Callable[[Obj], Iterable[str]]
 NAMESPACE_INDEX = "namespace"
 

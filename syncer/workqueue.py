@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from syncer.kube.ratelimit import Reservations
 from syncer.metrics import QueueMetrics, WorkqueueMetrics, default_workqueue_metrics
 
 Handler = Callable[[str], Awaitable[float | None]]
@@ -103,29 +104,20 @@ class BucketRateLimiter:
     """An overall token bucket: ``qps`` tokens per second, at most ``burst`` saved up.
 
     Why: per-key backoff alone lets a mass failure (say the host API server is
-    down and every key fails) retry thousands of keys at once. Like Go's
-    ``rate.Limiter.Reserve``, each call reserves a token even if none is left
-    yet; the token count goes negative and the returned delay is how long
-    until that reserved token exists. It tracks no keys.
+    down and every key fails) retry thousands of keys at once. Each call reserves
+    a token (:class:`syncer.kube.ratelimit.Reservations`, the client's bucket's
+    arithmetic) and waits until it exists. It tracks no keys.
     """
 
-    __slots__ = ("_burst", "_clock", "_last", "_qps", "_tokens")
+    __slots__ = ("_reservations",)
 
     def __init__(
         self, qps: float = 10.0, burst: int = 100, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._qps = qps
-        self._burst = float(burst)
-        self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock()
+        self._reservations = Reservations(qps, burst, clock)
 
     def when(self, key: str) -> float:
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
-        self._last = now
-        self._tokens -= 1.0
-        return max(0.0, -self._tokens / self._qps)
+        return self._reservations.reserve()
 
     def forget(self, key: str) -> None:
         """Nothing to forget: the bucket is shared by all keys."""

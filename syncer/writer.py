@@ -17,19 +17,17 @@ import base64
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from syncer.kube.client import KubeClient
+from contract import naming
+from contract.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Obj, Resource
+from contract.translator import Create, Delete, IssueTokens, Patch, Side
+from syncer.kube.api import Api
 from syncer.kube.errors import AlreadyExists, Conflict, KubeError, NotFound
-from syncer.kube.resources import CONFIGMAPS, EVENTS, SECRETS, SERVICEACCOUNTS, Resource
 from syncer.store import Store
-from translators import naming
-from translators.base import Create, Delete, IssueTokens, Patch, Side
 
 log = logging.getLogger(__name__)
-Obj = dict[str, Any]
 WriteObserver = Callable[[str, str, str], None]
 """Called after each successful write with (side, verb, kind)."""
 
@@ -85,7 +83,7 @@ class StatusBatcher:
 
     def __init__(
         self,
-        client: KubeClient,
+        client: Api,
         gate: Callable[[], bool],
         *,
         concurrency: int = 16,
@@ -176,7 +174,7 @@ class EventRecorder:
     """Warning events on virtual objects, at most one per (object, reason, message) per period."""
 
     def __init__(
-        self, client: KubeClient, gate: Callable[[], bool], period: float = 300.0
+        self, client: Api, gate: Callable[[], bool], period: float = 300.0
     ) -> None:
         self._client = client
         self._gate = gate
@@ -232,7 +230,7 @@ class Writer:
 
     def __init__(
         self,
-        clients: dict[str, KubeClient],
+        clients: Mapping[Side, Api],
         vcluster: str,
         host_namespace: str,
         gate: Callable[[], bool],

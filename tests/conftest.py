@@ -121,6 +121,26 @@ async def connect() -> AsyncIterator[ClientFactory]:
         await client.close()
 
 
+CONTROL_PLANE_SUITES = ("chaos", "cli", "cluster", "security")
+"""Directories of tests/ whose tests drive real control planes (in-process or via ``vcsync``)."""
+CONTROL_PLANE_FIXTURES = frozenset({"host_cluster", "virtual_cluster_factory"})
+"""The fixtures that start control planes; a test anywhere that uses one needs them."""
+
+
+def needs_control_planes(item: pytest.Item) -> bool:
+    suite = item.path.relative_to(Path(__file__).parent).parts[0]
+    return suite in CONTROL_PLANE_SUITES or bool(
+        CONTROL_PLANE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs control planes ``cluster``, so ``-m "not cluster"`` is the
+    fast run: by suite, and by fixture wherever else one is used."""
+    for item in items:
+        if needs_control_planes(item):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 import orjson
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -191,3 +192,13 @@ def kubeconfig_for_token(cluster: ControlPlane, token: str, path: Path) -> Path:
     config["users"][0]["user"] = {"token": token}
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entries: str) -> None:
+    """Make ``root`` a site directory holding one distribution ``name`` with ``entries``."""
+    dist = root / f"{name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    # the documented group name, spelled out: a renamed group must fail these tests
+    (dist / "entry_points.txt").write_text(f"[vcsync.translators]\n{entries}\n")
+    monkeypatch.syspath_prepend(str(root))

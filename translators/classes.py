@@ -26,14 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from syncer.kube.resources import (
+from contract.options import Selected
+from contract.resources import (
     INGRESSCLASSES,
     PRIORITYCLASSES,
     RUNTIMECLASSES,
     STORAGECLASSES,
+    Obj,
     Resource,
 )
-from translators.base import (
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -44,11 +46,8 @@ from translators.base import (
     Side,
     Translator,
     Warn,
-    register,
 )
 from translators.objects import merge_patch, same_json
-
-Obj = dict[str, Any]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 """Not copied: it describes what someone applied to the host object, not the copy."""
@@ -74,6 +73,8 @@ class ClassTranslator(Translator):
     """
 
     direction = Direction.FROM_HOST
+    options_type = Selected
+    manages_host_objects = False
     recreate_on_new_uid = False
     fields: ClassVar[tuple[str, ...]]
     immutable: ClassVar[tuple[tuple[str, ...], ...]]
@@ -149,11 +150,11 @@ class ClassTranslator(Translator):
         }
 
 
-@register
 class StorageClassTranslator(ClassTranslator):
     """``sync.fromHost.storageClasses``: only ``allowVolumeExpansion`` can change in place."""
 
     kind = "storageClasses"
+    summary = "Show host StorageClasses (read-only)."
     resource = STORAGECLASSES
     fields = (
         "provisioner", "parameters", "reclaimPolicy", "volumeBindingMode",
@@ -162,27 +163,26 @@ class StorageClassTranslator(ClassTranslator):
     immutable = tuple((f,) for f in fields if f != "allowVolumeExpansion")
 
 
-@register
 class IngressClassTranslator(ClassTranslator):
     """``sync.fromHost.ingressClasses``: ``spec.controller`` is immutable, the rest is not."""
 
     kind = "ingressClasses"
+    summary = "Show host IngressClasses (read-only)."
     resource = INGRESSCLASSES
     fields = ("spec",)
     immutable = (("spec", "controller"),)
 
 
-@register
 class RuntimeClassTranslator(ClassTranslator):
     """``sync.fromHost.runtimeClasses``: ``handler`` is immutable, the rest is not."""
 
     kind = "runtimeClasses"
+    summary = "Show host RuntimeClasses (read-only); pods may name the ones shown."
     resource = RUNTIMECLASSES
     fields = ("handler", "overhead", "scheduling")
     immutable = (("handler",),)
 
 
-@register
 class HostPriorityClassTranslator(ClassTranslator):
     """``sync.fromHost.priorityClasses``: selected host classes, never the system ones.
 
@@ -192,6 +192,8 @@ class HostPriorityClassTranslator(ClassTranslator):
     """
 
     kind = "hostPriorityClasses"
+    summary = ("Show host PriorityClasses (read-only, never system-*); pods naming one get it "
+               "on the host. Not together with sync.toHost.priorityClasses.")
     section = "priorityClasses"
     resource = PRIORITYCLASSES
     fields = ("value", "globalDefault", "description", "preemptionPolicy")
@@ -238,17 +240,19 @@ CLASS_RETRY = 30.0
 
 
 def unsynced_class(
-    kind: str, name: str | None, ctx: Context, flag: str, synced: Callable[[str, Context], bool]
+    shown: type[ClassTranslator], name: str | None, ctx: Context,
+    synced: Callable[[str, Context], bool],
 ) -> list[Action]:
     """The refusal (Warning, retry later) for an object naming a class that is not synced.
 
-    Only when the class kind is synced from the host (``ctx.values[flag]``);
+    Only when the class kind is synced from the host (``shown`` is enabled);
     an empty or missing name ("no class", "the default class") names nothing
     to check. The retry is a timer because a trigger cannot map a class to
     the objects naming it.
     """
-    if not name or not ctx.values.get(flag) or synced(name, ctx):
+    if not name or not ctx.syncs(shown) or synced(name, ctx):
         return []
+    kind = shown.resource.kind
     message = (
         f"{kind} {name!r} is not synced from the host cluster, so this object is not "
         "synced either; use a class that exists in this virtual cluster"

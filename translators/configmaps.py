@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.kube import resources
+from contract import resources
 from translators import references
-from translators.base import register
 from translators.referenced import ReferencedTranslator
 
 
-@register
 class ConfigMapTranslator(ReferencedTranslator):
     kind = "configMaps"
+    summary = "Sync ConfigMaps that synced pods reference."
     resource = resources.CONFIGMAPS
     index = "configmap-refs"
     data_fields = ("data", "binaryData", "immutable")

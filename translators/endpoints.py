@@ -1,4 +1,4 @@
-"""Endpoints of selector-less Services: virtual -> host (ACCEPTANCE scenario 22).
+"""Endpoints of selector-less Services: virtual -> host (docs/acceptance.md, scenario 22).
 
 A Service with a selector gets its Endpoints and EndpointSlices from the host's
 controllers, which see the host pods the selector (pinned by
@@ -40,12 +40,10 @@ it can be reused by someone else's pod.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators import addresses, naming, services
-from translators.base import (
+from contract import naming, resources
+from contract.resources import Obj, Resource
+from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
     Context,
@@ -57,12 +55,11 @@ from translators.base import (
     Translator,
     Trigger,
     Warn,
-    register,
 )
+from translators import addresses, services
 from translators.objects import host_metadata, update_patch
 from translators.referenced import ambiguous_names, name_conflict
 
-Obj = dict[str, Any]
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 _ADDRESS_LISTS = ("addresses", "notReadyAddresses")
 PODS_BY_IP = "pods-by-ip"
@@ -100,9 +97,10 @@ def _pod_namespace(pod: Obj) -> list[str]:
     return [f"{namespace}/{ALL_IN_NAMESPACE}"] if namespace else []
 
 
-@register
 class EndpointsTranslator(Translator):
     kind = "endpoints"
+    summary = "Sync the Endpoints of selector-less Services."
+    enabled_by_default = True
     resource = resources.ENDPOINTS
     recreate_on_new_uid = False
     """Endpoints restored from the host copy (:meth:`to_virtual`) have a new uid; their

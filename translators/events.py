@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators import naming
-from translators.base import (
+from contract import naming, resources
+from contract.resources import Obj, Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -37,11 +36,8 @@ from translators.base import (
     Side,
     Translator,
     dependency_ref,
-    register,
 )
 from translators.objects import fields_patch
-
-Obj = dict[str, Any]
 
 INVOLVED_RESOURCES: Mapping[str, Resource] = {
     r.kind: r
@@ -166,11 +162,13 @@ def _virtual_event(host: Obj, ctx: Context) -> Obj | None:
     return event
 
 
-@register
 class EventTranslator(Translator):
     """Copies host events about synced objects into the virtual cluster (scenario 29)."""
 
     kind = "events"
+    summary = "Copy host events about synced objects, renamed to virtual names."
+    enabled_by_default = True
+    manages_host_objects = False
     direction = Direction.FROM_HOST
     resource = resources.EVENTS
     recreate_on_new_uid = False

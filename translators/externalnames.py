@@ -6,7 +6,7 @@ their own cluster search domains. A target that resolves inside the host
 cluster (another tenant's Service, the host API, the host's DNS, an internal
 address) would reach it from there, past every NetworkPolicy of the tenant's.
 Refused unless a ``policies.externalNames.allowed`` pattern matches
-(:class:`translators.policy.HostPolicy`):
+(:class:`contract.facts.HostPolicy`):
 
 - names in the cluster DNS zone (``cluster.local``) or ``localhost``, and any
   ``<name>.<namespace>.svc`` / ``<ip>.<namespace>.pod`` form whatever the domain;
@@ -22,13 +22,11 @@ Refused unless a ``policies.externalNames.allowed`` pattern matches
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
 
+from contract.resources import Obj
+from contract.translator import Action, Context, Warn
 from translators import addresses
-from translators.base import Action, Context, Warn
-from translators.policy import host_policy
 
-Obj = dict[str, Any]
 CLUSTER_DOMAIN = "cluster.local"
 _CLUSTER_RECORD_TYPES = frozenset({"svc", "pod"})
 _SEARCHED_LABELS = 3
@@ -44,7 +42,7 @@ def refusal(service: Obj, ctx: Context) -> list[Action]:
         return []
     normalized = target.rstrip(".").lower()
     if any(fnmatch.fnmatchcase(normalized, pattern.rstrip(".").lower())
-           for pattern in host_policy(ctx).external_names):
+           for pattern in ctx.facts.policy.external_names):
         return []
     return [Warn("ExternalNameRefused", (
         f"spec.externalName {target!r} could resolve inside the host cluster (a cluster "

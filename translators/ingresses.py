@@ -1,4 +1,4 @@
-"""Ingresses: virtual -> host, load-balancer status back (ACCEPTANCE scenario 31).
+"""Ingresses: virtual -> host, load-balancer status back (docs/acceptance.md, scenario 31).
 
 The host's ingress controller serves the host copy, so every name in the spec
 must be the host name of the tenant object it means: backend Services and
@@ -8,7 +8,7 @@ also count :func:`tls_secret_keys` as references, or it removes them again).
 Resource backends (``apiGroup/kind/name``) point at objects of the virtual
 cluster the host knows nothing of: they are left out, with a Warning.
 ``ingressClassName`` names a host class and is kept; with IngressClasses
-synced from the host (:data:`INGRESS_CLASSES_FROM_HOST`), an Ingress naming
+synced from the host (``sync.fromHost.ingressClasses``), an Ingress naming
 a class that is not synced is refused with a Warning.
 
 Not handled here: controller-specific annotations that name Secrets or
@@ -20,11 +20,9 @@ ingress controller (an admission policy on the host is the place for that).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
-from syncer.kube.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Resource
-from translators import references
-from translators.base import (
+from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Obj, Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -33,15 +31,12 @@ from translators.base import (
     Side,
     Translator,
     Warn,
-    register,
 )
-from translators.classes import ingress_class_synced, unsynced_class
+from translators import references
+from translators.classes import IngressClassTranslator, ingress_class_synced, unsynced_class
 from translators.objects import host_metadata, merge_patch, update_patch
 from translators.referenced import ambiguous_names, name_conflict
-
-Obj = dict[str, Any]
-INGRESS_CLASSES_FROM_HOST = "ingress_classes_from_host"
-"""``ctx.values`` key: ``sync.fromHost.ingressClasses.enabled``."""
+from translators.secrets import SecretTranslator
 
 
 def _spec(ingress: Obj) -> Obj:
@@ -130,18 +125,21 @@ def status_patch(virtual: Obj, host: Obj) -> Obj:
     return {"status": patch} if patch else {}
 
 
-@register
 class IngressTranslator(Translator):
     kind = "ingresses"
+    summary = "Sync Ingresses (backends and TLS Secrets renamed)."
     resource = INGRESSES
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (SecretTranslator,)
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
         return ((Side.VIRTUAL, INGRESSCLASSES), (Side.VIRTUAL, NAMESPACES))
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         class_name = _spec(virtual).get("ingressClassName")
-        refused = unsynced_class("IngressClass", class_name, ctx, INGRESS_CLASSES_FROM_HOST,
-                                 ingress_class_synced)
+        refused = unsynced_class(IngressClassTranslator, class_name, ctx, ingress_class_synced)
         if refused:
             return refused
         ambiguous = ambiguous_names(_named(_spec(virtual)), virtual["metadata"]["namespace"], ctx)
@@ -176,6 +174,6 @@ class IngressTranslator(Translator):
                 + ", ".join(dropped)
             )))
         tls = references.ingress_tls_secret_keys(virtual)
-        actions += [EnsureSynced("secrets", key) for key in tls]
+        actions += [EnsureSynced(SecretTranslator, key) for key in tls]
         actions.append(write)
         return actions

@@ -1,10 +1,10 @@
-"""NetworkPolicies: virtual -> host (ACCEPTANCE scenario 32; ``sync.toHost.networkPolicies``).
+"""NetworkPolicies: virtual -> host (``sync.toHost.networkPolicies``; docs/acceptance.md, 32).
 
 All of a virtual cluster's pods share one host namespace, so a host policy
 can only tell them apart by the labels the syncer puts on host pods
 (managed-by, virtual namespace, and the virtual namespace's labels as
 ``ns-label`` keys). Every pod selector of the host policy is therefore
-rewritten by ``translators.naming`` to require ``managed-by=<vc>``:
+rewritten by ``contract.naming`` to require ``managed-by=<vc>``:
 
 - ``podSelector`` (whom the policy applies to) is pinned to the policy's
   virtual namespace, even when empty ("every pod of this namespace");
@@ -22,14 +22,11 @@ need ``ipBlock`` peers on the host's addresses (or the DNS pods' labels).
 
 from __future__ import annotations
 
-from typing import Any
+from contract import naming
+from contract.resources import NETWORKPOLICIES, Obj
+from contract.translator import Context
+from translators.objects import SpecCopy, host_metadata
 
-from syncer.kube.resources import NETWORKPOLICIES
-from translators import naming
-from translators.base import Action, Context, Create, Patch, Side, Translator, register
-from translators.objects import host_metadata, update_patch
-
-Obj = dict[str, Any]
 _PEERS = (("ingress", "from"), ("egress", "to"))
 """Rule lists and the peer list in each rule."""
 
@@ -61,17 +58,10 @@ def host_network_policy(virtual: Obj, ctx: Context) -> Obj:
     }
 
 
-@register
-class NetworkPolicyTranslator(Translator):
+class NetworkPolicyTranslator(SpecCopy):
     kind = "networkPolicies"
+    summary = "Sync NetworkPolicies, confined to this virtual cluster's pods."
     resource = NETWORKPOLICIES
 
-    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.HOST, self.host, host_network_policy(virtual, ctx))]
-
-    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
-        patch = update_patch(host, host_network_policy(virtual, ctx), ("spec",))
-        if not patch:
-            return []
-        meta = host["metadata"]
-        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]
+    def desired(self, virtual: Obj, ctx: Context) -> Obj:
+        return host_network_policy(virtual, ctx)

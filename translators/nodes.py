@@ -10,7 +10,7 @@ Two modes, as in vCluster:
   nodes are mirrored whether pods use them or not.
 
 Where the virtual kube-apiserver finds a node's kubelet: with the syncer's
-kubelet endpoint on (``ctx.values[KUBELET_ENDPOINT]``), a virtual node's
+kubelet endpoint on (``ctx.facts.kubelet_endpoint``), a virtual node's
 addresses and ``daemonEndpoints`` point at that endpoint instead of the host
 node (see :mod:`syncer.kubelet`), so ``kubectl logs``/``exec``/... of the
 tenant reach the syncer, which forwards them to the host API. The host node's
@@ -29,27 +29,27 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from syncer.kube import resources
-from translators.base import (
+from contract import resources
+from contract.facts import Endpoint
+from contract.options import NodeOptions
+from contract.resources import Obj
+from contract.translator import (
     Action,
     Context,
     Create,
     Delete,
     Direction,
+    HostRule,
     Index,
     Patch,
     Side,
     Translator,
     Trigger,
-    register,
 )
 from translators.objects import merge_patch
 
-Obj = dict[str, Any]
 PODS_BY_NODE = "pods-by-node"
 HEARTBEAT_RESOLUTION = 60.0
-KUBELET_ENDPOINT = "kubeletEndpoint"
-"""``ctx.values`` key: ``(address, port)`` of the syncer's kubelet endpoint; absent when off."""
 _STATUS_FIELDS = ("capacity", "allocatable", "conditions", "addresses", "nodeInfo", "phase")
 _ENDPOINT_FIELDS = (*_STATUS_FIELDS, "daemonEndpoints")
 """With the endpoint on, the port is the syncer's to set; with it off, the field is left
@@ -60,14 +60,6 @@ def bound_node(pod: Obj) -> Iterable[str]:
     """The node a pod is bound to (index and trigger: pods -> node keys)."""
     node = (pod.get("spec") or {}).get("nodeName")
     return (node,) if node else ()
-
-
-Endpoint = tuple[str, int]
-
-
-def kubelet_endpoint(ctx: Context) -> Endpoint | None:
-    endpoint: Endpoint | None = ctx.values.get(KUBELET_ENDPOINT)
-    return endpoint
 
 
 def _status(node: Obj, fields: Sequence[str] = _STATUS_FIELDS) -> Obj:
@@ -135,9 +127,14 @@ def _selector_matches(labels: Mapping[str, str], selector: Mapping[str, str]) ->
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-@register
 class NodeTranslator(Translator):
     kind = "nodes"
+    summary = "Show host nodes in the virtual cluster."
+    enabled_by_default = True
+    options_type = NodeOptions
+    manages_host_objects = False
+    host_rules = (HostRule(resources.NODE_METRICS, ("get", "list")),)
+    """kubectl top node: the metrics API (syncer.metricsapi) reads the host's node metrics."""
     direction = Direction.FROM_HOST
     resource = resources.NODES
     recreate_on_new_uid = False
@@ -172,11 +169,11 @@ class NodeTranslator(Translator):
         return bool(ctx.lookup.by_index(Side.HOST, resources.PODS, PODS_BY_NODE, name))
 
     def to_virtual(self, host: Obj, ctx: Context) -> list[Action]:
-        return [Create(Side.VIRTUAL, self.resource, virtual_node(host, kubelet_endpoint(ctx)))]
+        return [Create(Side.VIRTUAL, self.resource, virtual_node(host, ctx.facts.kubelet_endpoint))]
 
     def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
         name = virtual["metadata"]["name"]
-        endpoint = kubelet_endpoint(ctx)
+        endpoint = ctx.facts.kubelet_endpoint
         desired = virtual_node(host, endpoint)
         actions: list[Action] = []
         spec_patch = merge_patch(

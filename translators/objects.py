@@ -2,18 +2,18 @@
 
 Why here and not in each kind: every toHost kind writes the same ownership
 metadata and must compute "what differs" the same way; one implementation
-keeps the rules of NAMING.md in one place and keeps idle syncs write-free.
+keeps the rules of docs/naming.md in one place and keeps idle syncs write-free.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from translators import naming
-from translators.base import Context
-
-Obj = dict[str, Any]
+from contract import naming
+from contract.resources import Obj
+from contract.translator import Action, Context, Create, Patch, Side, Translator
 
 
 def host_metadata(virtual: Obj, ctx: Context, kind: str) -> Obj:
@@ -89,3 +89,22 @@ def metadata_patch(current: Obj, desired: Obj) -> Obj:
 def update_patch(current: Obj, desired: Obj, fields: Iterable[str]) -> Obj:
     """Everything that must change on the host copy: metadata plus ``fields``."""
     return {**metadata_patch(current, desired), **fields_patch(current, desired, fields)}
+
+
+class SpecCopy(Translator):
+    """A toHost kind whose host copy is a function of the virtual object (:meth:`desired`)
+    and whose metadata and ``spec`` are all that is kept in step (NetworkPolicies,
+    PodDisruptionBudgets): the kind states only how the copy looks."""
+
+    @abstractmethod
+    def desired(self, virtual: Obj, ctx: Context) -> Obj: ...
+
+    def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
+        return [Create(Side.HOST, self.host, self.desired(virtual, ctx))]
+
+    def sync(self, virtual: Obj, host: Obj, ctx: Context) -> list[Action]:
+        patch = update_patch(host, self.desired(virtual, ctx), ("spec",))
+        if not patch:
+            return []
+        meta = host["metadata"]
+        return [Patch(Side.HOST, self.host, meta["name"], meta["namespace"], patch)]

@@ -1,4 +1,4 @@
-"""Pods: virtual -> host, status and binding back (ACCEPTANCE scenarios 7-19).
+"""Pods: virtual -> host, status and binding back (docs/acceptance.md, scenarios 7-19).
 
 The life of a pod, case by case (the engine picks the case from what exists):
 
@@ -21,21 +21,21 @@ The life of a pod, case by case (the engine picks the case from what exists):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
-from syncer.kube import resources
-from translators import naming, podspec, policy, pss, references
-from translators.base import (
+from contract import naming, resources
+from contract.options import PodOptions
+from contract.resources import Obj
+from contract.translator import (
     ALL_IN_NAMESPACE,
     Action,
     Context,
     Create,
     Delete,
     EnsureSynced,
+    HostRule,
     IssueTokens,
     Patch,
     Requeue,
@@ -43,14 +43,14 @@ from translators.base import (
     Translator,
     Trigger,
     Warn,
-    register,
 )
+from translators import podspec, policy, pss, references
+from translators.configmaps import ConfigMapTranslator
+from translators.nodes import NodeTranslator
+from translators.priorityclasses import PriorityClassTranslator
 from translators.referenced import ambiguous_names, name_conflict
+from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
-API_SERVICE_IP = "api_service_ip"
-POD_SECURITY_STANDARD = "pod_security_standard"
-DNS_SERVICE = ("kube-dns", "kube-system")
 _DNS_RETRY = 1.0
 _RAN_PHASES = frozenset({"Running", "Succeeded", "Failed"})
 _MiB = 1024 * 1024
@@ -62,14 +62,8 @@ _TOO_LARGE_RETRY = 60.0
 
 
 def token_secret_name(virtual: Obj) -> str:
-    """Host name of a pod's token Secret.
-
-    Derived from the virtual uid and free of ``-x-``, so no tenant object's
-    host name (``<name>-x-<ns>-x-<vc>``, or a 52-character cut plus hash) can
-    ever be the same.
-    """
-    uid = virtual["metadata"].get("uid", "")
-    return f"vcsync-token-{hashlib.sha256(uid.encode()).hexdigest()[:16]}"
+    """Host name of a pod's token Secret (:func:`contract.naming.token_secret_name`)."""
+    return naming.token_secret_name(virtual["metadata"].get("uid", ""))
 
 
 def _ran(virtual: Obj) -> bool:
@@ -82,10 +76,25 @@ def _meta(obj: Obj) -> tuple[str, str, str]:
     return meta["name"], meta.get("namespace", ""), meta.get("uid", "")
 
 
-@register
 class PodTranslator(Translator):
     kind = "pods"
+    summary = "Sync pods (with the ConfigMaps, Secrets and token Secrets they need)."
+    enabled_by_default = True
+    options_type = PodOptions
     resource = resources.PODS
+    host_rules = (
+        HostRule(resources.PODS, ("patch",), "ephemeralcontainers"),
+        HostRule(resources.PODS, ("get",), "log"),
+        *(HostRule(resources.PODS, ("create",), sub) for sub in ("exec", "attach", "portforward")),
+        HostRule(resources.SECRETS, ("create", "get", "update")),
+        HostRule(resources.POD_METRICS, ("get", "list")),
+    )
+    """Debug containers; the subresources the kubelet endpoint (syncer.kubelet) forwards
+    tenants' calls to; each pod's token Secret (the writer); kubectl top (syncer.metricsapi)."""
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (ConfigMapTranslator, SecretTranslator, PriorityClassTranslator, NodeTranslator)
 
     def triggers(self) -> Sequence[Trigger]:
         """Host pods carry their namespace's labels (for namespace selectors): follow them."""
@@ -104,7 +113,7 @@ class PodTranslator(Translator):
     # -- the world a pod is translated in --------------------------------------
 
     def _dns_ip(self, ctx: Context) -> str | None:
-        name, namespace = DNS_SERVICE
+        name, namespace = naming.DNS_SERVICE
         key = f"{ctx.host_namespace}/{naming.host_name(name, namespace, ctx.vcluster)}"
         service = ctx.lookup.get(Side.HOST, resources.SERVICES, key)
         ip = (service or {}).get("spec", {}).get("clusterIP")
@@ -117,12 +126,12 @@ class PodTranslator(Translator):
         return podspec.PodWorld(
             vcluster=ctx.vcluster,
             host_namespace=ctx.host_namespace,
-            api_service_ip=str(ctx.values.get(API_SERVICE_IP, "")),
+            api_service_ip=ctx.facts.api_service_ip,
             dns_ip=dns_ip,
             services=tuple(ctx.lookup.in_namespace(Side.VIRTUAL, resources.SERVICES, namespace)),
             namespace_labels=ns.get("metadata", {}).get("labels") or {},
             priority_class=policy.host_priority_class(spec, ctx),
-            runtime_class=policy.host_policy(ctx).runtime_class,
+            runtime_class=ctx.facts.policy.runtime_class,
             token_secret=token_secret_name(virtual),
         )
 
@@ -132,9 +141,9 @@ class PodTranslator(Translator):
         name, namespace, uid = _meta(virtual)
         if virtual["metadata"].get("deletionTimestamp") or _ran(virtual):
             return [Delete(Side.VIRTUAL, self.resource, name, namespace, uid, grace_period=0)]
-        violations = pss.check(virtual, ctx.values.get(POD_SECURITY_STANDARD, "privileged"))
+        violations = pss.check(virtual, ctx.facts.pod_security_standard)
         if violations:
-            level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
+            level = ctx.facts.pod_security_standard
             return [Warn("PodSecurityViolation", pss.message(violations, level))]
         refusal = policy.pod_refusal(virtual, ctx)
         if refusal:
@@ -146,10 +155,11 @@ class PodTranslator(Translator):
         if dns_ip is None:
             return [Requeue(_DNS_RETRY)]  # the DNS Service is synced first; wait for it
         actions: list[Action] = [
-            EnsureSynced("configMaps", key) for key in references.configmap_keys(virtual)
+            EnsureSynced(ConfigMapTranslator, key) for key in references.configmap_keys(virtual)
         ]
-        actions += [EnsureSynced("secrets", key) for key in references.secret_keys(virtual)]
-        actions += [EnsureSynced("priorityClasses", name) for name in _synced_class(virtual, ctx)]
+        actions += [EnsureSynced(SecretTranslator, key) for key in references.secret_keys(virtual)]
+        actions += [EnsureSynced(PriorityClassTranslator, name)
+                    for name in _synced_class(virtual, ctx)]
         # The token Secret follows in the first sync, owned by the new host pod
         # (one write; a real kubelet waits the few milliseconds for it).
         world = self.world(virtual, ctx, dns_ip)
@@ -171,7 +181,7 @@ class PodTranslator(Translator):
         actions: list[Action] = []
         node = host.get("spec", {}).get("nodeName")
         if node and not virtual.get("spec", {}).get("nodeName"):
-            actions += [EnsureSynced("nodes", node), Create(
+            actions += [EnsureSynced(NodeTranslator, node), Create(
                 Side.VIRTUAL, self.resource, _binding(name, namespace, node),
                 subresource="binding", name=name,
             )]
@@ -196,7 +206,7 @@ class PodTranslator(Translator):
         """Added ephemeral containers go down only if the pod still meets the level: the
         check at creation saw none of them (``kubectl debug --profile=sysadmin`` adds a
         privileged one)."""
-        level = ctx.values.get(POD_SECURITY_STANDARD, "privileged")
+        level = ctx.facts.pod_security_standard
         violations = pss.check(virtual, level)
         return Warn("PodSecurityViolation", pss.message(violations, level)) if violations else patch
 
@@ -226,7 +236,7 @@ def _synced_class(virtual: Obj, ctx: Context) -> list[str]:
     """The PriorityClass whose host copy the host pod names: host admission refuses the
     pod until that copy exists (``podspec`` leaves ``system-*`` classes out)."""
     name = (virtual.get("spec") or {}).get("priorityClassName")
-    if not name or not ctx.values.get(policy.SYNC_PRIORITY_CLASSES) or name.startswith("system-"):
+    if not name or not policy.syncs_priority_classes(ctx) or name.startswith("system-"):
         return []
     return [str(name)]
 

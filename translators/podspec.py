@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from translators import naming, references
-from translators.base import DEFAULT_TOKEN_EXPIRATION, TokenSpec
+from contract import naming
+from contract.resources import Obj
+from contract.translator import DEFAULT_TOKEN_EXPIRATION, TokenSpec
+from translators import references
 from translators.objects import merge_patch, metadata_patch
-
-Obj = dict[str, Any]
 
 ANNOTATION_VIRTUAL_LABELS = naming.PREFIX + "virtual-labels"
 """The virtual labels, rendered as the downward API renders ``metadata.labels``."""
@@ -31,7 +31,6 @@ ANNOTATION_SERVICE_ACCOUNT_NAME = naming.PREFIX + "service-account-name"
 
 CA_CERT_KEY = "ca.crt"
 """Key of the virtual API server's CA bundle in the pod's token Secret."""
-"""What the API defaults a projected serviceAccountToken's expirationSeconds to."""
 
 _KUBERNETES_HOSTNAMES = (
     "kubernetes",

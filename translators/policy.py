@@ -16,58 +16,40 @@ default ``sync.toHost.pods.runtimeClassName``, and the host classes that
 cache (whose selector picks exactly them), never in the virtual cluster,
 where the tenant could create a class of any name first.
 
-Everything here is pure: the configuration arrives as a :class:`HostPolicy` in
-``ctx.values`` (``syncer.app.translator_facts``), caches through ``ctx.lookup``.
+Everything here is pure: the configuration arrives as a :class:`contract.facts.HostPolicy` in
+``ctx.facts`` (``syncer.app.translator_facts``), caches through ``ctx.lookup``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.kube.resources import PRIORITYCLASSES, RUNTIMECLASSES, Resource
-from translators import naming
-from translators.base import Action, Context, Requeue, Side, Warn
-from translators.classes import CLASS_RETRY, storage_class_synced, unsynced_class
-from translators.pvcs import STORAGE_CLASSES_FROM_HOST
+from contract import naming
+from contract.resources import Obj
+from contract.translator import Action, Context, Requeue, Side, Warn
+from translators import priorityclasses
+from translators.classes import (
+    CLASS_RETRY,
+    ClassTranslator,
+    HostPriorityClassTranslator,
+    RuntimeClassTranslator,
+    StorageClassTranslator,
+    storage_class_synced,
+    unsynced_class,
+)
 
-Obj = dict[str, Any]
-HOST_POLICY = "host_policy"
-"""``ctx.values`` key of the :class:`HostPolicy`."""
-SYNC_PRIORITY_CLASSES = "sync_priority_classes"
-"""``ctx.values`` key: ``sync.toHost.priorityClasses.enabled``."""
-RUNTIME_CLASSES_FROM_HOST = "runtime_classes_from_host"
-PRIORITY_CLASSES_FROM_HOST = "priority_classes_from_host"
-"""``ctx.values`` keys: ``sync.fromHost.<kind>.enabled`` (storage classes: pvcs')."""
 DEFAULT_SCHEDULER = "default-scheduler"
 
 
-@dataclass(frozen=True)
-class HostPolicy:
-    """The platform's choices for tenants; the defaults are the safe ones."""
-
-    runtime_classes: frozenset[str] = field(default_factory=frozenset)
-    schedulers: frozenset[str] = field(default_factory=frozenset)
-    external_names: tuple[str, ...] = ()
-    """Glob patterns of ExternalName targets allowed anyway (``translators.externalnames``)."""
-    max_priority: int = 0
-    allow_preemption: bool = False
-    runtime_class: str = ""
-    """Host RuntimeClass of pods that name none (``sync.toHost.pods.runtimeClassName``)."""
-    priority_class: str = ""
-    """Host PriorityClass of pods that get no other (``sync.toHost.pods.priorityClassName``)."""
+def _selected_on_host(shown: type[ClassTranslator], name: str, ctx: Context) -> bool:
+    """Whether ``sync.fromHost`` shows host class ``name`` of kind ``shown``."""
+    return ctx.syncs(shown) and ctx.lookup.get(Side.HOST, shown.resource, name) is not None
 
 
-def host_policy(ctx: Context) -> HostPolicy:
-    """The policy in force (the safe defaults when the engine gave none)."""
-    found = ctx.values.get(HOST_POLICY)
-    return found if isinstance(found, HostPolicy) else HostPolicy()
-
-
-def _selected_on_host(resource: Resource, name: str, flag: str, ctx: Context) -> bool:
-    """Whether ``sync.fromHost`` shows host class ``name`` of ``resource`` (``flag`` on)."""
-    return bool(ctx.values.get(flag)) and ctx.lookup.get(Side.HOST, resource, name) is not None
+def syncs_priority_classes(ctx: Context) -> bool:
+    """Whether tenant PriorityClasses are copied to the host (``sync.toHost.priorityClasses``)."""
+    return ctx.syncs(priorityclasses.PriorityClassTranslator)
 
 
 # -- refusals -----------------------------------------------------------------------------
@@ -82,22 +64,22 @@ def pod_refusal(pod: Obj, ctx: Context) -> list[Action]:
 
 def _runtime_class_refusal(spec: Mapping[str, Any], ctx: Context) -> list[Action]:
     name = spec.get("runtimeClassName")
-    policy = host_policy(ctx)
+    policy = ctx.facts.policy
     if not name or name in policy.runtime_classes or name == policy.runtime_class:
         return []
-    if _selected_on_host(RUNTIMECLASSES, name, RUNTIME_CLASSES_FROM_HOST, ctx):
+    if _selected_on_host(RuntimeClassTranslator, name, ctx):
         return []
     warning = Warn("RuntimeClassNotAllowed", (
         f"spec.runtimeClassName {name!r} is not a runtime class this virtual cluster may use "
         "in the host cluster, so the pod is not synced; leave it out, or ask the platform "
         "team to allow it (policies.runtimeClasses.allowed)"))
-    retry = [Requeue(CLASS_RETRY)] if ctx.values.get(RUNTIME_CLASSES_FROM_HOST) else []
+    retry = [Requeue(CLASS_RETRY)] if ctx.syncs(RuntimeClassTranslator) else []
     return [warning, *retry]
 
 
 def _scheduler_refusal(spec: Mapping[str, Any], ctx: Context) -> list[Action]:
     name = spec.get("schedulerName")
-    if not name or name == DEFAULT_SCHEDULER or name in host_policy(ctx).schedulers:
+    if not name or name == DEFAULT_SCHEDULER or name in ctx.facts.policy.schedulers:
         return []
     return [Warn("SchedulerNotAllowed", (
         f"spec.schedulerName {name!r} is not a scheduler this virtual cluster may use in the "
@@ -110,8 +92,7 @@ def _ephemeral_volume_refusal(spec: Mapping[str, Any], ctx: Context) -> list[Act
     for volume in spec.get("volumes") or ():
         template = (volume.get("ephemeral") or {}).get("volumeClaimTemplate") or {}
         name = (template.get("spec") or {}).get("storageClassName")
-        refusal = unsynced_class("StorageClass", name, ctx, STORAGE_CLASSES_FROM_HOST,
-                                 storage_class_synced)
+        refusal = unsynced_class(StorageClassTranslator, name, ctx, storage_class_synced)
         if refusal:
             return refusal
     return []
@@ -129,9 +110,9 @@ def host_priority_class(spec: Mapping[str, Any], ctx: Context) -> str:
     """
     name = str(spec.get("priorityClassName") or "")
     if name and not name.startswith("system-"):
-        if ctx.values.get(SYNC_PRIORITY_CLASSES):
+        if syncs_priority_classes(ctx):
             return naming.host_cluster_scoped_name(name, ctx.host_namespace, ctx.vcluster)
-        if _selected_on_host(PRIORITYCLASSES, name, PRIORITY_CLASSES_FROM_HOST, ctx):
+        if _selected_on_host(HostPriorityClassTranslator, name, ctx):
             return name
-    return host_policy(ctx).priority_class
+    return ctx.facts.policy.priority_class
 

@@ -31,15 +31,11 @@ is ours only if its name is the one we would give its recorded identity
 
 from __future__ import annotations
 
-from typing import Any
-
-from syncer.kube.resources import PRIORITYCLASSES
-from translators import naming
-from translators.base import Action, Context, Create, Delete, Patch, Side, Translator, register
+from contract import naming
+from contract.resources import PRIORITYCLASSES, Obj
+from contract.translator import Action, Context, Create, Delete, Patch, Side, Translator
 from translators.objects import host_metadata, update_patch
-from translators.policy import host_policy
 
-Obj = dict[str, Any]
 _MUTABLE = ("description", "globalDefault")
 _IMMUTABLE = ("value", "preemptionPolicy")
 """Immutable on the API server, on both sides: a difference re-creates the copy."""
@@ -54,7 +50,7 @@ def _host_name(name: str, ctx: Context) -> str:
 def host_priority_class(virtual: Obj, ctx: Context) -> Obj:
     """The host copy: value capped and preemption as the policy says, no globalDefault
     (absent = false, as the server stores it)."""
-    policy = host_policy(ctx)
+    policy = ctx.facts.policy
     metadata = host_metadata(virtual, ctx, PRIORITYCLASSES.kind)
     del metadata["namespace"]
     metadata["name"] = _host_name(virtual["metadata"]["name"], ctx)
@@ -71,9 +67,10 @@ def host_priority_class(virtual: Obj, ctx: Context) -> Obj:
     return obj
 
 
-@register
 class PriorityClassTranslator(Translator):
     kind = "priorityClasses"
+    summary = ("Sync PriorityClasses (cluster-scoped on the host: the one write permission "
+               "outside the namespace).")
     resource = PRIORITYCLASSES
 
     def wants(self, source: Obj, ctx: Context) -> bool:

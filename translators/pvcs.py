@@ -1,5 +1,5 @@
 """PersistentVolumeClaims: virtual -> host; binding, status and a stand-in PV back up
-(ACCEPTANCE scenarios 28 and 30).
+(docs/acceptance.md, scenarios 28 and 30).
 
 Volumes are provisioned by the host: the host PVC (``<name>-x-<ns>-x-<vc>``)
 carries the tenant's spec, and the host's provisioner and PV controller bind
@@ -18,7 +18,7 @@ it. What the tenant sees follows from that:
   only an expansion flows down; nothing else is compared (the host fills in
   defaults such as its default class: comparing would loop);
 - ``storageClassName`` names a *host* class and is kept: with StorageClasses
-  synced from the host (:data:`STORAGE_CLASSES_FROM_HOST`), a claim naming a
+  synced from the host (``sync.fromHost.storageClasses``), a claim naming a
   class that is not synced is refused with a Warning (scenario 28); without
   that sync the tenant uses host classes by name, unchecked.
 - ``selector`` is kept: it selects host PVs (not pods) by their labels, as it
@@ -31,9 +31,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import STORAGECLASSES, Resource
-from translators.base import (
+from contract import resources
+from contract.resources import STORAGECLASSES, Obj, Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -44,14 +44,10 @@ from translators.base import (
     Translator,
     Trigger,
     Warn,
-    register,
 )
-from translators.classes import storage_class_synced, unsynced_class
+from translators.classes import StorageClassTranslator, storage_class_synced, unsynced_class
 from translators.objects import host_metadata, merge_patch, metadata_patch
 
-Obj = dict[str, Any]
-STORAGE_CLASSES_FROM_HOST = "storage_classes_from_host"
-"""``ctx.values`` key: ``sync.fromHost.storageClasses.enabled``."""
 PLACEHOLDER_DRIVER = "host.vcsync.dev"
 """CSI driver of placeholder virtual PVs (a CSI driver name allows no ``/``)."""
 PVS_BY_CLAIM = "placeholder-pvs-by-claim"
@@ -144,7 +140,7 @@ def _host_claim_metadata(virtual: Obj, ctx: Context) -> Obj:
 def _reclaim_policy(class_name: str | None, ctx: Context) -> str:
     """The policy the host gave a provisioned PV: its class's (synced copy), else Delete."""
     synced = None
-    if class_name and ctx.values.get(STORAGE_CLASSES_FROM_HOST):
+    if class_name and ctx.syncs(StorageClassTranslator):
         synced = ctx.lookup.get(Side.VIRTUAL, STORAGECLASSES, class_name)
     return str((synced or {}).get("reclaimPolicy") or "Delete")
 
@@ -186,9 +182,10 @@ def status_patch(virtual: Obj, host: Obj) -> Obj:
     return {"status": patch} if patch else {}
 
 
-@register
 class PersistentVolumeClaimTranslator(Translator):
     kind = "persistentVolumeClaims"
+    summary = "Sync PVCs; the virtual PVC shows the host's binding."
+    enabled_by_default = True
     resource = resources.PVCS
 
     def indexes(self) -> Sequence[Index]:
@@ -238,8 +235,8 @@ class PersistentVolumeClaimTranslator(Translator):
                 f"spec.dataSourceRef names namespace {foreign!r}: cross-namespace data "
                 "sources are not supported"
             ))]
-        return unsynced_class("StorageClass", spec.get("storageClassName"), ctx,
-                              STORAGE_CLASSES_FROM_HOST, storage_class_synced)
+        return unsynced_class(StorageClassTranslator, spec.get("storageClassName"), ctx,
+                              storage_class_synced)
 
     def _delete_placeholders(
         self, key: str, ctx: Context, keep_uid: str | None = None

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators import naming
-from translators.base import (
+from contract import naming, resources
+from contract.options import Referenced
+from contract.resources import Obj, Resource
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -30,7 +30,6 @@ from translators.base import (
 )
 from translators.objects import host_metadata, update_patch
 
-Obj = dict[str, Any]
 NAME_CONFLICT = "NameConflict"
 
 
@@ -62,6 +61,8 @@ def name_conflict(kind: str, names: Sequence[str]) -> Warn:
 class ReferencedTranslator(Translator):
     """Subclasses set ``kind``, ``resource``, ``index``, ``data_fields`` and ``references``."""
 
+    enabled_by_default = True
+    options_type = Referenced
     index: ClassVar[str]
     data_fields: ClassVar[tuple[str, ...]]
 

@@ -9,9 +9,9 @@ re-reconciles the objects it references).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-Obj = dict[str, Any]
+from contract.resources import Obj
+
 API_ACCESS_PREFIX = "kube-api-access-"
 """Volumes the ServiceAccount admission injects; the syncer serves them from a token Secret."""
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"

@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
+from contract import resources
+from contract.resources import Resource
+from contract.translator import Context, IndexFunc
 from translators import references
-from translators.base import Context, IndexFunc, register
 from translators.referenced import ReferencedTranslator
 
 _SA_TOKEN = "kubernetes.io/service-account-token"
 
 
-@register
 class SecretTranslator(ReferencedTranslator):
     kind = "secrets"
+    summary = "Sync Secrets that synced pods (or Ingresses) reference."
     resource = resources.SECRETS
     index = "secret-refs"
     data_fields = ("data", "type", "immutable")

@@ -1,4 +1,4 @@
-"""Services: virtual -> host, the host's allocations back up (ACCEPTANCE scenarios 20, 21, 23).
+"""Services: virtual -> host, the host's allocations back up (docs/acceptance.md, 20, 21, 23).
 
 A virtual Service is only a name and a promise; the host Service is what
 kube-proxy programs and what host DNS answers for. So the spec flows down
@@ -21,12 +21,12 @@ rejects the host's values, and the re-create leaves the Service deleted.
 Special Services:
 - ``default/kubernetes`` is the virtual API server itself. It is never
   created on the host; its virtual ClusterIP is made the host ClusterIP of
-  the Service fronting the virtual API server (``pods.API_SERVICE_IP``), so
+  the Service fronting the virtual API server (``ctx.facts.api_service_ip``), so
   in-cluster clients reach it from host pods.
-- the DNS Service (``pods.DNS_SERVICE``) is synced like any other; its host
+- the DNS Service (``contract.naming.DNS_SERVICE``) is synced like any other; its host
   copy is the one whose ClusterIP the pod translator makes every pod's
   nameserver.
-- ``kube-system/vcsync-metrics`` (:data:`METRICS_API_SERVICE`) routes the virtual
+- ``kube-system/vcsync-metrics`` (``contract.naming.METRICS_API_SERVICE``) routes the virtual
   aggregator's ``metrics.k8s.io`` to the syncer (ExternalName ``localhost``, see
   ``syncer.metricsapi``); it means nothing on the host and is never synced.
 """
@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
-from syncer.kube import resources
-from translators import externalnames, naming, pods
-from translators.base import (
+from contract import naming, resources
+from contract.resources import Obj
+from contract.translator import (
     Action,
     Context,
     Create,
@@ -49,15 +48,12 @@ from translators.base import (
     Side,
     Translator,
     Warn,
-    register,
 )
+from translators import endpoints, externalnames
 from translators.objects import host_metadata, merge_patch, metadata_patch, same_json
 
-Obj = dict[str, Any]
 API_SERVICE = ("kubernetes", "default")
 """(name, namespace) of the virtual API server's own Service."""
-METRICS_API_SERVICE = ("vcsync-metrics", "kube-system")
-"""(name, namespace) of the virtual Service in front of the syncer's metrics API."""
 
 _HEADLESS = "None"
 _SPEC_FIELDS = (
@@ -102,11 +98,16 @@ def is_api_service(service: Obj) -> bool:
     return (meta["name"], meta.get("namespace")) == API_SERVICE
 
 
-@register
 class ServiceTranslator(Translator):
     kind = "services"
+    summary = "Sync Services; the virtual Service gets the host's ClusterIP."
+    enabled_by_default = True
     resource = resources.SERVICES
     recreate_on_new_uid = False
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (endpoints.EndpointsTranslator,)
 
     def desired(self, virtual: Obj, ctx: Context) -> Obj:
         """The host Service: translated metadata and the host spec of the virtual spec."""
@@ -119,7 +120,7 @@ class ServiceTranslator(Translator):
 
     def wants(self, source: Obj, ctx: Context) -> bool:
         meta = source["metadata"]
-        return (meta["name"], meta.get("namespace")) != METRICS_API_SERVICE
+        return (meta["name"], meta.get("namespace")) != naming.METRICS_API_SERVICE
 
     def to_host(self, virtual: Obj, ctx: Context) -> list[Action]:
         if is_api_service(virtual):
@@ -280,7 +281,7 @@ def _endpoints_first(virtual: Obj) -> list[Action]:
     if (virtual.get("spec") or {}).get("selector"):
         return []
     meta = virtual["metadata"]
-    return [EnsureSynced("endpoints", f"{meta['namespace']}/{meta['name']}")]
+    return [EnsureSynced(endpoints.EndpointsTranslator, f"{meta['namespace']}/{meta['name']}")]
 
 
 def carries_host_ips(virtual: Obj, host: Obj) -> bool:
@@ -366,7 +367,7 @@ def _follow_api_service(virtual: Obj, ctx: Context) -> list[Action]:
     Its ports stay as the virtual API server wrote them. ``ipFamilies`` is
     left out so the virtual API server derives it from the new IP.
     """
-    ip = str(ctx.values.get(pods.API_SERVICE_IP) or "")
+    ip = ctx.facts.api_service_ip
     if not ip or ip == _HEADLESS or _cluster_ips(virtual) == [ip]:
         return []
     spec = {key: value for key, value in (virtual.get("spec") or {}).items()

@@ -26,10 +26,10 @@ import orjson
 import yaml
 
 import syncer
+from contract.resources import SECRETS
 from syncer.cli import output, portforward
 from syncer.cli.errors import CliError
 from syncer.kube.blocking import BlockingError
-from syncer.kube.resources import SECRETS
 from syncer.local import binaries, hostns
 from syncer.local.process import LaunchError, wait_for
 from syncer.local.vcluster import host_client
@@ -83,7 +83,7 @@ def _communicate(proc: subprocess.Popen[str], timeout: float,
             if time.monotonic() - start >= timeout:
                 proc.kill()
                 proc.communicate()
-                raise CliError(f"helm did not finish within {timeout:.0f}s") from None
+                raise CliError(f"helm did not finish within {timeout:g}s") from None
         try:
             now = progress()
         except (BlockingError, CliError) as exc:

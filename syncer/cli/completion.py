@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from syncer.cli import checks
 from syncer.local import binaries
 
 PROG = "vcsync"
@@ -48,7 +49,7 @@ def version() -> str:
 
 def version_info() -> dict[str, Any]:
     return {"vcsync": version(), "python": platform.python_version(),
-            "kubernetesVersions": [binaries.KUBERNETES_VERSION, binaries.SKEW_KUBERNETES_VERSION],
+            "kubernetesVersions": list(checks.SUPPORTED_VERSIONS),
             "defaultKubernetesVersion": binaries.KUBERNETES_VERSION}
 
 

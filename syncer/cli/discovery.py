@@ -27,11 +27,11 @@ from typing import Any
 import orjson
 import yaml
 
+from contract import naming
 from syncer.cli import chart, kubeconfig, output, state
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
-from translators import naming
 
 CHART_SELECTOR = "app.kubernetes.io/name=vcsync"
 INSTANCE = "app.kubernetes.io/instance"
@@ -109,14 +109,17 @@ def _timestamp(text: str | None) -> float:
 def adopt(name: str, namespace: str | None) -> VClusterRecord:
     """The record of a Helm release named ``name`` found on the current host context, made
     now; CliError when there is none (or only one the local driver made elsewhere)."""
-    host_context = state.host_context(kubeconfig.load())
+    where = f" in namespace {namespace!r}" if namespace else ""
+    config = kubeconfig.load()
+    host_context = state.host_context(config, required=False)
+    if not kubeconfig.has_context(config, host_context):  # no host to look on
+        raise CliError(f"no virtual cluster named {name!r}{where}; see `vcsync list`")
     try:
         found = [f for f in on_host(host_client(host_context))
                  if f.name == name and namespace in (None, f.namespace)]
     except BlockingError as exc:
         raise CliError(f"no virtual cluster named {name!r} is recorded here, and the host "
                        f"context {host_context!r} cannot be asked ({exc})") from exc
-    where = f" in namespace {namespace!r}" if namespace else ""
     if not found:
         raise CliError(f"no virtual cluster named {name!r}{where}; see `vcsync list`")
     if len(found) > 1:

@@ -31,8 +31,21 @@ from typing import Any, TextIO
 
 import yaml
 
+from contract import discovery, naming
+from contract.options import Referenced
+from contract.resources import Obj, Resource
+from contract.translator import (
+    Action,
+    Context,
+    Create,
+    Delete,
+    Direction,
+    IssueTokens,
+    Patch,
+    Side,
+    Translator,
+)
 from syncer import config as config_mod
-from syncer.kube.resources import Resource
 from syncer.offline import (
     GroupKind,
     ManifestError,
@@ -42,25 +55,9 @@ from syncer.offline import (
     known_resources,
     read_manifests,
 )
+from syncer.planning import ensure_actions, plan, record
 from syncer.store import object_key
-from translators import base, naming, pods
-from translators.base import (
-    Action,
-    Context,
-    Create,
-    Delete,
-    Direction,
-    EnsureSynced,
-    IssueTokens,
-    Patch,
-    Requeue,
-    Side,
-    Translator,
-    Warn,
-)
-from translators.referenced import ReferencedTranslator
 
-Obj = dict[str, Any]
 DEFAULT_NAME = "my-vcluster"
 DEFAULT_API_SERVICE_IP = "10.96.0.1"
 DEFAULT_DNS_SERVICE_IP = "10.96.0.10"
@@ -129,7 +126,7 @@ def _translate(args: argparse.Namespace) -> list[Item]:
 
     cfg = read_config(args.config, args.set)
     translators = select_translators(cfg)
-    installed = base.available()
+    installed = discovery.available()
     known = known_resources(installed.values())
     objects, duplicates = _unique([as_created(o, known) for o in _read_all(args.files)])
     if not objects:
@@ -140,8 +137,8 @@ def _translate(args: argparse.Namespace) -> list[Item]:
         lookup.add(Side.VIRTUAL, obj)
     lookup.add(Side.HOST, dns_service(args.name, host_namespace, args.dns_service_ip))
     ctx = Context(args.name, host_namespace, lookup,
-                  values=translator_facts(cfg, args.api_service_ip))
-    translation = Translation(translators, ctx, installed, sections(cfg))
+                  facts=translator_facts(cfg, args.api_service_ip))
+    translation = Translation(translators, ctx, installed, switches())
     return [*duplicates, *translation.run(objects)]
 
 
@@ -180,7 +177,7 @@ def dns_service(vcluster: str, host_namespace: str, ip: str) -> Obj:
     Why: the pod translator reads every pod's nameserver from it and waits
     (requeues) while it is missing; offline there is no host cache to fill it.
     """
-    name, namespace = pods.DNS_SERVICE
+    name, namespace = naming.DNS_SERVICE
     return {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": naming.host_name(name, namespace, vcluster),
@@ -189,10 +186,10 @@ def dns_service(vcluster: str, host_namespace: str, ip: str) -> Obj:
     }
 
 
-def sections(cfg: config_mod.SyncerConfig) -> dict[str, str]:
-    """Translator kind -> the config key that switches it (for notes that say what to set)."""
-    sync = config_mod.to_dict(cfg)["sync"]
-    return {kind: f"sync.{way}.{kind}" for way in ("toHost", "fromHost") for kind in sync[way]}
+def switches() -> dict[str, str]:
+    """Built-in kind -> the config key that switches it (for notes that say what to set)."""
+    return {kind: f"sync.{cls.direction.value}.{cls.config_key()}"
+            for kind, cls in discovery.builtins().items()}
 
 
 def describe(obj: Obj) -> str:
@@ -225,10 +222,10 @@ Item = Comment | Shown
 class Translation:
     """The first reconcile of each input object, recorded instead of written.
 
-    Mirrors ``Controller.plan``, ``_execute`` and ``ensure`` for objects that
-    exist only in the virtual cluster: skip objects another controller claims,
-    filter with ``wants``, then ``to_host``; an ``EnsureSynced`` runs the
-    referenced kind's ``to_host`` without its filter, as ``ensure`` does.
+    The engine's own decision (:func:`syncer.planning.plan`, and
+    :func:`syncer.planning.ensure_actions` for an ``EnsureSynced``), its actions
+    dispatched by :func:`syncer.planning.execute` to a recorder
+    (:class:`_Recorder`), for objects that exist only in the virtual cluster.
     """
 
     def __init__(
@@ -261,16 +258,18 @@ class Translation:
         label = describe(obj)
         t = self.to_host.get(group_kind(obj))
         if t is None:
-            self._note(f"{label}: not synced to the host ({self._no_translator(obj)})")
-        elif naming.is_controlled_elsewhere(obj):
-            self._note(f"{label}: not synced (its {naming.LABEL_CONTROLLED_BY} label "
+            self.note(f"{label}: not synced to the host ({self._no_translator(obj)})")
+            return
+        actions = plan(t, self.ctx, obj, None)
+        if not actions and naming.is_controlled_elsewhere(obj):
+            self.note(f"{label}: not synced (its {naming.LABEL_CONTROLLED_BY} label "
                        "hands it to another controller)")
-        elif not t.wants(obj, self.ctx):
-            self._note(f"{label}: not synced ({self._filtered(t)})")
+        elif not actions and not t.wants(obj, self.ctx):
+            self.note(f"{label}: not synced ({self._filtered(t)})")
         else:
-            self._execute(t, obj, t.to_host(obj, self.ctx))
+            self.execute(t, obj, actions)
 
-    def _switch(self, kind: str) -> str:
+    def switch(self, kind: str) -> str:
         return self.switches.get(kind, f"plugins.{kind}")
 
     def _no_translator(self, obj: Obj) -> str:
@@ -280,45 +279,27 @@ class Translation:
         if cls is not None and cls.direction is Direction.FROM_HOST:
             return f"{kind} objects are copied from the host, not to it"
         if cls is not None:
-            return f"{self._switch(cls.kind)}.enabled is false"
+            return f"{self.switch(cls.kind)}.enabled is false"
         if kind in _WORKLOADS:
             return f"no enabled translator for {kind}; the virtual controller-manager creates " \
                    "its pods, and those are synced"
         return f"no enabled translator for {kind}; it stays in the virtual cluster"
 
     def _filtered(self, t: Translator) -> str:
-        if isinstance(t, ReferencedTranslator):
-            return f"nothing in the input references it; {self._switch(t.kind)}.all=true " \
+        if issubclass(t.options_type, Referenced):
+            return f"nothing in the input references it; {self.switch(t.kind)}.all=true " \
                    "syncs every one"
-        return f"filtered by the {self._switch(t.kind)} sync rules"
+        return f"filtered by the {self.switch(t.kind)} sync rules"
 
-    def _execute(self, t: Translator, virtual: Obj, actions: list[Action]) -> None:
+    def execute(self, t: Translator, virtual: Obj, actions: list[Action]) -> None:
         """Record ``actions``; comments gather on the object's own host copy once it exists."""
-        label = describe(virtual)
-        about: list[str] = [f"from {label}"]
-        created = False
-        for action in actions:
-            match action:
-                case Create(side=Side.HOST, subresource=None):
-                    about = self._show(action.obj, about)
-                    created = True
-                    if action.resource == t.host:
-                        about += self._first_sync_tokens(t, virtual, action.obj)
-                case Create() | Patch() | Delete():
-                    self._note(f"{label}: would {_write(action)}")
-                case EnsureSynced():
-                    about.append(self._ensure(action, label))
-                case IssueTokens():
-                    about.append(tokens_text(action))
-                case Warn(reason=reason, message=message):
-                    self._note(f"{label}: warning: {reason}: {message}")
-                case Requeue(after=after):
-                    self._note(f"{label}: would retry in {after:g}s (waits for something "
-                               "not in the input)")
-        if not created:
-            self.items += [Comment(f"{label} {text}", True) for text in about[1:]]
+        recorder = _Recorder(self, t, virtual)
+        record(actions, recorder)
+        if not recorder.created:
+            self.items += [Comment(f"{recorder.label} {text}", True)
+                           for text in recorder.about[1:]]
 
-    def _show(self, obj: Obj, comments: list[str]) -> list[str]:
+    def show(self, obj: Obj, comments: list[str]) -> list[str]:
         """Add ``obj`` unless already shown; returns the comment list that now follows it."""
         meta = obj.get("metadata") or {}
         key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
@@ -329,7 +310,7 @@ class Translation:
         self.items.append(shown)
         return shown.comments
 
-    def _first_sync_tokens(self, t: Translator, virtual: Obj, host: Obj) -> list[str]:
+    def first_sync_tokens(self, t: Translator, virtual: Obj, host: Obj) -> list[str]:
         """Token Secrets come in the first sync after the create (see translators.pods).
 
         Only its ``IssueTokens`` are shown: the rest depends on what the host
@@ -338,30 +319,70 @@ class Translation:
         try:
             actions = t.sync(virtual, host, self.ctx)
         except Exception as exc:  # preview only: the create above stands
-            self._note(f"{describe(virtual)}: first sync not previewed: {exc!r}")
+            self.note(f"{describe(virtual)}: first sync not previewed: {exc!r}")
             return []
         return [tokens_text(a) for a in actions if isinstance(a, IssueTokens)]
 
-    def _ensure(self, action: EnsureSynced, label: str) -> str:
+    def ensure(self, kind: type[Translator], key: str) -> str:
         """The comment on the referrer; also shows the referenced object's host copy."""
-        peer = self.enabled.get(action.kind)
-        cls = type(peer) if peer is not None else self.installed.get(action.kind)
-        ref = f"{cls.resource.kind if cls else action.kind} {action.key}"
+        peer = self.enabled.get(kind.kind)
+        ref = f"{kind.resource.kind} {key}"
         if peer is None:
-            return f"references: {ref}: not synced ({self._switch(action.kind)}.enabled is false)"
-        source = self.ctx.lookup.get(Side.VIRTUAL, peer.resource, action.key)
-        if source is not None and (action.kind, action.key) not in self._ensured:
-            self._ensured.add((action.kind, action.key))
-            self._execute(peer, source, peer.to_host(source, self.ctx))
+            return f"references: {ref}: not synced ({self.switch(kind.kind)}.enabled is false)"
+        source = self.ctx.lookup.get(Side.VIRTUAL, peer.resource, key)
+        if source is not None and (kind.kind, key) not in self._ensured:
+            self._ensured.add((kind.kind, key))
+            self.execute(peer, source, ensure_actions(peer, self.ctx, source, None))
         missing = "" if source is not None else " (not in the input)"
-        return f"references: {ref} -> host {self._host_name(action.key)}{missing}"
+        return f"references: {ref} -> host {self._host_name(key)}{missing}"
 
     def _host_name(self, key: str) -> str:
         namespace, _, name = key.rpartition("/")
         return self.ctx.host_name(name, namespace) if namespace else name
 
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
         self.items.append(Comment(text))
+
+
+class _Recorder:
+    """``vcsync translate``'s executor (:class:`syncer.planning.Executor`) for one object:
+    host copies to show, the rest as comments and notes."""
+
+    def __init__(self, translation: Translation, t: Translator, virtual: Obj) -> None:
+        self._translation, self._t, self._virtual = translation, t, virtual
+        self.label = describe(virtual)
+        self.about: list[str] = [f"from {self.label}"]
+        self.created = False
+
+    async def create(self, action: Create) -> None:
+        if action.side is not Side.HOST or action.subresource is not None:
+            self._translation.note(f"{self.label}: would {_write(action)}")
+            return
+        self.about = self._translation.show(action.obj, self.about)
+        self.created = True
+        if action.resource == self._t.host:
+            self.about += self._translation.first_sync_tokens(self._t, self._virtual,
+                                                              action.obj)
+
+    async def patch(self, action: Patch) -> None:
+        self._translation.note(f"{self.label}: would {_write(action)}")
+
+    async def delete(self, action: Delete) -> None:
+        self._translation.note(f"{self.label}: would {_write(action)}")
+
+    async def ensure(self, kind: type[Translator], key: str) -> None:
+        self.about.append(self._translation.ensure(kind, key))
+
+    async def issue_tokens(self, action: IssueTokens) -> float | None:
+        self.about.append(tokens_text(action))
+        return None
+
+    async def warn(self, reason: str, message: str) -> None:
+        self._translation.note(f"{self.label}: warning: {reason}: {message}")
+
+    async def requeue(self, after: float) -> None:
+        self._translation.note(f"{self.label}: would retry in {after:g}s (waits for "
+                               "something not in the input)")
 
 
 def _write(action: Create | Patch | Delete) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from contract.resources import NAMESPACES
 from syncer import config as config_mod
 from syncer.cli import (
     chart,
@@ -37,7 +38,6 @@ from syncer.cli.chart import HelmRelease
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient, BlockingError
-from syncer.kube.resources import NAMESPACES
 from syncer.local import binaries, hostns
 from syncer.local.process import CLUSTER_ENV, LaunchError, kill_all, pids_with_env
 from syncer.local.vcluster import LocalVCluster, host_client

@@ -34,7 +34,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import orjson
@@ -48,6 +48,7 @@ from tenacity import (
 )
 from yarl import URL
 
+from contract.resources import Obj, Resource
 from syncer.kube import credentials, liveness
 from syncer.kube.credentials import Endpoint
 from syncer.kube.errors import (
@@ -59,10 +60,8 @@ from syncer.kube.errors import (
     error_for,
 )
 from syncer.kube.ratelimit import TokenBucket
-from syncer.kube.resources import Resource
 from syncer.metrics import ERROR_CODE, RequestSample
 
-Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "apply", "json"]
 _CONTENT_TYPES: dict[PatchType, str] = {
     "merge": "application/merge-patch+json",

@@ -11,12 +11,11 @@ forged to look like a host name all resolve to nothing (404).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from contract import naming
+from contract.resources import Obj
 from syncer.store import Store
-from translators import naming
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

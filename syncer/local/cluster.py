@@ -1,6 +1,6 @@
 """Real control planes as local processes: a host cluster and virtual control planes.
 
-Shapes (see ``shared/design/CONTROL-PLANES.md``):
+Shapes (see ``docs/control-planes.md``):
 
 - :class:`HostCluster`: etcd + kube-apiserver + kube-controller-manager +
   kube-scheduler + kwok + metrics-server, with N fake nodes that go Ready and

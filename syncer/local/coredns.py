@@ -11,11 +11,9 @@ its nameserver (see ``translators.pods``).
 
 from __future__ import annotations
 
-from typing import Any
-
+from contract.resources import Obj
 from syncer.kube.blocking import BlockingClient, BlockingError
 
-Obj = dict[str, Any]
 IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
 NAMESPACE = "kube-system"
 _LABELS = {"k8s-app": "kube-dns"}

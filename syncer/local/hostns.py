@@ -15,17 +15,18 @@ from dataclasses import dataclass
 
 import orjson
 
-from syncer.kube import resources
+from contract import discovery, naming, resources
+from contract.resources import Resource
 from syncer.kube.blocking import BlockingClient, BlockingError
-from syncer.kube.resources import Resource
 from syncer.local.process import wait_for
-from translators import naming
 
-MANAGED_KINDS: tuple[Resource, ...] = (
-    resources.PODS, resources.SERVICES, resources.ENDPOINTS, resources.CONFIGMAPS,
-    resources.SECRETS, resources.PVCS, resources.INGRESSES, resources.NETWORKPOLICIES,
-)
-"""Namespaced host kinds the built-in translators create (all carry the managed-by label)."""
+
+def managed_kinds() -> tuple[Resource, ...]:
+    """Namespaced host kinds the built-in kinds create (all carry the managed-by label),
+    as the kinds declare them: a new kind's objects are cleaned up without a line here."""
+    return tuple(dict.fromkeys(
+        cls.host_resource or cls.resource for cls in discovery.builtins().values()
+        if cls.manages_host_objects and (cls.host_resource or cls.resource).namespaced))
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def cleanup(
     namespace is gone, so a later create of the same name does not collide
     with a terminating namespace.
     """
-    _delete_managed(client, namespace, vcluster, MANAGED_KINDS)
+    _delete_managed(client, namespace, vcluster, managed_kinds())
     _delete_priority_classes(client, namespace, vcluster)
     if keep_namespace:
         _delete_api_service(client, namespace, vcluster)

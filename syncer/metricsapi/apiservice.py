@@ -16,16 +16,14 @@ metrics-server (:mod:`syncer.local.cluster`).
 from __future__ import annotations
 
 import base64
-from typing import Any
 
+from contract import naming
+from contract.resources import APISERVICES, SERVICES, Obj, Resource
 from syncer.kube.client import KubeClient
-from syncer.kube.resources import APISERVICES, SERVICES, Resource
 from syncer.metricsapi.routes import GROUP, VERSION
-from translators.services import METRICS_API_SERVICE
 
-Obj = dict[str, Any]
 NAME = f"{VERSION}.{GROUP}"
-VIRTUAL_SERVICE = METRICS_API_SERVICE
+VIRTUAL_SERVICE = naming.METRICS_API_SERVICE
 HOST_SERVICE = ("metrics-server", "kube-system")
 """(name, namespace) of the local host's route to its metrics-server."""
 _LABELS = {"app.kubernetes.io/managed-by": "vcsync"}

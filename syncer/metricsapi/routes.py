@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote
 
+from contract.resources import Obj
 from syncer.kubelet.routes import RouteError, is_dns_label, is_dns_subdomain
 
 GROUP = "metrics.k8s.io"
@@ -46,7 +46,6 @@ GROUP_HEADER = "x-remote-group"
 UID_HEADER = "x-remote-uid"
 EXTRA_PREFIX = "x-remote-extra-"
 
-Obj = dict[str, Any]
 
 DISCOVERY: Obj = {
     "kind": "APIResourceList",

@@ -28,24 +28,22 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 from aiohttp import web
 
+from contract import naming
+from contract.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS, Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import ApiError, BadRequest, KubeError, NotFound
-from syncer.kube.resources import NODE_METRICS, NODES, POD_METRICS, PODS, SUBJECTACCESSREVIEWS
 from syncer.kubelet.pods import CachedPods
 from syncer.kubelet.routes import RouteError
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME, peer_allowed
 from syncer.metricsapi import routes, translate
 from syncer.metricsapi.routes import GROUP_VERSION, MetricsCall
-from translators import naming
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 HOST_UNAVAILABLE = (f"the host cluster does not serve {GROUP_VERSION} (it needs a "
                     "metrics-server, or its metrics-server is not ready)")
 

@@ -11,11 +11,9 @@ claims is dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
+from contract.resources import Obj
 from syncer.metricsapi.routes import GROUP, GROUP_VERSION, KINDS, MetricsCall
-
-Obj = dict[str, Any]
 
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
             405: "MethodNotAllowed", 503: "ServiceUnavailable"}

@@ -10,14 +10,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
+from contract.resources import Obj
 from syncer.cli.main import main
-
-Obj = dict[str, Any]
 
 
 def _json(path: Path) -> Obj:

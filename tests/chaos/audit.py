@@ -23,10 +23,10 @@ from pathlib import Path
 import orjson
 import yaml
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import AlreadyExists
-from syncer.kube.resources import Resource
 from syncer.local.cluster import ControlPlane
 from tests.support import kubeconfig_for_token
 

@@ -32,7 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import (
     AlreadyExists,
@@ -43,9 +44,7 @@ from syncer.kube.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from syncer.kube.resources import Resource
 
-Obj = dict[str, Any]
 T = TypeVar("T")
 _TRANSIENT = (ConnectionLost, ServerError, TooManyRequests, Forbidden, Unauthorized)
 """Answers of an API server that is down or coming back: a restarted kube-apiserver

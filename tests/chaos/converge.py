@@ -3,9 +3,11 @@
 Why not ask the syncer: after a fault the syncer's caches are exactly what is
 in doubt. The oracle lists both API servers fresh (no cache, no watch), runs
 the *real* enabled translators over those lists through the engine's own
-decision (:func:`syncer.controller.plan`, as ``vcsync translate`` runs them
-offline over :class:`syncer.offline.ManifestLookup`), and reports every action
-that would still be a write on either side, plus what no action shows:
+decision (:func:`syncer.planning.plan`, its actions dispatched by
+:func:`syncer.planning.execute` to a recording executor, as ``vcsync
+translate`` does offline over :class:`syncer.offline.ManifestLookup`), and
+reports every action that would still be a write on either side, plus what no
+action shows:
 
 - two host objects claiming one virtual object (a duplicate);
 - a managed host object (our ``managed-by`` label) that no translator claims
@@ -29,37 +31,35 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
-from syncer import config as config_mod
-from syncer.app import select_translators, translator_facts
-from syncer.controller import ensure_actions, plan
-from syncer.kube import resources as r
-from syncer.kube.errors import KubeError
-from syncer.kube.resources import Resource
-from syncer.local.hostns import MANAGED_KINDS
-from syncer.offline import ManifestLookup
-from syncer.store import object_key
-from syncer.writer import TOKEN_REFRESH_AT
-from tests.cluster.conftest import Stack
-from translators import naming, nodes
-from translators.base import (
-    Action,
+from contract import naming
+from contract import resources as r
+from contract.facts import Facts
+from contract.resources import Obj, Resource
+from contract.translator import (
     Context,
     Create,
     Delete,
-    EnsureSynced,
     IssueTokens,
     Patch,
     Side,
     Translator,
 )
+from syncer import config as config_mod
+from syncer.app import select_translators, translator_facts
+from syncer.kube.errors import KubeError
+from syncer.local.hostns import managed_kinds
+from syncer.offline import ManifestLookup
+from syncer.planning import ensure_actions, plan, record
+from syncer.store import object_key
+from syncer.writer import TOKEN_REFRESH_AT
+from tests.cluster.conftest import Stack
+from translators import nodes
 
-Obj = dict[str, Any]
 Listed = tuple[Side, Resource]
 _PATCH_TEXT = 240
 _SHOWN_ON_TIMEOUT = 40
@@ -72,7 +72,7 @@ class World:
     vcluster: str
     host_namespace: str
     translators: Sequence[Translator]
-    values: Mapping[str, Any]
+    facts: Facts
     objects: dict[Listed, list[Obj]] = field(default_factory=dict)
     now: float = field(default_factory=time.time)
 
@@ -101,7 +101,7 @@ def watched(translators: Iterable[Translator], vcluster: str) -> dict[Listed, st
         needs += [*t.reads(), *((tr.side, tr.resource) for tr in t.triggers())]
         for side, resource in needs:
             found.setdefault((side, resource), owned if side == Side.HOST else "")
-    for resource in MANAGED_KINDS:
+    for resource in managed_kinds():
         found.setdefault((Side.HOST, resource), owned)
     return found
 
@@ -115,7 +115,7 @@ def compare(world: World) -> list[str]:
     for (side, resource), items in world.objects.items():
         for item in items:
             lookup.add(side, _typed(item, resource))
-    ctx = Context(world.vcluster, world.host_namespace, lookup, values=world.values)
+    ctx = Context(world.vcluster, world.host_namespace, lookup, facts=world.facts)
     found: list[str] = []
     for t in world.translators:
         found += _translator_differences(t, ctx, world)
@@ -148,32 +148,48 @@ def _translator_differences(t: Translator, ctx: Context, world: World) -> list[s
             names = ", ".join(sorted(h["metadata"]["name"] for h in hosts))
             found.append(f"duplicate: {len(hosts)} host {t.host.kind}s for virtual {key}: {names}")
         virtual, host = virtuals.get(key), (hosts[0] if hosts else None)
-        for action in plan(t, ctx, virtual, host):
-            text = _pending(action, t, ctx, world, virtual, host)
-            if text:
-                found.append(f"{t.kind} {key}: {text}")
+        pending = _Pending(t, ctx, world, virtual, host)
+        record(plan(t, ctx, virtual, host), pending)
+        found += [f"{t.kind} {key}: {text}" for text in pending.found]
     return found
 
 
-def _pending(
-    action: Action, t: Translator, ctx: Context, world: World,
-    virtual: Obj | None, host: Obj | None,
-) -> str | None:
-    """What ``action`` would still write, or None when it is a legitimate no-op."""
-    match action:
-        case Create():
-            return f"missing: would create {_target(action)}"
-        case Patch():
-            if _heartbeat_only(t, action, ctx, virtual, host):
-                return None
-            return f"stale: would patch {_target(action)}: {_short(action.patch)}"
-        case Delete():
-            return f"extra: would delete {_target(action)}"
-        case EnsureSynced(kind=kind, key=key):
-            return _ensure_pending(world, ctx, kind, key)
-        case IssueTokens():
-            return _tokens_pending(action, ctx, world)
-    return None  # Warn and Requeue write no object
+class _Pending:
+    """The judge's executor (:class:`syncer.planning.Executor`) for one key: what each
+    action would still write, as text; legitimate no-ops add nothing."""
+
+    def __init__(self, t: Translator, ctx: Context, world: World, virtual: Obj | None,
+                 host: Obj | None) -> None:
+        self.t, self.ctx, self.world = t, ctx, world
+        self.virtual, self.host = virtual, host
+        self.found: list[str] = []
+
+    async def create(self, action: Create) -> None:
+        self.found.append(f"missing: would create {_target(action)}")
+
+    async def patch(self, action: Patch) -> None:
+        if not _heartbeat_only(self.t, action, self.ctx, self.virtual, self.host):
+            self.found.append(f"stale: would patch {_target(action)}: {_short(action.patch)}")
+
+    async def delete(self, action: Delete) -> None:
+        self.found.append(f"extra: would delete {_target(action)}")
+
+    async def ensure(self, kind: type[Translator], key: str) -> None:
+        self._add(_ensure_pending(self.world, self.ctx, kind, key))
+
+    async def issue_tokens(self, action: IssueTokens) -> float | None:
+        self._add(_tokens_pending(action, self.ctx, self.world))
+        return None
+
+    async def warn(self, reason: str, message: str) -> None:
+        """A Warning writes no object: nothing is missing for it."""
+
+    async def requeue(self, after: float) -> None:
+        """Nor does a requeue."""
+
+    def _add(self, text: str | None) -> None:
+        if text:
+            self.found.append(text)
 
 
 def _target(action: Create | Patch | Delete) -> str:
@@ -208,19 +224,19 @@ def _heartbeat_only(t: Translator, action: Patch, ctx: Context, virtual: Obj | N
     if t.kind != "nodes" or action.subresource != "status" or virtual is None or host is None:
         return False
     return not nodes.status_patch(_without_heartbeats(virtual), _without_heartbeats(host),
-                                  nodes.kubelet_endpoint(ctx))
+                                  ctx.facts.kubelet_endpoint)
 
 
-def _ensure_pending(world: World, ctx: Context, kind: str, key: str) -> str | None:
+def _ensure_pending(world: World, ctx: Context, kind: type[Translator], key: str) -> str | None:
     """An ``EnsureSynced`` is pending when the referenced copy would be created now."""
-    peer = next((t for t in world.translators if t.kind == kind), None)
+    peer = next((t for t in world.translators if t.kind == kind.kind), None)
     if peer is None:
         return None  # a disabled kind has nothing to ensure (as in the engine)
     virtual = ctx.lookup.get(Side.VIRTUAL, peer.resource, key)
     hosts = _owners(peer, ctx, world.items(Side.HOST, peer.host)).get(key, [])
     actions = ensure_actions(peer, ctx, virtual, hosts[0] if hosts else None)
     writes = [a for a in actions if isinstance(a, Create | Patch | Delete)]
-    return f"missing referenced {kind} {key}: would {_target(writes[0])}" if writes else None
+    return f"missing referenced {kind.kind} {key}: would {_target(writes[0])}" if writes else None
 
 
 def _tokens_pending(action: IssueTokens, ctx: Context, world: World) -> str | None:
@@ -248,7 +264,7 @@ def _unclaimed(world: World, ctx: Context) -> list[str]:
     """
     pods_by_uid = {p["metadata"].get("uid") for p in world.items(Side.VIRTUAL, r.PODS)}
     found: list[str] = []
-    for resource in MANAGED_KINDS:
+    for resource in managed_kinds():
         claimers = [t for t in world.translators if t.host == resource]
         for host in world.items(Side.HOST, resource):
             if not naming.is_managed(host, world.vcluster):

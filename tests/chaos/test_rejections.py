@@ -32,14 +32,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import Forbidden, Invalid, NotFound
-from syncer.kube.resources import Resource
 from tests.chaos import audit
 from tests.chaos.churn import Churn, ChurnSpec
 from tests.chaos.conftest import SYNCER_USER, Report
@@ -49,7 +48,6 @@ from tests.cluster.conftest import Stack
 from tests.suite_size import pick
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 ADMISSION = "admissionregistration.k8s.io"
 POLICIES = Resource(ADMISSION, "v1", "validatingadmissionpolicies",
                     "ValidatingAdmissionPolicy", namespaced=False)

@@ -35,16 +35,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj, Resource
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
-from syncer.kube.resources import Resource
 from syncer.local.cluster import ControlPlane
 from syncer.local.syncer_process import SyncerProcess
 from tests.chaos import audit
@@ -56,7 +55,6 @@ from tests.cluster.conftest import VC, Stack, sync_config
 from tests.suite_size import pick
 from tests.support import api_host, http_get, kubeconfig_for_token, metric_total, wait_until
 
-Obj = dict[str, Any]
 FLOWCONTROL = "flowcontrol.apiserver.k8s.io"
 PRIORITY_LEVELS = Resource(FLOWCONTROL, "v1", "prioritylevelconfigurations",
                            "PriorityLevelConfiguration", namespaced=False)

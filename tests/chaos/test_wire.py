@@ -38,7 +38,9 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import REQUEST_TIMEOUT, WATCH_DEADLINE, ClientSettings, KubeClient
 from syncer.kube.errors import ConnectionLost, Gone
 from syncer.local.cluster import ControlPlane, HostCluster, VirtualControlPlane
@@ -52,9 +54,7 @@ from tests.conftest import OWNER, running
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.suite_size import pick
 from tests.support import http_get, syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 UNCACHED = ["--watch-cache=false"]
 
 

@@ -27,13 +27,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from contract.resources import Obj
 from syncer.kube.blocking import BlockingClient, probe
 from syncer.local import binaries
 from syncer.local.process import Component, LaunchError, free_port, wait_for
 
-Obj = dict[str, Any]
 _BINARIES = ("kube-apiserver", "kube-controller-manager", "kine", "etcd")
 
 

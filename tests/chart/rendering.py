@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from contract.resources import Obj
 from syncer.local import binaries
 
-Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "vcsync"
 RELEASE = "vc1"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from contract.options import NodeOptions
 from syncer import config
 from syncer.app import read_config, select_translators
 from tests.chart.rendering import (
@@ -76,19 +77,24 @@ def test_values_reach_the_config(
     assignment: str, dotted: str, value: object, tmp_path: Path
 ) -> None:
     _, path = rendered_config([assignment], tmp_path)
-    node: Any = config.load(path)
+    assert reached(config.load(path), dotted) == value
+    assert reached(config.SyncerConfig(), dotted) != value, "the assignment must change something"
+
+
+def reached(node: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (attribute names; a kind's section is found by its key)."""
     for attribute in dotted.split("."):
-        node = getattr(node, attribute)
-    assert node == value
-    default: Any = config.SyncerConfig()
-    for attribute in dotted.split("."):
-        default = getattr(default, attribute)
-    assert default != value, "the assignment must change something"
+        if isinstance(node, config.Kinds):
+            head, *rest = attribute.split("_")
+            node = node[head + "".join(word.capitalize() for word in rest)]
+        else:
+            node = getattr(node, attribute)
+    return node
 
 
 def test_labels_reach_the_config(tmp_path: Path) -> None:
     _, path = rendered_config(VALUE_SETS["real-nodes"], tmp_path)
-    selector = config.load(path).sync.from_host.nodes.selector
+    selector = config.load(path).sync.from_host.section("nodes", NodeOptions).selector
     assert selector.all is True
     assert dict(selector.labels) == {"type": "kwok"}
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from contract.resources import Obj
 from syncer.kubelet.tls import CLIENT_COMMON_NAME, FRONT_PROXY_COMMON_NAME
 from tests.chart.rendering import (
     NAMESPACE,
@@ -23,8 +23,6 @@ from tests.chart.rendering import (
     render,
     secret_data,
 )
-
-Obj = dict[str, Any]
 
 
 def certs(assignments: list[str] | None = None) -> tuple[dict[str, bytes], dict[str, bytes]]:

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from contract import resources
+from contract.resources import Obj, Resource
+from contract.translator import Direction, Side
 from syncer import config
 from syncer.app import select_translators
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from tests.chart.rendering import NAMESPACE, RELEASE, VALUE_SETS, find, render, syncer_config
-from translators.base import Direction, Side
+from tests.chart.rendering import (
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    VALUE_SETS,
+    find,
+    generator,
+    helm,
+    render,
+    set_flags,
+    syncer_config,
+)
+from tests.support import install_plugin
 
-Obj = dict[str, Any]
 READ = ["get", "list", "watch"]
 GET_LIST = ["get", "list"]
 WRITE = ["create", "delete", "get", "list", "patch", "watch"]
@@ -128,7 +139,8 @@ def test_classes_shown_from_the_host_are_read_only() -> None:
 
 
 def needed(cfg: config.SyncerConfig) -> tuple[Table, Table]:
-    """What the syncer touches on the host, derived from the translators it would run."""
+    """What the syncer touches on the host, derived from the translators it would run
+    (independently of ``Translator.host_permissions``, which the chart's rules come from)."""
     tables: dict[bool, defaultdict[str, set[str]]] = {True: defaultdict(set),
                                                       False: defaultdict(set)}
 
@@ -144,15 +156,8 @@ def needed(cfg: config.SyncerConfig) -> tuple[Table, Table]:
         for side, res in cached:
             if side == Side.HOST:
                 add(res, READ)
-        if t.kind == "pods":
-            add(resources.PODS, ["patch"], "ephemeralcontainers")  # debug containers
-            add(resources.PODS, ["get"], "log")  # the kubelet endpoint (syncer.kubelet)
-            for sub in ("exec", "attach", "portforward"):
-                add(resources.PODS, ["create"], sub)
-            add(resources.SECRETS, ["create", "get", "update"])  # token Secrets (writer)
-            add(resources.POD_METRICS, GET_LIST)  # the metrics API (syncer.metricsapi)
-        if t.kind == "nodes":
-            add(resources.NODE_METRICS, GET_LIST)  # ... for virtual nodes
+        for extra in t.host_rules:  # declared; pinned by the tests of exact rules above
+            add(extra.resource, list(extra.verbs), extra.subresource)
     return ({k: sorted(v) for k, v in tables[True].items()},
             {k: sorted(v) for k, v in tables[False].items()})
 
@@ -185,3 +190,25 @@ def test_rules_match_what_the_translators_touch(name: str, tmp_path: Path) -> No
     written = {k for k, verbs in as_table(cluster).items() if "create" in verbs}
     assert written <= {"scheduling.k8s.io/priorityclasses"}
     assert yaml.safe_dump(role)  # plain data
+
+
+def test_a_plugins_declared_permissions_reach_the_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart generated where a plugin is installed grants its kind's permissions when
+    ``plugins.<kind>.enabled``, and nothing of it otherwise."""
+    install_plugin(tmp_path, monkeypatch, "vcsync_example",
+                   "examples = vcsync_example:ExampleTranslator")
+    chart = tmp_path / "vcsync"
+    shutil.copytree(CHART, chart)
+    (chart / "files" / "host-rules.yaml").write_text(generator().rules_text())
+    widgets = rule("example.com", "widgets", WRITE)
+
+    def role(*assignments: str) -> list[Obj]:
+        text = helm("template", RELEASE, str(chart), "-n", NAMESPACE,
+                    *set_flags(list(assignments))).stdout
+        return rendered_rules([doc for doc in yaml.safe_load_all(text) if doc])[0]
+
+    assert widgets in role("plugins.examples.enabled=true")
+    assert widgets not in role()
+    assert role() == rendered_rules(render())[0]

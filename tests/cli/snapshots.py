@@ -14,11 +14,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import yaml
 
+from contract.resources import Obj
 from syncer.cli.state import VClusterRecord
 from syncer.kube.blocking import BlockingClient
 from syncer.kube.client import KubeClient
@@ -29,7 +29,6 @@ from tests.chaos.converge import wait_converged
 from tests.cli.conftest import HOST, Cli
 from tests.cluster.conftest import Stack
 
-Obj = dict[str, Any]
 Key = tuple[str, str, str]
 """(list path, namespace, name)"""
 CHANGED_BY_A_RESTORE = ("/pods", "/events", "/leases", "/endpoints", "/endpointslices",

@@ -57,3 +57,24 @@ def test_helm_driver_refuses_values_the_schema_refuses(cli: Cli) -> None:
                       "policies.podSecurityStandard=lenient")
     assert "invalid values" in error
     assert "hv2" not in cli.listed()
+
+
+def test_helm_driver_upgrade_changes_values_and_refuses_a_downgrade(cli: Cli) -> None:
+    cli.use_host()
+    cli.run("create", "hu", "--driver", "helm", "--no-connect", "--set", NO_PROVISIONER)
+    try:
+        upgraded = cli.run("create", "hu", "--upgrade", "--set", NO_PROVISIONER,
+                           "--set", "sync.toHost.ingresses.enabled=true")
+        assert "upgraded" in upgraded.stderr
+        config = cli.kubectl_json("get", "configmap", "hu-config", "-n", "vcluster-hu")
+        rules = yaml.safe_load(config["data"]["config.yaml"])["sync"]["toHost"]
+        assert rules["ingresses"]["enabled"] is True
+        releases = cli.kubectl_json("get", "secrets", "-n", "vcluster-hu",
+                                    "--selector=owner=helm,name=hu")["items"]
+        assert len(releases) == 2, "helm upgrade made no new revision"
+        assert cli.listed()["hu"]["status"] == "Running"
+        err = cli.fails("create", "hu", "--upgrade", "--set", NO_PROVISIONER,
+                        "--kubernetes-version", "v1.35.4")
+        assert "downgrade" in err, err
+    finally:
+        cli.run("delete", "hu", check=False)

@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from cryptography import x509
 
+from contract import naming
 from tests.cli.conftest import HOST_CONTEXT, Cli
 from tests.support import eventually
-from translators import naming
 
 
 def _context(name: str) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 
+from contract import naming
 from syncer.local import binaries
 from tests.cli.conftest import Cli
 from tests.support import eventually
-from translators import naming
 
 
 def test_older_virtual_cluster_on_newer_host(cli: Cli) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract import naming
 from tests.cli.conftest import HOST_CONTEXT, Cli
 from tests.support import eventually
-from translators import naming
 
 TOUR = ("my-vcluster", "my-vcluster-2")
 VIRTUAL_DEFAULTS = {"default", "kube-node-lease", "kube-public", "kube-system"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import orjson
 import yaml
 
+from contract import naming
 from syncer.local import binaries
 from tests.cli.conftest import HOST_CONTEXT, Cli
 from tests.support import eventually
-from translators import naming
 
 
 def _pids(cli: Cli, name: str) -> dict[str, int]:

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns, hostns
@@ -27,9 +29,7 @@ from syncer.local.process import free_port
 from syncer.local.syncer_process import SyncerProcess
 from tests.conftest import ClientFactory, track, untrack
 from tests.support import wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 VC = "vc1"
 FAST_LEASE = {"leaseDuration": 4, "renewDeadline": 3, "retryPeriod": 0.5}
 

@@ -12,9 +12,9 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.local import binaries
 from syncer.local.cluster import HostCluster, VirtualControlPlane
@@ -23,7 +23,6 @@ from tests.cluster.conftest import Stack, open_stack, sync_config
 from tests.conftest import track, untrack
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 NS = "demo"
 
 

@@ -28,12 +28,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 import yaml
 
+from contract import naming
+from contract.resources import Obj
 from syncer.cli import portforward
 from syncer.cli.errors import CliError
 from syncer.cli.state import VClusterRecord
@@ -45,9 +46,7 @@ from tests.chart.localpod import LocalPod
 from tests.chart.rendering import CHART, VALUE_SETS, helm, template
 from tests.conftest import OWNER, track, untrack
 from tests.support import eventually, kubeconfig_for_token, kubectl
-from translators import naming
 
-Obj = dict[str, Any]
 RELEASE = "tenant"
 
 

@@ -21,22 +21,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
+from contract.translator import Context, Create, Side
 from syncer.controller import CacheLookup, Controller, Wiring
 from syncer.informer import InformerSet
-from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import AlreadyExists
 from syncer.writer import EventRecorder, StatusBatcher, Writer
 from tests.cluster.conftest import VC, Stack
-from translators import naming
-from translators.base import Context, Create, Side
 from translators.configmaps import ConfigMapTranslator
 
-Obj = dict[str, Any]
 NS = "default"
 
 
@@ -53,7 +52,7 @@ async def engine(stack: Stack) -> AsyncIterator[Engine]:
     """A ConfigMap controller whose virtual cache runs and whose host cache does not."""
     await stack.virtual.create(r.CONFIGMAPS, {"metadata": {"name": "lagging"},
                                               "data": {"k": "v"}}, NS)
-    clients: dict[str, KubeClient] = {Side.HOST: stack.host, Side.VIRTUAL: stack.virtual}
+    clients: dict[Side, KubeClient] = {Side.HOST: stack.host, Side.VIRTUAL: stack.virtual}
     informers = InformerSet(clients, stack.host_namespace, f"{naming.LABEL_MANAGED_BY}={VC}")
     status = StatusBatcher(stack.virtual, lambda: True)
     writer = Writer(clients, VC, stack.host_namespace, lambda: True, status)

@@ -14,7 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
+from contract.translator import Create, Side
 from syncer.kube.client import KubeClient
 from syncer.local.syncer_process import SyncerProcess
 from syncer.writer import StatusBatcher, Writer
@@ -27,10 +30,7 @@ from tests.support import (
     syncer_idle,
     wait_until,
 )
-from translators import naming
-from translators.base import Create, Side
 
-Obj = dict[str, Any]
 NS = "team"
 
 
@@ -158,9 +158,11 @@ async def test_restart_collects_orphans_and_idle_restart_writes_nothing(team: St
     third = stack.syncer().start()
     await wait_until(lambda: syncer_idle(third.url), "the resync after restart to finish")
     assert metric_samples(third.url, "vcsync_writes_total", side="host") == {}
+    host = api_host(stack.host_cluster)
+    assert metric_total(third.url, "rest_client_requests_total", host=host, method="GET") > 0, \
+        "no request counted under the host API server's host label"
     non_get = sum(
-        metric_total(third.url, "rest_client_requests_total", host=api_host(stack.host_cluster),
-                     method=m)
+        metric_total(third.url, "rest_client_requests_total", host=host, method=m)
         for m in ("POST", "PATCH", "PUT", "DELETE")
     )
     assert non_get == 0, "an idle restart must not write to the host"
@@ -198,7 +200,7 @@ async def test_a_repeated_binding_is_not_an_error(team: Stack) -> None:
     """The cache may lag behind our own binding; binding again (409) counts as done."""
     await team.virtual.create(r.PODS, {"metadata": {"name": "p"}, "spec": {
         "containers": [{"name": "c", "image": "busybox"}]}}, NS)
-    clients: dict[str, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
+    clients: dict[Side, KubeClient] = {Side.VIRTUAL: team.virtual, Side.HOST: team.host}
     writer = Writer(clients, VC, team.host_namespace, lambda: True,
                     StatusBatcher(team.virtual, lambda: True))
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "namespace": NS},

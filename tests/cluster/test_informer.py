@@ -9,20 +9,19 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
+from contract import resources as r
+from contract.resources import Obj
 from syncer.informer import Informer
-from syncer.kube import resources as r
 from syncer.kube.client import KubeClient
 from syncer.local.cluster import ControlPlane, HostCluster
 from tests.conftest import OWNER, ClientFactory
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 Seen = list[tuple[str, Obj | None, Obj | None]]
 
 

@@ -7,12 +7,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube import liveness
-from syncer.kube import resources as r
 from syncer.kube.client import ClientSettings, KubeClient
 from syncer.kube.errors import (
     AlreadyExists,
@@ -29,7 +29,6 @@ from tests.conftest import OWNER, ClientFactory
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.support import TcpConnection, kubeconfig_for_token, tcp_connections, wait_until
 
-Obj = dict[str, Any]
 KEEPALIVE_TIMER = 2
 """/proc/net/tcp's code for a socket whose keepalive timer runs."""
 

@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj
 from syncer.local.cluster import HostCluster
 from syncer.local.pki import Pki
-from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant
+from tests.cluster.tenants import NS, Tenant, pod, running, start_tenant, stop_tenant
 from tests.support import eventually, http_get, kubeconfig_for_token
 
 LOGS = r.Resource("kwok.x-k8s.io", "v1alpha1", "logs", "Logs")

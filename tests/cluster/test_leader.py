@@ -17,20 +17,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from contract.resources import LEASES, Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import Conflict
-from syncer.kube.resources import LEASES
 from syncer.leader import JITTER_FACTOR, LeaderElector
 from syncer.local.cluster import HostCluster
 from tests.conftest import ClientFactory
 from tests.proxy import FaultyProxy, kubeconfig_via
 from tests.support import wait_until
-
-Obj = dict[str, Any]
 
 NAMESPACE = "default"
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5

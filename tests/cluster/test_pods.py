@@ -1,4 +1,4 @@
-"""Pods end to end (ACCEPTANCE scenarios 1, 7-17, 19, 24-25, 27 and the seed's exercise).
+"""Pods end to end (docs/acceptance.md, scenarios 1, 7-17, 19, 24-25, 27 and the seed's exercise).
 
 Real host (etcd, apiserver, controller-manager, scheduler, kwok nodes), a real
 virtual control plane and a real ``vcsync run`` process between them.
@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.local.cluster import HostCluster, fake_node
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.support import metric_samples, syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 NS = "demo"
 
 

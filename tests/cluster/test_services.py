@@ -1,4 +1,4 @@
-"""Services, Endpoints, DNS, events (ACCEPTANCE scenarios 20-23 and 29) end to end.
+"""Services, Endpoints, DNS, events (docs/acceptance.md, scenarios 20-23 and 29) end to end.
 
 Addresses written into Endpoints and LoadBalancer status are documentation
 addresses (192.0.2.0/24): objects only, never dialled (the API server refuses
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local import coredns
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 NS = "shop"
 
 

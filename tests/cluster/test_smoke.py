@@ -7,17 +7,15 @@ import os
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.local import binaries, network
 from syncer.local.cluster import HostCluster, VirtualControlPlane
 from syncer.local.process import leftover_pids
 from tests.conftest import ClientFactory, VirtualFactory
 from tests.support import kubectl, listening_addresses, wait_until
-
-Obj = dict[str, Any]
 
 
 def _deployment(name: str, replicas: int) -> Obj:

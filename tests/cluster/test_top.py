@@ -23,7 +23,9 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import KubeError
 from syncer.local import kwok
@@ -31,9 +33,8 @@ from syncer.local.cluster import HostCluster
 from syncer.local.pki import Pki
 from syncer.metricsapi import apiservice
 from syncer.metricsapi.server import HOST_UNAVAILABLE
-from tests.cluster.tenants import NS, Obj, Tenant, pod, running, start_tenant, stop_tenant
+from tests.cluster.tenants import NS, Tenant, pod, running, start_tenant, stop_tenant
 from tests.support import eventually, kubeconfig_for_token, wait_until
-from translators import naming
 
 OPS = "ops"
 USAGE = {"web": ("250m", "100Mi"), "api": ("125m", "64Mi"), "cron": ("50m", "32Mi"),

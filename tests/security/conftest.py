@@ -33,7 +33,8 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import NotFound
 from syncer.local.cluster import HostCluster, VirtualControlPlane, fake_node
@@ -41,7 +42,6 @@ from tests.cluster.conftest import Stack, config, open_stack, stack, sync_config
 from tests.conftest import track, untrack
 from tests.support import wait_until
 
-Obj = dict[str, Any]
 TENANT_A = "vc1"
 TENANT_B = "vc2"
 ENDPOINTSLICES = r.Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")

@@ -32,10 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.resources import Obj
 from tests.cluster.conftest import VC
 from tests.suite_size import pick
-
-Obj = dict[str, Any]
 
 NS = "corpus"
 LONG_NS = "ns-" + "l" * 59 + "g"

@@ -26,16 +26,16 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.errors import ApiError, NotFound
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import VC, Stack, sync_config
 from tests.security import corpus as c
 from tests.suite_size import pick
 from tests.support import metric_samples, metric_total, syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 KINDS: dict[str, r.Resource] = {res.kind: res for res in (
     r.PODS, r.SERVICES, r.ENDPOINTS, r.CONFIGMAPS, r.SECRETS, r.PVCS, r.INGRESSES,
     r.NETWORKPOLICIES, r.PRIORITYCLASSES)}

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.errors import NotFound
 from tests.cluster.conftest import Stack, sync_config
 from tests.security.conftest import (
@@ -31,7 +32,6 @@ from tests.security.conftest import (
 )
 from tests.support import syncer_idle, wait_until
 
-Obj = dict[str, Any]
 ARENA = "hostile-preemption-arena"
 ARENA_TAINT = {"key": "vcsync.test/arena", "value": "preemption", "effect": "NoSchedule"}
 ARENA_CPU = "1"

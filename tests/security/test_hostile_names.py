@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from tests.security.conftest import (
     HostTargets,
     Tenants,
@@ -26,9 +28,7 @@ from tests.security.conftest import (
     warnings,
 )
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 VIRTUAL_KINDS = (r.PODS, r.SERVICES, r.CONFIGMAPS, r.SECRETS, r.ENDPOINTS)
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from tests.security.conftest import (
     ENDPOINTSLICES,
@@ -32,9 +34,7 @@ from tests.security.conftest import (
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 HOSTNAME = "kubernetes.io/hostname"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
+from contract.resources import Obj
 from syncer.kube.errors import ApiError, NotFound
 from tests.cluster.conftest import Stack
 from tests.security.conftest import (
@@ -31,9 +33,7 @@ from tests.security.conftest import (
     wait_warning,
 )
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 TAINTED_NODE = "hostile-tainted-node"
 TAINT = {"key": "platform.example/dedicated", "value": "system", "effect": "NoSchedule"}
 SYSTEM_PRIORITY = 2_000_000_000

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-from syncer.kube import resources as r
+from contract import naming
+from contract import resources as r
 from syncer.local.syncer_process import SyncerProcess
 from tests.cluster.conftest import Stack
 from tests.security.conftest import fresh_namespace, restricted_pod, wait_warning
 from tests.suite_size import pick
 from tests.support import syncer_idle, wait_until
-from translators import naming
 
-Obj = dict[str, Any]
 CONFIG_MAPS = pick(400, 3000)
 QUOTA_PODS = pick(3, 10)
 EXTRA_PODS = 2

@@ -5,13 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import Resource
-from translators.base import Index, Side
-
-Obj = dict[str, Any]
+from contract import resources
+from contract.resources import Obj, Resource
+from contract.translator import Index, Side
 
 
 class FakeLookup:

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract import naming, resources
+from contract.facts import Facts
+from contract.resources import Obj
+from contract.translator import Context, Create, EnsureSynced, Requeue, Side, Warn
 from syncer.controller import warning_text
-from syncer.kube import resources
 from syncer.kube.errors import Forbidden, Invalid
 from tests.unit.fakes import FakeLookup
-from translators import naming, pods, policy
-from translators.base import Context, Create, EnsureSynced, Requeue, Side, Warn
+from translators import pods
+from translators.priorityclasses import PriorityClassTranslator
 from translators.services import ServiceTranslator
 
-Obj = dict[str, Any]
 VC = "vc1"
 HOST_NS = "vcluster-abc"
 NS = "corpus"
 
 
 def _context(lookup: FakeLookup | None = None) -> Context:
-    return Context(VC, HOST_NS, lookup or FakeLookup(), values={pods.API_SERVICE_IP: "10.96.0.1"})
+    return Context(VC, HOST_NS, lookup or FakeLookup(), facts=Facts(api_service_ip="10.96.0.1"))
 
 
 def _pod(**spec: Any) -> Obj:
@@ -36,7 +38,7 @@ def _world_with_services(count: int, ports: int) -> FakeLookup:
     """The caches a pod is translated from: the DNS Service on the host, ``count``
     Services with ``ports`` ports each in the pod's virtual namespace."""
     lookup = FakeLookup()
-    dns_name, dns_ns = pods.DNS_SERVICE
+    dns_name, dns_ns = naming.DNS_SERVICE
     lookup.add(Side.HOST, resources.SERVICES, {
         "metadata": {"name": naming.host_name(dns_name, dns_ns, VC), "namespace": HOST_NS},
         "spec": {"clusterIP": "10.96.0.10"}})
@@ -121,10 +123,10 @@ def test_warning_text_names_no_host_object() -> None:
 def test_pod_naming_a_synced_priority_class_waits_for_its_host_copy() -> None:
     """Host admission refuses a pod naming a PriorityClass that does not exist yet: the
     class's copy is made first (like a mounted ConfigMap's), not after a refusal."""
-    ctx = Context(VC, HOST_NS, _world_with_services(0, 0), values={
-        pods.API_SERVICE_IP: "10.96.0.1", policy.SYNC_PRIORITY_CLASSES: True})
+    ctx = Context(VC, HOST_NS, _world_with_services(0, 0), facts=Facts(
+        api_service_ip="10.96.0.1", synced=frozenset({"priorityClasses"})))
     actions = pods.PodTranslator().to_host(_pod(priorityClassName="high"), ctx)
-    assert actions[-2:-1] == [EnsureSynced("priorityClasses", "high")]
+    assert actions[-2:-1] == [EnsureSynced(PriorityClassTranslator, "high")]
     assert isinstance(actions[-1], Create)
     system = pods.PodTranslator().to_host(_pod(priorityClassName="system-node-critical"), ctx)
     assert not [a for a in system if isinstance(a, EnsureSynced)]

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract import naming
+from contract import resources as r
+from contract.facts import Facts
+from contract.resources import Obj, Resource
+from contract.translator import Context, Create, Side
 from syncer import config as config_mod
 from syncer.app import select_translators, translator_facts
-from syncer.kube import resources as r
-from syncer.kube.resources import Resource
 from syncer.offline import ManifestLookup
 from syncer.writer import TOKEN_REFRESH_AT
 from tests.chaos.converge import World, compare, status_difference, watched
-from translators import naming
-from translators.base import Context, Create, Side
 
-Obj = dict[str, Any]
 VC = "vc1"
 HOST_NS = "vcluster-x"
 NOW = 1_000_000.0
@@ -44,7 +44,7 @@ def cm(name: str = "cfg", uid: str = "u1", data: str = "v1") -> Obj:
 def host_copy(w: World, resource: Resource, virtual: Obj, host_uid: str = "h1") -> Obj:
     """The host object the enabled translator for ``resource`` would create for ``virtual``."""
     t = next(t for t in w.translators if t.resource == resource)
-    ctx = Context(VC, HOST_NS, ManifestLookup(), values=w.values)
+    ctx = Context(VC, HOST_NS, ManifestLookup(), facts=w.facts)
     (create,) = [a for a in t.to_host(virtual, ctx) if isinstance(a, Create)]
     obj = dict(create.obj)
     obj["metadata"] = {**obj["metadata"], "uid": host_uid}
@@ -185,7 +185,7 @@ def test_node_heartbeats_alone_are_no_difference_but_a_condition_is() -> None:
     cfg = config_mod.parse({"sync": {"fromHost": {"nodes": {"selector": {"all": True}},
                                                   "events": {"enabled": False}}}})
     nodes_only = [t for t in select_translators(cfg) if t.kind == "nodes"]
-    w = World(VC, HOST_NS, nodes_only, {}, now=NOW)
+    w = World(VC, HOST_NS, nodes_only, Facts(), now=NOW)
     put(w, Side.VIRTUAL, r.NODES, node("2024-01-01T00:00:00Z"))
     put(w, Side.HOST, r.NODES, node("2024-01-01T00:05:00Z"))
     assert compare(w) == []

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from contract.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES, Obj
+from contract.translator import Context, Create, Delete, Direction, Patch, Side
 from syncer.controller import Controller
-from syncer.kube.resources import INGRESSCLASSES, PRIORITYCLASSES, RUNTIMECLASSES, STORAGECLASSES
 from tests.unit.fakes import FakeLookup, unchanged
-from translators.base import Context, Create, Delete, Direction, Patch, Side
 from translators.classes import (
     LAST_APPLIED,
     ClassTranslator,
@@ -28,10 +28,7 @@ from translators.classes import (
     storage_class_synced,
 )
 
-Obj = dict[str, Any]
 SELECTED = {"enabled": True, "selector": {"labels": {"vcsync.dev/share": "true", "tier": "gold"}}}
-
-
 
 
 def context(lookup: FakeLookup | None = None) -> Context:

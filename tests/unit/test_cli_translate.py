@@ -7,18 +7,16 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from contract import naming, resources
+from contract.resources import Obj
+from contract.translator import Index, Side
 from syncer.cli.main import main
-from syncer.kube import resources
 from syncer.offline import ManifestLookup
-from translators import naming
-from translators.base import Index, Side
 
-Obj = dict[str, Any]
 REPO = Path(__file__).resolve().parents[2]
 
 POD_WITH_CONFIGMAP = """

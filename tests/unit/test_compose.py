@@ -16,13 +16,11 @@ from typing import Any
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from contract.resources import Obj
 from syncer.writer import compose
 from tests.unit.oracles import apply_merge_patch, same_json
 
-Obj = dict[str, Any]
 FAST = settings(max_examples=80, deadline=None, database=None)
-
-
 
 
 KEYS = st.sampled_from(["a", "b", "c"])

@@ -15,8 +15,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract.options import NodeOptions, PodOptions, Referenced, Selected
 from syncer.config import (
     ConfigError,
+    Kinds,
     PodSecurityStandard,
     SyncerConfig,
     apply_set,
@@ -24,6 +26,20 @@ from syncer.config import (
     parse,
     to_dict,
 )
+
+
+def enabled(kinds: Kinds) -> set[str]:
+    """The keys of the kinds switched on in one direction."""
+    return {key for key, section in kinds.items() if section.enabled}
+
+
+def nodes(cfg: SyncerConfig) -> NodeOptions:
+    return cfg.sync.from_host.section("nodes", NodeOptions)
+
+
+def shown(cfg: SyncerConfig, key: str) -> Selected:
+    return cfg.sync.from_host.section(key, Selected)
+
 
 DEFAULTS_YAML = """
 sync:
@@ -36,6 +52,7 @@ sync:
     secrets:                 {enabled: true, all: false}
     ingresses:               {enabled: false}
     networkPolicies:         {enabled: false}
+    podDisruptionBudgets:    {enabled: false}
     priorityClasses:         {enabled: false}
   fromHost:
     nodes:          {enabled: true, selector: {all: false, labels: {}}}
@@ -127,9 +144,9 @@ def test_defaults_equal_the_design_table() -> None:
 
 def test_default_attributes_are_typed_and_snake_case() -> None:
     cfg = SyncerConfig()
-    assert cfg.sync.to_host.pods.enabled is True
-    assert cfg.sync.to_host.config_maps.all is False
-    assert cfg.sync.from_host.nodes.selector.labels == {}
+    assert cfg.sync.to_host["pods"].enabled is True
+    assert cfg.sync.to_host.section("configMaps", Referenced).all is False
+    assert nodes(cfg).selector.labels == {}
     assert cfg.policies.pod_security_standard is PodSecurityStandard.PRIVILEGED
     assert (cfg.syncer.host.qps, cfg.syncer.virtual.burst) == (50, 600)
     assert cfg.syncer.leader_election.renew_deadline == 10
@@ -140,20 +157,20 @@ def test_config_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.syncer.shards = 3  # type: ignore[misc]
     with pytest.raises(TypeError):
-        cfg.sync.from_host.nodes.selector.labels["a"] = "b"  # type: ignore[index]
+        nodes(cfg).selector.labels["a"] = "b"  # type: ignore[index]
 
 
 def test_full_file_round_trips(tmp_path: Path) -> None:
     cfg = load(write(tmp_path, FULL_YAML))
     assert parse(to_dict(cfg)) == cfg
     assert parse(yaml.safe_load(yaml.safe_dump(to_dict(cfg)))) == cfg
-    assert cfg.sync.from_host.nodes.selector.labels == {"kubernetes.io/os": "linux"}
-    assert cfg.sync.from_host.storage_classes.selector.labels["since"] == "2024-01-01"
-    assert cfg.sync.from_host.ingress_classes.selector.labels == {"public": "on"}
+    assert nodes(cfg).selector.labels == {"kubernetes.io/os": "linux"}
+    assert shown(cfg, "storageClasses").selector.labels["since"] == "2024-01-01"
+    assert shown(cfg, "ingressClasses").selector.labels == {"public": "on"}
     assert cfg.policies.pod_security_standard is PodSecurityStandard.RESTRICTED
     assert cfg.syncer.leader_election.retry_period == 0.25
-    assert cfg.sync.to_host.pods.runtime_class_name == "gvisor"
-    assert cfg.sync.from_host.runtime_classes.selector.labels == {"sandbox": "yes"}
+    assert cfg.sync.to_host.section("pods", PodOptions).runtime_class_name == "gvisor"
+    assert shown(cfg, "runtimeClasses").selector.labels == {"sandbox": "yes"}
     assert cfg.policies.runtime_classes.allowed == ("kata", "gvisor")
     assert cfg.policies.priority_classes.max_value == 1000
     assert cfg.policies.external_names.allowed[0] == "*.db.example.com"
@@ -195,7 +212,7 @@ def test_chart_only_keys_are_accepted_and_dropped(tmp_path: Path) -> None:
 
 def test_partial_sections_keep_their_own_defaults() -> None:
     cfg = parse({"sync": {"toHost": {"ingresses": {}}}, "syncer": {"virtual": {"qps": 5}}})
-    assert cfg.sync.to_host.ingresses.enabled is False
+    assert cfg.sync.to_host["ingresses"].enabled is False
     assert (cfg.syncer.virtual.qps, cfg.syncer.virtual.burst) == (5, 600)
     assert parse({"sync": None, "syncer": {"host": None}}) == SyncerConfig()
 
@@ -207,7 +224,7 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
 
 def test_enabled_kinds() -> None:
     cfg = SyncerConfig()
-    assert cfg.enabled_to_host() == {
+    assert enabled(cfg.sync.to_host) == {
         "pods",
         "services",
         "endpoints",
@@ -215,10 +232,10 @@ def test_enabled_kinds() -> None:
         "configMaps",
         "secrets",
     }
-    assert cfg.enabled_from_host() == {"nodes", "events"}
+    assert enabled(cfg.sync.from_host) == {"nodes", "events"}
     cfg = parse({"sync": {"toHost": {"pods": {"enabled": False}, "ingresses": {"enabled": True}}}})
-    assert "pods" not in cfg.enabled_to_host()
-    assert "ingresses" in cfg.enabled_to_host()
+    assert "pods" not in enabled(cfg.sync.to_host)
+    assert "ingresses" in enabled(cfg.sync.to_host)
 
 
 # --- errors name the dotted path ---
@@ -300,7 +317,7 @@ def test_yaml_one_point_one_booleans_are_strings(tmp_path: Path) -> None:
         ConfigError, match=r"sync.toHost.pods.enabled: expected true or false, got 'on'"
     ):
         load(write(tmp_path, "sync: {toHost: {pods: {enabled: on}}}\n"))
-    assert load(write(tmp_path, "sync: {toHost: {pods: {enabled: False}}}\n")).enabled_to_host()
+    assert enabled(load(write(tmp_path, "sync: {toHost: {pods: {enabled: False}}}\n")).sync.to_host)
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
@@ -343,7 +360,7 @@ def test_set_creates_intermediate_mappings_and_parses_scalars() -> None:
         "policies": {"podSecurityStandard": "baseline"},
     }
     cfg = parse(data)
-    assert "ingresses" in cfg.enabled_to_host()
+    assert "ingresses" in enabled(cfg.sync.to_host)
     assert (cfg.syncer.host.qps, cfg.syncer.host.burst, cfg.syncer.shards) == (2.5, 100, 3)
 
 
@@ -352,13 +369,13 @@ def test_set_overrides_a_file_without_touching_its_input(tmp_path: Path) -> None
     data = apply_set(original, "sync.fromHost.nodes.selector.all=false")
     assert original["sync"]["fromHost"]["nodes"]["selector"]["all"] is True
     cfg = parse(data)
-    assert cfg.sync.from_host.nodes.selector.all is False
-    assert cfg.sync.from_host.nodes.selector.labels == {"kubernetes.io/os": "linux"}
+    assert nodes(cfg).selector.all is False
+    assert nodes(cfg).selector.labels == {"kubernetes.io/os": "linux"}
 
 
 def test_set_escaped_dots_empty_values_and_null() -> None:
     data = apply_set(None, r"sync.fromHost.nodes.selector.labels.node-role\.kubernetes\.io/edge=")
-    assert parse(data).sync.from_host.nodes.selector.labels == {"node-role.kubernetes.io/edge": ""}
+    assert nodes(parse(data)).selector.labels == {"node-role.kubernetes.io/edge": ""}
     assert apply_set({"syncer": {"shards": 3}}, "syncer.shards=null") == {"syncer": {}}
     assert apply_set({}, "a=x=y") == {"a": "x=y"}
     assert apply_set({}, "a=[1, 2") == {"a": "[1, 2"}
@@ -367,7 +384,7 @@ def test_set_escaped_dots_empty_values_and_null() -> None:
 
 def test_set_replaces_a_scalar_on_the_way() -> None:
     data = apply_set({"sync": {"toHost": {"pods": True}}}, "sync.toHost.pods.enabled=false")
-    assert parse(data).sync.to_host.pods.enabled is False
+    assert parse(data).sync.to_host["pods"].enabled is False
 
 
 @pytest.mark.parametrize(

@@ -13,21 +13,17 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.resources import Obj, Resource
+from contract.translator import Context, Create, Delete, Patch, Side, Trigger
 from syncer.controller import Controller
-from syncer.kube import resources
-from syncer.kube.resources import Resource
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side, Trigger
 from translators.configmaps import ConfigMapTranslator
 from translators.referenced import ReferencedTranslator
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "app-cfg-x-team-x-vc"
-
-
 
 
 def context(translator: ReferencedTranslator, pods: list[Obj] | None = None) -> Context:

@@ -1,4 +1,4 @@
-"""Unit tests of the Endpoints translator (ACCEPTANCE scenario 22).
+"""Unit tests of the Endpoints translator (docs/acceptance.md, scenario 22).
 
 Fixtures are a selector-less virtual Service with hand-made Endpoints, as a
 tenant writes them for an external database or a pod it manages itself. The
@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.resources import Obj
+from contract.translator import Context, Create, Delete, Patch, Requeue, Side, Warn
 from syncer.controller import Controller
-from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Requeue, Side, Warn
 from translators.endpoints import SERVICE_UID, SKIP_MIRROR, EndpointsTranslator
 from translators.services import RECREATING, ServiceTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "db-x-team-x-vc"
 

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from contract import naming, resources
+from contract.translator import Context, Side
 from syncer.controller import CacheLookup, Controller, Wiring
 from syncer.informer import InformerSet
-from syncer.kube import resources
 from syncer.kube.client import KubeClient
 from syncer.store import Store
 from tests.unit.test_events import HOST_NS, VIRTUAL_EVENT_NAME, host_event, host_pod
 from tests.unit.test_store import make
-from translators import naming
-from translators.base import Context, Side
 from translators.events import EventTranslator
 
 
@@ -55,7 +54,7 @@ def test_reindex_files_an_unchanged_object_under_its_new_values() -> None:
 
 
 def events_controller() -> tuple[Controller, InformerSet]:
-    clients = cast(dict[str, KubeClient], {Side.HOST: None, Side.VIRTUAL: None})
+    clients = cast(dict[Side, KubeClient], {Side.HOST: None, Side.VIRTUAL: None})
     informers = InformerSet(clients, HOST_NS, f"{naming.LABEL_MANAGED_BY}=vc")
     ctx = Context("vc", HOST_NS, CacheLookup(informers))
     none = cast(Any, None)

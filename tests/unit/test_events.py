@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.resources import Obj
+from contract.translator import Context, Create, Patch, Side
 from syncer.controller import Controller
-from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Patch, Side
 from translators.events import INVOLVED_RESOURCES, EventTranslator, virtual_event_name
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 POD_HOST_NAME = "web-abc-x-demo-x-vc"
 HOST_EVENT_NAME = f"{POD_HOST_NAME}.17c8f5e0a1b2c3d4"

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
+from contract.facts import Facts, HostPolicy
+from contract.resources import Obj
+from contract.translator import Context, Warn
 from tests.unit.fakes import FakeLookup, NoLookup
-from translators import externalnames, policy
-from translators.base import Context, Warn
-
-Obj = dict[str, Any]
+from translators import externalnames
 
 
 def context(lookup: Any = None, **values: Any) -> Context:
     return Context("vc", "vcluster-vc", lookup if lookup is not None else FakeLookup(),
-                   values=values)
+                   facts=Facts(**values))
 
 
 def external(target: str, kind: str = "ExternalName") -> Obj:
@@ -61,7 +61,7 @@ def test_only_external_name_services_are_checked() -> None:
     ("shared.platform.svc.cluster.local", "Shared.Platform.svc.cluster.local"),
 ])
 def test_a_pattern_allows_a_target_anyway(pattern: str, target: str) -> None:
-    allowed = policy.HostPolicy(external_names=(pattern,))
-    ctx = context(NoLookup(), **{policy.HOST_POLICY: allowed})
+    allowed = HostPolicy(external_names=(pattern,))
+    ctx = context(NoLookup(), **{"policy": allowed})
     assert externalnames.refusal(external(target), ctx) == []
     assert externalnames.refusal(external("kubernetes.default"), ctx) != []

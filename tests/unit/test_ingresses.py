@@ -5,21 +5,21 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.kube.resources import INGRESSCLASSES, INGRESSES, NAMESPACES
+from contract import naming
+from contract.facts import Facts
+from contract.resources import INGRESSCLASSES, INGRESSES, NAMESPACES, Obj
+from contract.translator import Context, Create, Delete, EnsureSynced, Patch, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming, references
-from translators.base import Context, Create, Delete, EnsureSynced, Patch, Requeue, Side, Warn
+from translators import references
 from translators.ingresses import (
-    INGRESS_CLASSES_FROM_HOST,
     IngressTranslator,
     host_ingress,
 )
+from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "web-x-team-x-vc"
 T = IngressTranslator()
-
 
 
 
@@ -27,7 +27,7 @@ def context(*classes: str, **values: Any) -> Context:
     lookup = FakeLookup()
     for name in classes:
         lookup.add(Side.VIRTUAL, INGRESSCLASSES, {"metadata": {"name": name}})
-    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup, values=values)
+    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup, facts=Facts(**values))
 
 
 def service(name: str, port: Obj | None = None) -> Obj:
@@ -89,7 +89,7 @@ def test_to_host_translates_backends_and_tls_and_syncs_the_secrets_first() -> No
     with unchanged(virtual):
         actions = T.to_host(virtual, context())
     ensure, create = actions
-    assert ensure == EnsureSynced("secrets", "team/tls-a")
+    assert ensure == EnsureSynced(SecretTranslator, "team/tls-a")
     assert isinstance(create, Create)
     assert (create.side, create.resource) == (Side.HOST, INGRESSES)
     obj = create.obj
@@ -117,7 +117,8 @@ def test_to_host_translates_backends_and_tls_and_syncs_the_secrets_first() -> No
 def test_every_tls_secret_is_ensured_before_the_create() -> None:
     virtual = virtual_ingress(tls=[{"secretName": "z"}, {"secretName": "b"}])
     actions = T.to_host(virtual, context())
-    assert actions[:2] == [EnsureSynced("secrets", "team/b"), EnsureSynced("secrets", "team/z")]
+    assert actions[:2] == [EnsureSynced(SecretTranslator, "team/b"),
+                           EnsureSynced(SecretTranslator, "team/z")]
     assert isinstance(actions[2], Create)
 
 
@@ -158,11 +159,11 @@ def test_resource_backends_are_left_out_with_a_warning() -> None:
 
 def test_unsynced_ingress_class_is_refused_when_classes_come_from_the_host() -> None:
     virtual = virtual_ingress()
-    warn, requeue = T.to_host(virtual, context(**{INGRESS_CLASSES_FROM_HOST: True}))
+    warn, requeue = T.to_host(virtual, context(**{"synced": frozenset({"ingressClasses"})}))
     assert isinstance(warn, Warn)
     assert warn.reason == "IngressClassNotSynced"
     assert isinstance(requeue, Requeue)
-    actions = T.to_host(virtual, context("nginx", **{INGRESS_CLASSES_FROM_HOST: True}))
+    actions = T.to_host(virtual, context("nginx", **{"synced": frozenset({"ingressClasses"})}))
     assert isinstance(actions[-1], Create)
     assert actions[-1].obj["spec"]["ingressClassName"] == "nginx"
 
@@ -188,7 +189,7 @@ def test_spec_change_ensures_secrets_then_patches() -> None:
     virtual["spec"]["tls"] = [{"hosts": ["a.example.com"], "secretName": "tls-new"}]
     with unchanged(virtual, host):
         ensure, patch = T.sync(virtual, host, context())
-    assert ensure == EnsureSynced("secrets", "team/tls-new")
+    assert ensure == EnsureSynced(SecretTranslator, "team/tls-new")
     assert patch == Patch(Side.HOST, INGRESSES, HOST_NAME, HOST_NS, {"spec": {"tls": [
         {"hosts": ["a.example.com"], "secretName": "tls-new-x-team-x-vc"},
     ]}})

@@ -16,6 +16,7 @@ import types
 import orjson
 import pytest
 
+from contract.resources import CONFIGMAPS, LEASES, NAMESPACES, NODES, PODS, Resource
 from syncer.kube import ratelimit
 from syncer.kube.errors import (
     AlreadyExists,
@@ -35,7 +36,6 @@ from syncer.kube.errors import (
     parse_retry_after,
 )
 from syncer.kube.ratelimit import TokenBucket
-from syncer.kube.resources import CONFIGMAPS, LEASES, NAMESPACES, NODES, PODS, Resource
 
 
 def status_body(reason: str = "", message: str = "", code: int = 0) -> bytes:

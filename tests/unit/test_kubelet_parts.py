@@ -9,19 +9,18 @@ import datetime
 import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
 
+from contract import naming
+from contract.resources import Obj
 from syncer.kubelet import http1, splice
 from syncer.kubelet.pods import CachedPods, HostPod
 from syncer.kubelet.tls import CLIENT_COMMON_NAME, mint_serving_cert, peer_allowed
 from syncer.local.pki import generate_pki
 from syncer.store import Store
-from translators import naming
 
-Obj = dict[str, Any]
 VC, HOST_NS = "vc", "vcluster-vc"
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
+from contract.resources import Obj
 from syncer.kube.client import KubeClient
 from syncer.kube.errors import AlreadyExists, Conflict, ConnectionLost, NotFound
 from syncer.leader import (
@@ -24,7 +25,6 @@ from syncer.leader import (
     _released_spec,
 )
 
-Obj = dict[str, Any]
 NOW = "2026-01-02T03:04:05.123456Z"
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from contract.resources import Obj
+from contract.translator import Context
 from syncer.app import RunOptions
 from syncer.kubelet.routes import RouteError
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME, mint_serving_cert, peer_allowed
@@ -19,10 +21,8 @@ from syncer.local.pki import generate_pki, load_pki
 from syncer.metricsapi import apiservice, routes, translate
 from syncer.metricsapi.routes import Caller, MetricsCall
 from tests.unit.fakes import FakeLookup
-from translators.base import Context
 from translators.services import ServiceTranslator
 
-Obj = dict[str, Any]
 P = routes.PREFIX
 
 

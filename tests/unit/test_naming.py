@@ -1,4 +1,4 @@
-"""Tests for translators/naming.py: examples from NAMING.md, edge cases, properties.
+"""Tests for contract/naming.py: examples from NAMING.md, edge cases, properties.
 
 The property tests check the promises the rest of the syncer relies on: host
 names are valid and distinct, tenant labels survive the trip to the host and
@@ -18,8 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
-from translators.naming import (
+from contract.naming import (
     ANNOTATION_MANAGED_ANNOTATIONS,
     ANNOTATION_OBJECT_KIND,
     ANNOTATION_OBJECT_NAME,
@@ -30,7 +29,6 @@ from translators.naming import (
     LABEL_MANAGED_BY,
     LABEL_NAMESPACE,
     PREFIX,
-    Obj,
     VirtualIdentity,
     annotation_patch,
     colliding_names,
@@ -54,6 +52,8 @@ from translators.naming import (
     virtual_annotations,
     virtual_labels,
 )
+from contract.resources import Obj
+from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
 
 FAST = settings(max_examples=60, deadline=None)
 THOROUGH = settings(max_examples=150, deadline=None)  # cheap tests with many cases to cover

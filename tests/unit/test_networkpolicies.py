@@ -14,16 +14,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.kube.resources import NETWORKPOLICIES
+from contract import naming
+from contract.resources import NETWORKPOLICIES, Obj
+from contract.translator import Context, Create, Delete, Patch, Side
 from tests.unit.fakes import NoLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side
 from translators.networkpolicies import (
     NetworkPolicyTranslator,
     host_network_policy,
 )
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "deny-x-team-x-vc"
 T = NetworkPolicyTranslator()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.facts import Facts
+from contract.resources import Obj
+from contract.translator import Context, Create, Patch
 from tests.unit.fakes import NoLookup
 from translators import nodes
-from translators.base import Context, Create, Patch
 
-Obj = dict[str, Any]
 ENDPOINT = ("127.0.0.1", 40123)
 
 
@@ -27,8 +28,7 @@ def host_node(**status: Any) -> Obj:
 
 
 def ctx(endpoint: tuple[str, int] | None) -> Context:
-    values = {nodes.KUBELET_ENDPOINT: endpoint} if endpoint else {}
-    return Context("vc", "vcluster-vc", NoLookup(), values=values)
+    return Context("vc", "vcluster-vc", NoLookup(), facts=Facts(kubelet_endpoint=endpoint))
 
 
 def test_with_the_endpoint_the_node_shows_it_instead_of_the_host_node() -> None:

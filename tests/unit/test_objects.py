@@ -15,10 +15,11 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from contract import naming
+from contract.resources import Obj
+from contract.translator import Context
 from tests.unit.fakes import NoLookup
 from tests.unit.oracles import apply_merge_patch, same_json
-from translators import naming
-from translators.base import Context
 from translators.objects import (
     fields_patch,
     host_metadata,
@@ -27,11 +28,7 @@ from translators.objects import (
     update_patch,
 )
 
-Obj = dict[str, Any]
 FAST = settings(max_examples=60, deadline=None, database=None)
-
-
-
 
 
 

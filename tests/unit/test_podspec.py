@@ -4,7 +4,7 @@ The fixture is what a Deployment leaves in a virtual cluster after admission
 (ServiceAccount admission's kube-api-access volume, default tolerations,
 priority 0), extended with one of every reference the translation renames.
 Expected values are written out in full; where the module delegates to
-translators/naming.py the test compares with that function's result.
+contract/naming.py the test compares with that function's result.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract import naming
+from contract.resources import Obj
+from contract.translator import TokenSpec
 from tests.unit.oracles import is_dns_label, is_dns_subdomain, is_label_key, is_label_value
-from translators import naming, references
-from translators.base import TokenSpec
+from translators import references
 from translators.podspec import (
     ANNOTATION_SERVICE_ACCOUNT_NAME,
     ANNOTATION_VIRTUAL_LABELS,
@@ -36,7 +38,6 @@ from translators.podspec import (
     token_requests,
 )
 
-Obj = dict[str, Any]
 NAME = "web-5d8f7c9b6d-qx7zt"
 HOST = f"{NAME}-x-team-x-vc"
 UID = "6f1c2a9e-3b4d-4c5e-8f70-1a2b3c4d5e6f"

@@ -6,19 +6,20 @@ from typing import Any
 
 import pytest
 
-from syncer.kube import resources
+from contract import naming, resources
+from contract.facts import Facts, HostPolicy
+from contract.resources import Obj
+from contract.translator import Action, Context, Create, EnsureSynced, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, NoLookup
-from translators import naming, pods, policy
-from translators.base import Action, Context, Create, EnsureSynced, Requeue, Side, Warn
+from translators import pods, policy
 from translators.classes import CLASS_RETRY
-from translators.pvcs import STORAGE_CLASSES_FROM_HOST
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 
 
 def context(lookup: Any = None, **values: Any) -> Context:
-    return Context("vc", HOST_NS, lookup if lookup is not None else FakeLookup(), values=values)
+    found = lookup if lookup is not None else FakeLookup()
+    return Context("vc", HOST_NS, found, facts=Facts(**values))
 
 
 def pod(**spec: Any) -> Obj:
@@ -56,9 +57,9 @@ def test_the_safe_defaults_allow_no_host_runtime_class_and_no_other_scheduler() 
 ])
 def test_what_the_platform_allows_is_synced(spec: Obj) -> None:
     """Allowed by name, or the pod default of sync.toHost.pods.runtimeClassName."""
-    allowed = policy.HostPolicy(runtime_classes=frozenset({"kata"}),
-                                schedulers=frozenset({"batch"}), runtime_class="gvisor")
-    ctx = context(NoLookup(), **{policy.HOST_POLICY: allowed})
+    allowed = HostPolicy(runtime_classes=frozenset({"kata"}),
+                         schedulers=frozenset({"batch"}), runtime_class="gvisor")
+    ctx = context(NoLookup(), **{"policy": allowed})
     assert policy.pod_refusal(pod(**spec), ctx) == []
 
 
@@ -68,7 +69,7 @@ def test_runtime_classes_shown_from_the_host_are_allowed_by_the_host_cache() -> 
     lookup = FakeLookup()
     lookup.add(Side.HOST, resources.RUNTIMECLASSES, cluster_object("kata"))
     lookup.add(Side.VIRTUAL, resources.RUNTIMECLASSES, cluster_object("unsandboxed"))
-    ctx = context(lookup, **{policy.RUNTIME_CLASSES_FROM_HOST: True})
+    ctx = context(lookup, **{"synced": frozenset({"runtimeClasses"})})
     assert policy.pod_refusal(pod(runtimeClassName="kata"), ctx) == []
     refused = policy.pod_refusal(pod(runtimeClassName="unsandboxed"), ctx)
     assert reasons(refused) == ["RuntimeClassNotAllowed"]
@@ -93,7 +94,7 @@ def test_ephemeral_volumes_are_checked_like_claims() -> None:
     no class at all means the default, which names nothing to check."""
     lookup = FakeLookup()
     lookup.add(Side.VIRTUAL, resources.STORAGECLASSES, cluster_object("standard"))
-    ctx = context(lookup, **{STORAGE_CLASSES_FROM_HOST: True})
+    ctx = context(lookup, **{"synced": frozenset({"storageClasses"})})
     for allowed in ("standard", None):
         assert policy.pod_refusal(pod(volumes=[ephemeral(allowed)]), ctx) == []
     refused = policy.pod_refusal(pod(volumes=[{"name": "cfg", "configMap": {"name": "c"}},
@@ -110,14 +111,14 @@ def test_ephemeral_volumes_are_checked_like_claims() -> None:
 @pytest.mark.parametrize(("values", "name", "expected"), [
     ({}, "high", ""),
     ({}, None, ""),
-    ({policy.SYNC_PRIORITY_CLASSES: True}, "high", "vcsync-high-x-vcluster-vc-x-vc"),
-    ({policy.SYNC_PRIORITY_CLASSES: True}, "system-node-critical", ""),
-    ({policy.SYNC_PRIORITY_CLASSES: True}, "system-cluster-critical", ""),
-    ({policy.PRIORITY_CLASSES_FROM_HOST: True}, "platform-batch", "platform-batch"),
-    ({policy.PRIORITY_CLASSES_FROM_HOST: True}, "platform-critical", ""),
-    ({policy.PRIORITY_CLASSES_FROM_HOST: True}, "system-node-critical", ""),
-    ({policy.HOST_POLICY: policy.HostPolicy(priority_class="tenants")}, None, "tenants"),
-    ({policy.HOST_POLICY: policy.HostPolicy(priority_class="tenants")}, "system-node-critical",
+    ({"synced": frozenset({"priorityClasses"})}, "high", "vcsync-high-x-vcluster-vc-x-vc"),
+    ({"synced": frozenset({"priorityClasses"})}, "system-node-critical", ""),
+    ({"synced": frozenset({"priorityClasses"})}, "system-cluster-critical", ""),
+    ({"synced": frozenset({"hostPriorityClasses"})}, "platform-batch", "platform-batch"),
+    ({"synced": frozenset({"hostPriorityClasses"})}, "platform-critical", ""),
+    ({"synced": frozenset({"hostPriorityClasses"})}, "system-node-critical", ""),
+    ({"policy": HostPolicy(priority_class="tenants")}, None, "tenants"),
+    ({"policy": HostPolicy(priority_class="tenants")}, "system-node-critical",
      "tenants"),
 ])
 def test_host_priority_class(values: dict[str, Any], name: str | None, expected: str) -> None:
@@ -136,12 +137,12 @@ def test_host_priority_class(values: dict[str, Any], name: str | None, expected:
 def translated(virtual: Obj, **values: Any) -> list[Action]:
     """``PodTranslator.to_host`` in a world with the DNS Service on the host."""
     lookup = FakeLookup()
-    dns_name, dns_ns = pods.DNS_SERVICE
+    dns_name, dns_ns = naming.DNS_SERVICE
     lookup.add(Side.HOST, resources.SERVICES, {
         "metadata": {"name": naming.host_name(dns_name, dns_ns, "vc"), "namespace": HOST_NS},
         "spec": {"clusterIP": "10.96.0.10"}})
     return pods.PodTranslator().to_host(virtual, context(
-        lookup, **{pods.API_SERVICE_IP: "10.96.0.1", **values}))
+        lookup, **{"api_service_ip": "10.96.0.1", **values}))
 
 
 def test_a_refused_pod_gets_a_warning_and_nothing_is_written() -> None:
@@ -149,14 +150,14 @@ def test_a_refused_pod_gets_a_warning_and_nothing_is_written() -> None:
     assert reasons(actions) == ["RuntimeClassNotAllowed"]
     assert not [a for a in actions if isinstance(a, Create | EnsureSynced)]
     first = translated(pod(hostNetwork=True, schedulerName="other"),
-                       **{pods.POD_SECURITY_STANDARD: "baseline"})
+                       **{"pod_security_standard": "baseline"})
     assert reasons(first) == ["PodSecurityViolation"], "the security standard speaks first"
 
 
 def test_the_host_pod_gets_the_platforms_classes() -> None:
     """sync.toHost.pods.runtimeClassName and .priorityClassName, for a pod naming neither."""
-    chosen = policy.HostPolicy(runtime_class="gvisor", priority_class="tenants")
-    (create,) = [a for a in translated(pod(), **{policy.HOST_POLICY: chosen})
+    chosen = HostPolicy(runtime_class="gvisor", priority_class="tenants")
+    (create,) = [a for a in translated(pod(), **{"policy": chosen})
                  if isinstance(a, Create)]
     assert create.obj["spec"]["runtimeClassName"] == "gvisor"
     assert create.obj["spec"]["priorityClassName"] == "tenants"

@@ -7,22 +7,21 @@ from typing import Any
 
 import pytest
 
+from contract import naming
+from contract.facts import Facts, HostPolicy
+from contract.resources import PRIORITYCLASSES, Obj
+from contract.translator import Context, Create, Delete, Patch, Side
 from syncer.config import MAX_USER_PRIORITY
-from syncer.kube.resources import PRIORITYCLASSES
 from tests.unit.fakes import NoLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Side
-from translators.policy import HOST_POLICY, HostPolicy
 from translators.priorityclasses import PriorityClassTranslator, host_priority_class
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "vcsync-high-x-vcluster-vc-x-vc"
 T = PriorityClassTranslator()
 LENIENT = HostPolicy(max_priority=MAX_USER_PRIORITY, allow_preemption=True)
 """The most a platform may allow: values up to 1e9, the tenant's preemption policy."""
 CTX = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup(),
-              values={HOST_POLICY: LENIENT})
+              facts=Facts(policy=LENIENT))
 SAFE = Context(vcluster="vc", host_namespace=HOST_NS, lookup=NoLookup())
 """The defaults: no policy given."""
 
@@ -106,8 +105,8 @@ def test_by_default_no_class_outranks_pods_without_one_nor_preempts(
 def test_preemption_only_where_the_policy_allows_it(
     allowed: bool, tenant: str | None, expected: str,
 ) -> None:
-    ctx = Context("vc", HOST_NS, NoLookup(), values={
-        HOST_POLICY: HostPolicy(max_priority=50, allow_preemption=allowed)})
+    ctx = Context("vc", HOST_NS, NoLookup(), facts=Facts(
+        policy=HostPolicy(max_priority=50, allow_preemption=allowed)))
     virtual = virtual_class(value=10, preemptionPolicy=tenant)
     assert host_priority_class(virtual, ctx)["preemptionPolicy"] == expected
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract.resources import Obj
 from syncer.config import PodSecurityStandard
 from translators.pss import Level, check, message
 
-Obj = dict[str, Any]
 Edit = Callable[[Obj], None]
 
 SAFE_CONTAINER_SC: Obj = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}

@@ -11,20 +11,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.kube import resources
-from syncer.kube.resources import STORAGECLASSES
+from contract import naming, resources
+from contract.facts import Facts
+from contract.resources import STORAGECLASSES, Obj
+from contract.translator import Context, Create, Delete, Patch, Requeue, Side, Warn
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming
-from translators.base import Context, Create, Delete, Patch, Requeue, Side, Warn
 from translators.pvcs import (
     PLACEHOLDER_DRIVER,
-    STORAGE_CLASSES_FROM_HOST,
     PersistentVolumeClaimTranslator,
     host_claim,
     placeholder_claim,
 )
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "data-x-team-x-vc"
 VOLUME = "pvc-0f3a"
@@ -37,7 +35,7 @@ def context(*objs: tuple[Side, Any, Obj], **values: Any) -> Context:
     lookup = FakeLookup(funcs=list(T.indexes()))
     for side, resource, obj in objs:
         lookup.add(side, resource, obj)
-    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup, values=values)
+    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=lookup, facts=Facts(**values))
 
 
 def virtual_pvc(uid: str = "uid-1", **spec: Any) -> Obj:
@@ -195,7 +193,7 @@ def storage_class(name: str, **fields: Any) -> tuple[Side, Any, Obj]:
 def test_unsynced_class_is_refused_when_classes_come_from_the_host() -> None:
     virtual = virtual_pvc()
     with unchanged(virtual):
-        actions = T.to_host(virtual, context(**{STORAGE_CLASSES_FROM_HOST: True}))
+        actions = T.to_host(virtual, context(**{"synced": frozenset({"storageClasses"})}))
     assert len(actions) == 2
     warn, requeue = actions
     assert isinstance(warn, Warn)
@@ -205,7 +203,7 @@ def test_unsynced_class_is_refused_when_classes_come_from_the_host() -> None:
 
 
 def test_synced_class_is_kept_by_name() -> None:
-    ctx = context(storage_class("fast"), **{STORAGE_CLASSES_FROM_HOST: True})
+    ctx = context(storage_class("fast"), **{"synced": frozenset({"storageClasses"})})
     (action,) = T.to_host(virtual_pvc(), ctx)
     assert isinstance(action, Create)
     assert action.obj["spec"]["storageClassName"] == "fast"
@@ -216,7 +214,7 @@ def test_class_names_are_unchecked_without_class_sync_and_default_class_is_unche
     assert isinstance(action, Create)
     no_class = virtual_pvc()
     del no_class["spec"]["storageClassName"]
-    (action,) = T.to_host(no_class, context(**{STORAGE_CLASSES_FROM_HOST: True}))
+    (action,) = T.to_host(no_class, context(**{"synced": frozenset({"storageClasses"})}))
     assert isinstance(action, Create)
     assert "storageClassName" not in action.obj["spec"]
 
@@ -282,7 +280,7 @@ def test_placeholder_driver_is_a_valid_csi_driver_name() -> None:
 def test_placeholder_takes_the_reclaim_policy_of_the_synced_host_class() -> None:
     virtual = virtual_pvc()
     ctx = context(storage_class("fast", reclaimPolicy="Retain"),
-                  **{STORAGE_CLASSES_FROM_HOST: True})
+                  **{"synced": frozenset({"storageClasses"})})
     create = T.sync(virtual, bound_host(virtual), ctx)[0]
     assert isinstance(create, Create)
     assert create.obj["spec"]["persistentVolumeReclaimPolicy"] == "Retain"

@@ -9,13 +9,12 @@ vice versa; missing or null parts of a pod never raise.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
 
+from contract.resources import Obj
 from translators.references import configmap_keys, configmap_names, secret_keys, secret_names
 
-Obj = dict[str, Any]
 CONTAINER_FIELDS = ("containers", "initContainers", "ephemeralContainers")
 LEGACY_SECRET_REF_VOLUMES = (
     "cephfs", "cinder", "flexVolume", "iscsi", "rbd", "scaleIO", "storageos"

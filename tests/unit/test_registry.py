@@ -7,41 +7,35 @@ Third-party translators are installed as a real distribution would be: a
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from vcsync_example import ExampleTranslator
 
+from contract import discovery
+from contract.discovery import available, enabled
+from contract.resources import Resource
+from contract.translator import Context, Create, Side, Translator
 from syncer import config as config_mod
 from syncer.app import select_translators
-from syncer.kube.resources import Resource
-from tests.plugins.example import ExampleTranslator
+from tests.support import install_plugin
 from tests.unit.fakes import NoLookup
-from translators import base
-from translators.base import Context, Create, Side, Translator, available, enabled
 from translators.classes import RuntimeClassTranslator
 from translators.configmaps import ConfigMapTranslator
 from translators.priorityclasses import PriorityClassTranslator
 from translators.secrets import SecretTranslator
 
-Obj = dict[str, Any]
-
-
-def install_plugin(root: Path, monkeypatch: pytest.MonkeyPatch, name: str, entries: str) -> None:
-    """Make ``root`` a site directory holding one distribution ``name`` with ``entries``."""
-    dist = root / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    # the documented group name, spelled out: a renamed group must fail these tests
-    (dist / "entry_points.txt").write_text(f"[vcsync.translators]\n{entries}\n")
-    monkeypatch.syspath_prepend(str(root))
+NOT_A_TRANSLATOR = "an entry point naming this object must be rejected"
+"""Target of an invalid entry point (a plain value, not a Translator subclass)."""
 
 
 # --- built-ins ------------------------------------------------------------------------------
 
 
 def test_available_includes_the_builtins() -> None:
-    assert base.ENTRY_POINT_GROUP == "vcsync.translators"
+    assert discovery.ENTRY_POINT_GROUP == "vcsync.translators"
     found = available()
     assert found["configMaps"] is ConfigMapTranslator
     assert found["secrets"] is SecretTranslator
@@ -129,7 +123,7 @@ def test_a_plugin_registered_through_an_entry_point_is_available(
 ) -> None:
     install_plugin(
         tmp_path, monkeypatch, "vcsync_example",
-        "example = tests.plugins.example:ExampleTranslator",
+        "example = vcsync_example:ExampleTranslator",
     )
 
     found = available()
@@ -166,9 +160,9 @@ def test_the_example_plugin_follows_the_contract() -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "tests.plugins.example:NOT_A_TRANSLATOR",  # not a class
+        "tests.unit.test_registry:NOT_A_TRANSLATOR",  # not a class
         "collections:OrderedDict",  # a class, but not a Translator
-        "translators.base:Side.HOST",  # an attribute path to a non-class
+        "contract.translator:Side.HOST",  # an attribute path to a non-class
     ],
 )
 def test_a_non_translator_entry_point_raises_type_error(
@@ -182,11 +176,11 @@ def test_a_non_translator_entry_point_raises_type_error(
 def test_a_plugin_can_be_enabled_in_the_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As documented in ``enabled()`` and tests/plugins/example.py: a third-party kind is
+    """As documented in ``enabled()`` and docs/plugins.md: a third-party kind is
     configured under ``plugins.<kind>``; an unknown plugin kind is an error."""
     install_plugin(
         tmp_path, monkeypatch, "vcsync_example",
-        "example = tests.plugins.example:ExampleTranslator",
+        "example = vcsync_example:ExampleTranslator",
     )
     cfg = config_mod.parse({"plugins": {"examples": {"enabled": True, "colour": "blue"}}})
     kinds = {t.kind: t for t in select_translators(cfg)}
@@ -200,3 +194,39 @@ def test_a_plugin_can_be_enabled_in_the_configuration(
 def test_translator_is_abstract() -> None:
     with pytest.raises(TypeError):
         Translator()  # type: ignore[abstract]
+
+
+class _Unlisted(ExampleTranslator):
+    """A kind no discovery returns."""
+
+    kind = "unlisted"
+
+
+class _EnsuresUnlisted(ExampleTranslator):
+    kind = "referrers"
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        return (_Unlisted,)
+
+
+def test_ensuring_a_kind_that_is_not_available_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``EnsureSynced`` names a kind by class; a kind declaring it may ensure one that is
+    not installed is refused when the kinds are found, not skipped at the first reconcile."""
+    monkeypatch.setattr(discovery, "plugins", lambda: {"referrers": _EnsuresUnlisted})
+    with pytest.raises(discovery.DeclarationError, match="referrers: ensures _Unlisted"):
+        available()
+    monkeypatch.setattr(discovery, "plugins",
+                        lambda: {"referrers": _EnsuresUnlisted, "unlisted": _Unlisted})
+    assert available()["referrers"] is _EnsuresUnlisted
+
+
+def test_the_example_plugin_package_registers_its_kind() -> None:
+    """examples/vcsync-example is the package docs/plugins.md shows: its entry point names
+    the class under the kind it declares."""
+    project = Path(__file__).resolve().parents[2] / "examples" / "vcsync-example"
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    assert data["project"]["entry-points"][discovery.ENTRY_POINT_GROUP] == {
+        ExampleTranslator.kind: "vcsync_example:ExampleTranslator"}

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
 
-from syncer.controller import plan
-from syncer.kube import resources
+from contract import naming, resources
+from contract.resources import Obj
+from contract.translator import Create, Delete, Patch, Side
+from syncer.planning import plan
 from tests.unit.test_services import (
     HOST_IP,
     HOST_NAME,
@@ -28,11 +29,7 @@ from tests.unit.test_services import (
     sync,
     to_host,
 )
-from translators import naming
-from translators.base import Create, Delete, Patch, Side
 from translators.services import RECREATING, ServiceTranslator
-
-Obj = dict[str, Any]
 
 
 def interrupted() -> tuple[Obj, Obj]:

@@ -1,4 +1,4 @@
-"""Unit tests of the Service translator (ACCEPTANCE scenarios 20, 21, 23).
+"""Unit tests of the Service translator (docs/acceptance.md, scenarios 20, 21, 23).
 
 Fixtures are Services as API servers store them: defaulted (type, protocol,
 sessionAffinity, ipFamilies, ...) and with server metadata. ``host_stored``
@@ -16,14 +16,16 @@ from typing import Any
 
 import pytest
 
+from contract import naming, resources
+from contract.facts import Facts
+from contract.resources import Obj
+from contract.translator import Action, Context, Create, Delete, EnsureSynced, Patch, Side, Warn
 from syncer.controller import Controller
-from syncer.kube import resources
 from tests.unit.fakes import FakeLookup, unchanged
-from translators import naming, pods
-from translators.base import Action, Context, Create, Delete, EnsureSynced, Patch, Side, Warn
+from translators import pods
+from translators.endpoints import EndpointsTranslator
 from translators.services import API_SERVICE, RECREATING, ServiceTranslator, is_api_service
 
-Obj = dict[str, Any]
 HOST_NS = "vcluster-vc"
 HOST_NAME = "web-x-team-x-vc"
 VIRTUAL_IP = "10.96.12.7"
@@ -34,7 +36,8 @@ PINNED = {naming.LABEL_MANAGED_BY: "vc", naming.LABEL_NAMESPACE: "team"}
 
 
 def context(**values: Any) -> Context:
-    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=FakeLookup(), values=values)
+    return Context(vcluster="vc", host_namespace=HOST_NS, lookup=FakeLookup(),
+                   facts=Facts(**values))
 
 
 def virtual_service(name: str = "web", namespace: str = "team", **spec: Any) -> Obj:
@@ -238,7 +241,7 @@ def test_node_ports_health_check_port_and_external_ips_stay_behind() -> None:
 
 
 def test_dns_service_is_synced_under_the_name_pods_read_their_nameserver_from() -> None:
-    name, namespace = pods.DNS_SERVICE
+    name, namespace = naming.DNS_SERVICE
     dns = virtual_service(name, namespace, selector={"k8s-app": "kube-dns"})
     obj = to_host(dns)
     assert obj["metadata"]["name"] == "kube-dns-x-kube-system-x-vc"
@@ -266,7 +269,7 @@ def api_service(ip: str = "10.96.0.1") -> Obj:
 def test_api_service_takes_the_host_ip_of_the_virtual_api_server() -> None:
     virtual = api_service()
     with unchanged(virtual):
-        actions = ServiceTranslator().to_host(virtual, context(**{pods.API_SERVICE_IP: API_IP}))
+        actions = ServiceTranslator().to_host(virtual, context(**{"api_service_ip": API_IP}))
     assert is_api_service(virtual)
     assert actions == [
         Delete(Side.VIRTUAL, resources.SERVICES, "kubernetes", "default", "svc-uid-1"),
@@ -293,8 +296,8 @@ def test_api_service_takes_the_host_ip_of_the_virtual_api_server() -> None:
 
 @pytest.mark.parametrize(
     ("ip", "values"),
-    [(API_IP, {pods.API_SERVICE_IP: API_IP}), ("10.96.0.1", {}),
-     ("10.96.0.1", {pods.API_SERVICE_IP: ""})],
+    [(API_IP, {"api_service_ip": API_IP}), ("10.96.0.1", {}),
+     ("10.96.0.1", {"api_service_ip": ""})],
     ids=["already-the-host-ip", "no-fact", "empty-fact"],
 )
 def test_api_service_is_left_alone(ip: str, values: dict[str, str]) -> None:
@@ -449,7 +452,7 @@ def test_hand_written_endpoints_reach_the_host_before_their_service_is_recreated
     virtual = virtual_service()
     del virtual["spec"]["selector"]
     actions = sync(virtual, host_stored(to_host(virtual)))
-    assert actions[0] == EnsureSynced("endpoints", "team/web")
+    assert actions[0] == EnsureSynced(EndpointsTranslator, "team/web")
     assert [type(a) for a in actions[1:]] == [Patch, Delete, Create]
     selected = virtual_service()
     assert not [a for a in sync(selected, host_stored(to_host(selected)))
@@ -617,7 +620,7 @@ def test_api_service_is_never_created_on_the_host() -> None:
 
 
 def test_no_call_mutates_its_inputs() -> None:
-    t, ctx = ServiceTranslator(), context(**{pods.API_SERVICE_IP: API_IP})
+    t, ctx = ServiceTranslator(), context(**{"api_service_ip": API_IP})
     for virtual in (node_port_service(type="LoadBalancer"), api_service(),
                     virtual_service(clusterIP="None", clusterIPs=["None"])):
         host = host_stored(t.desired(virtual, ctx))

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.store import NAMESPACE_INDEX, Change, Obj, Store, object_key, strip
+from contract.resources import Obj
+from syncer.store import NAMESPACE_INDEX, Change, Store, object_key, strip
 
 FAST = settings(max_examples=80, deadline=None, database=None)
 

@@ -1,4 +1,4 @@
-"""Names, labels, annotations and selectors of host objects (design/NAMING.md).
+"""Names, labels, annotations and selectors of host objects (docs/naming.md).
 
 Every host object the syncer creates must fit Kubernetes' name and label limits,
 prove who owns it without anyone parsing its name, and never let a tenant reach
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-Obj: TypeAlias = dict[str, Any]
-"""A Kubernetes object, or a part of one, as decoded JSON."""
+from contract.resources import Obj
 
 PREFIX = "vcsync.dev/"
 
@@ -32,6 +32,13 @@ ANNOTATION_OBJECT_UID = PREFIX + "object-uid"
 ANNOTATION_OBJECT_KIND = PREFIX + "object-kind"
 ANNOTATION_MANAGED_ANNOTATIONS = PREFIX + "managed-annotations"
 ANNOTATION_REWRITTEN_LABELS = PREFIX + "rewritten-labels"
+
+DNS_SERVICE = ("kube-dns", "kube-system")
+"""(name, namespace) of the virtual cluster DNS Service: its host copy's ClusterIP is
+every synced pod's nameserver (the pod translator and ``vcsync translate`` both need it)."""
+METRICS_API_SERVICE = ("vcsync-metrics", "kube-system")
+"""(name, namespace) of the virtual Service in front of the syncer's metrics API: the
+engine registers it, the services translator never syncs it."""
 
 MAX_NAME_LENGTH = 63
 _SEPARATOR = "-x-"
@@ -108,6 +115,40 @@ def host_cluster_scoped_name(name: str, host_namespace: str, vcluster: str) -> s
     host namespace (unique per virtual cluster) is part of the name.
     """
     return safe_name(f"vcsync-{name}-x-{host_namespace}-x-{vcluster}")
+
+
+def lease_name(vcluster: str) -> str:
+    """The syncer replicas' Lease in the host namespace (the chart's ``vcsync.leaseName``)."""
+    return f"vcsync-{vcluster}"
+
+
+def token_secret_name(pod_uid: str) -> str:
+    """Host name of a pod's token Secret.
+
+    Derived from the virtual uid and free of ``-x-``, so no tenant object's
+    host name (``<name>-x-<ns>-x-<vc>``, or a 52-character cut plus hash) can
+    ever be the same.
+    """
+    return f"vcsync-token-{hashlib.sha256(pod_uid.encode()).hexdigest()[:16]}"
+
+
+def virtual_text(text: str, vcluster: str, host_namespace: str, namespace: str | None) -> str:
+    """``text`` (a host error message) with the host names this module makes turned back
+    into the virtual names of namespace ``namespace`` (None: a cluster-scoped object's).
+
+    Not exact (names are not escaped, see :func:`host_name`): it serves messages
+    shown to the tenant, which must not reveal host names, not lookups.
+    """
+    if namespace:
+        # Objects of the namespace named in the error (a pod's ConfigMap that the host
+        # refused): their host names lose the suffix the syncer added.
+        text = text.replace(f"{_SEPARATOR}{namespace}{_SEPARATOR}{vcluster}", "")
+    # Cluster-scoped copies (PriorityClasses) spell the host namespace in their names.
+    text = re.sub(rf"vcsync-(\S+?){_SEPARATOR}{re.escape(host_namespace)}"
+                  rf"{_SEPARATOR}{re.escape(vcluster)}", r"\1", text)
+    if namespace:
+        text = text.replace(host_namespace, namespace)
+    return text
 
 
 # --- labels --------------------------------------------------------------------

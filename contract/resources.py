@@ -1,4 +1,4 @@
-"""Resource descriptors: how a kind maps to URL paths.
+"""Resource descriptors (how a kind maps to URL paths), the two sides, the two directions.
 
 Why not discovery: the syncer handles a fixed, known set of kinds; a static
 table costs nothing at start-up and cannot disagree with itself. Third-party
@@ -7,7 +7,24 @@ translators describe their own kinds with :class:`Resource`.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from typing import Any
+
+Obj = dict[str, Any]
+"""A Kubernetes object as the API server's JSON decodes it."""
+
+
+class Side(enum.StrEnum):
+    HOST = "host"
+    VIRTUAL = "virtual"
+
+
+class Direction(enum.StrEnum):
+    """Which side owns the truth: ``toHost`` kinds flow down, ``fromHost`` kinds up."""
+
+    TO_HOST = "toHost"
+    FROM_HOST = "fromHost"
 
 
 @dataclass(frozen=True)

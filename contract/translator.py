@@ -1,4 +1,5 @@
-"""The translator contract, the actions translators return, and the registry.
+"""The translator contract: the actions translators return, what they get from the world,
+and how a kind declares itself.
 
 A translator knows one kind and nothing about HTTP, queues or clocks. The
 engine calls exactly one of three pure functions per reconcile, depending on
@@ -24,37 +25,31 @@ objects are shared), it builds new dicts; it never names a host namespace
 other than ``ctx.host_namespace``; ``sync`` returns no write action when the
 host object already matches (idle restarts must write nothing).
 
-Third-party translators register through the entry-point group
-``vcsync.translators``: each entry point names a :class:`Translator` subclass.
+A kind declares itself once, on its class: the resource, the direction, the
+configuration key and default, the shape of its options, the host
+permissions it needs beyond its own resource, whether its host objects are
+ours. The engine, the configuration reader, the chart generator and the
+local host-namespace cleanup all read those declarations
+(:mod:`contract.discovery` finds the classes; docs/plugins.md shows a plugin).
 """
 
 from __future__ import annotations
 
-import enum
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, ClassVar, Literal, Protocol
 
-from syncer.kube.resources import Resource
-from translators import naming
+from contract import naming
+from contract.facts import Facts
+from contract.options import Toggle
+from contract.resources import Direction, Obj, Resource, Side
 
-Obj = dict[str, Any]
-ENTRY_POINT_GROUP = "vcsync.translators"
-
-
-class Side(enum.StrEnum):
-    HOST = "host"
-    VIRTUAL = "virtual"
-
-
-class Direction(enum.StrEnum):
-    """Which side owns the truth: ``toHost`` kinds flow down, ``fromHost`` kinds up."""
-
-    TO_HOST = "toHost"
-    FROM_HOST = "fromHost"
+__all__ = [
+    "ALL_IN_NAMESPACE", "Action", "Context", "Create", "Delete", "Direction", "EnsureSynced",
+    "Facts", "HostRule", "Index", "IndexFunc", "IssueTokens", "Lookup", "Obj", "Patch",
+    "Requeue", "Side", "TokenSpec", "Translator", "Trigger", "Warn", "dependency_ref",
+]
 
 
 # -- actions ----------------------------------------------------------------
@@ -99,9 +94,15 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class EnsureSynced:
-    """Make sure the virtual object ``key`` of translator ``kind`` exists on the host now."""
+    """Make sure the object ``key`` of ``kind`` exists on its target side now.
 
-    kind: str
+    ``kind`` is the translator class, so a typo cannot name nothing; a kind
+    not declared in the referrer's :attr:`Translator.ensures` stops the
+    engine at start-up, and one that is declared but switched off has nothing
+    to ensure.
+    """
+
+    kind: type[Translator]
     key: str
 
 
@@ -114,6 +115,7 @@ class Warn:
 
 
 DEFAULT_TOKEN_EXPIRATION = 3600
+"""What the API defaults a projected serviceAccountToken's expirationSeconds to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +179,15 @@ class Context:
     vcluster: str
     host_namespace: str
     lookup: Lookup
-    values: Mapping[str, Any] = field(default_factory=dict)
-    """Facts computed by the engine (API Service IP, DNS Service IP, tokens, ...)."""
+    facts: Facts = field(default_factory=Facts)
+    """Computed by the engine before the first reconcile (API Service IP, policies, ...)."""
 
     def host_name(self, name: str, namespace: str) -> str:
         return naming.host_name(name, namespace, self.vcluster)
+
+    def syncs(self, kind: type[Translator]) -> bool:
+        """Whether ``kind`` is enabled in this virtual cluster."""
+        return kind.kind in self.facts.synced
 
 
 IndexFunc = Callable[[Obj], Iterable[str]]
@@ -218,6 +224,20 @@ def dependency_ref(kind: str, namespace: str, name: str) -> str:
     return f"{kind}/{namespace}/{name}"
 
 
+READ = ("get", "list", "watch")
+WRITE = ("create", "delete", "get", "list", "patch", "watch")
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """Host permissions a kind needs besides its own resource and the caches it reads
+    (e.g. pods: their ``log`` subresource for the kubelet endpoint)."""
+
+    resource: Resource
+    verbs: tuple[str, ...]
+    subresource: str = ""
+
+
 # -- the contract -------------------------------------------------------------
 
 
@@ -226,21 +246,47 @@ class Translator(ABC):
 
     ``options`` is the kind's section of the configuration, e.g.
     ``{"enabled": True, "all": False}`` for ``sync.toHost.configMaps``.
+
+    The class attributes are the kind's declaration (see the module docstring).
     """
 
     kind: ClassVar[str]
+    """Unique name; the configuration key (``sync.<direction>.<kind>``, or
+    ``plugins.<kind>`` for a third-party kind) unless :attr:`section` says otherwise."""
     direction: ClassVar[Direction] = Direction.TO_HOST
     section: ClassVar[str | None] = None
     """The key of a built-in kind's section under ``sync.<direction>`` (default: ``kind``);
     for a kind whose name is taken in the other direction (``sync.fromHost.priorityClasses``
     next to ``sync.toHost.priorityClasses``)."""
+    summary: ClassVar[str] = ""
+    """One line for the chart's schema and README: what ``enabled`` turns on."""
+    enabled_by_default: ClassVar[bool] = False
+    options_type: ClassVar[type[Toggle]] = Toggle
+    """The shape of the kind's configuration section (:mod:`contract.options`)."""
     resource: ClassVar[Resource]
     host_resource: ClassVar[Resource | None] = None
+    host_rules: ClassVar[tuple[HostRule, ...]] = ()
+    """Host permissions beyond the kind's own resource (written for toHost kinds, read for
+    fromHost kinds) and the host caches it reads; the chart's Role grants them."""
+    manages_host_objects: ClassVar[bool] = True
+    """Its host objects carry this cluster's managed-by label (deleted with the cluster);
+    False for kinds that only read the host."""
     recreate_on_new_uid: ClassVar[bool] = True
     """A virtual object re-created under the same name gets a fresh host copy."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: Mapping[str, Any] = options or {}
+
+    @classmethod
+    def config_key(cls) -> str:
+        """The key of the kind's section under ``sync.<direction>``."""
+        return cls.section or cls.kind
+
+    @classmethod
+    def ensures(cls) -> tuple[type[Translator], ...]:
+        """Kinds this one may name in :class:`EnsureSynced` (a method, not an attribute:
+        kinds that ensure each other's objects import each other's modules)."""
+        return ()
 
     @property
     def host(self) -> Resource:
@@ -248,6 +294,17 @@ class Translator(ABC):
 
     def indexes(self) -> Sequence[Index]:
         return ()
+
+    def host_permissions(self) -> tuple[HostRule, ...]:
+        """Everything the kind needs on the host: its own resource (written for toHost
+        kinds, read for fromHost kinds), the host caches it reads or indexes or is
+        triggered by, and :attr:`host_rules`. The chart's Role grants exactly these
+        (``helm/generate.py`` writes them to ``files/host-rules.yaml``)."""
+        own = HostRule(self.host, WRITE if self.direction is Direction.TO_HOST else READ)
+        cached = [*self.reads(), *((i.side, i.resource) for i in self.indexes()),
+                  *((t.side, t.resource) for t in self.triggers())]
+        return (own, *(HostRule(resource, READ) for side, resource in cached
+                       if side is Side.HOST), *self.host_rules)
 
     def reads(self) -> Sequence[tuple[Side, Resource]]:
         """Caches the translator reads through ``ctx.lookup`` (the engine watches them)."""
@@ -295,64 +352,3 @@ class Translator(ABC):
         """Only the host copy exists: for toHost kinds it is an orphan, delete it."""
         meta = host["metadata"]
         return [Delete(Side.HOST, self.host, meta["name"], meta.get("namespace"), meta.get("uid"))]
-
-
-# -- registry -----------------------------------------------------------------
-
-_BUILTIN: dict[str, type[Translator]] = {}
-BUILTIN_MODULES = (
-    "translators.configmaps", "translators.secrets", "translators.nodes", "translators.pods",
-    "translators.services", "translators.endpoints", "translators.events",
-    "translators.classes", "translators.pvcs", "translators.priorityclasses",
-    "translators.ingresses", "translators.networkpolicies",
-)
-"""Modules whose import registers the built-in translators (via :func:`register`)."""
-
-
-def register(cls: type[Translator]) -> type[Translator]:
-    """Class decorator for built-in translators (third parties use the entry points)."""
-    _BUILTIN[cls.kind] = cls
-    return cls
-
-
-def available() -> dict[str, type[Translator]]:
-    """Built-in translators plus every ``vcsync.translators`` entry point (by kind)."""
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    found = dict(_BUILTIN)
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        cls = entry.load()
-        if not (isinstance(cls, type) and issubclass(cls, Translator)):
-            raise TypeError(f"entry point {entry.name!r} is not a Translator subclass")
-        found[cls.kind] = cls
-    return found
-
-
-def sections(
-    sync: Mapping[str, Mapping[str, Mapping[str, Any]]],
-    plugins: Mapping[str, Mapping[str, Any]], classes: Mapping[str, type[Translator]],
-) -> dict[str, Mapping[str, Any]]:
-    """Each kind's options: ``plugins.<kind>``, else its section under ``sync.<direction>``
-    (``sync`` as configured: ``{"toHost": {...}, "fromHost": {...}}``)."""
-    found = {
-        kind: sync[cls.direction.value][cls.section or kind]
-        for kind, cls in classes.items()
-        if (cls.section or kind) in sync.get(cls.direction.value, {})
-    }
-    return {**found, **plugins}
-
-
-def enabled(
-    sections: Mapping[str, Mapping[str, Any]], classes: Mapping[str, type[Translator]]
-) -> list[Translator]:
-    """Instantiate the translators whose config section says ``enabled: true``.
-
-    ``sections`` maps a kind to its options (``sync.toHost.configMaps`` ...,
-    and ``plugins.<kind>`` for third-party kinds; see :func:`sections`). A kind
-    without a section is off.
-    """
-    return [
-        cls(sections[kind])
-        for kind, cls in sorted(classes.items())
-        if sections.get(kind, {}).get("enabled", False)
-    ]
