@@ -111,6 +111,15 @@ def process_sample(pid: int) -> ProcessSample:
     return ProcessSample(ticks / _CLOCK_TICKS, memory.get("VmRSS", 0), memory.get("VmHWM", 0))
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size of a process in KiB (``/proc/<pid>/smaps_rollup``): its
+    private pages plus its share of every page it maps together with others."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def self_rss_kib() -> int:
     """RSS of this process in KiB (from ``/proc/self/statm``)."""
     with open("/proc/self/statm") as f:

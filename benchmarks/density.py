@@ -8,8 +8,17 @@ copy and virtual pod Running), and its start time is taken: from the first step
 to its syncer's ``/readyz``.
 
 Then every queue drained, one idle window: each process's CPU over the window and
-its RSS at the end, from ``/proc``, per tenant and per component, and the host's
-own components measured the same way before the first tenant and after the last.
+its RSS and PSS at the end, from ``/proc``, per tenant and per component, and the
+host's own components measured the same way before the first tenant, with one idle
+tenant (the baseline of the growth target) and after the last.
+
+Why PSS beside RSS: RSS counts the pages of a Go binary's text (70-80 MiB for
+kube-apiserver and kube-controller-manager) in full for every process that maps
+them, although the kernel holds them once for all tenants running that binary
+(the same holds for container images sharing a layer). PSS divides shared pages
+among the processes that map them, so the sum of PSS over tenants is what the
+host really pays. The targets are checked on RSS, as the issue states them; PSS
+is reported next to it.
 
 Targets (issue 23): per idle tenant, all its processes together, at most 256 MiB
 RSS and 5 mCPU; the K-th tenant starts within 1.5x the first one's time; the
@@ -30,7 +39,7 @@ from typing import Any
 import orjson
 import yaml
 
-from benchmarks.common import process_sample, syncer_busy
+from benchmarks.common import process_sample, pss_kib, syncer_busy
 from contract import naming
 from contract.resources import Obj
 from syncer.kube.blocking import BlockingClient
@@ -60,6 +69,7 @@ class Usage:
 
     rss_mib: float
     mcpu: float
+    pss_mib: float
 
 
 @dataclass
@@ -77,24 +87,32 @@ class Tenant:
     def mcpu(self) -> float:
         return sum(u.mcpu for u in self.components.values())
 
+    @property
+    def pss_mib(self) -> float:
+        return sum(u.pss_mib for u in self.components.values())
+
 
 @dataclass
 class DensityResult:
     options: Obj
     host_before: dict[str, Usage]
+    """The host's own components before the first tenant."""
+    host_one: dict[str, Usage]
+    """... with one idle tenant: the baseline of the growth target."""
     host_after: dict[str, Usage]
     tenants: list[Tenant]
 
 
 def _idle_usage(pids: dict[str, int], seconds: float) -> dict[str, Usage]:
-    """CPU (milli-cores) of each process over ``seconds`` and its RSS at the end."""
+    """CPU (milli-cores) of each process over ``seconds``, its RSS and PSS at the end."""
     before = {name: process_sample(pid) for name, pid in pids.items()}
     time.sleep(seconds)  # the measurement window itself, not a wait for a condition
     after = {name: process_sample(pid) for name, pid in pids.items()}
     return {name: Usage(round(after[name].rss_kib / MIB, 1),
                         round((after[name].cpu_seconds - before[name].cpu_seconds)
-                              / seconds * 1000, 2))
-            for name in pids}
+                              / seconds * 1000, 2),
+                        round(pss_kib(pid) / MIB, 1))
+            for name, pid in pids.items()}
 
 
 def _pids(components: dict[str, Any]) -> dict[str, int]:
@@ -170,7 +188,9 @@ def _run(options: DensityOptions, root: Path, say: Say) -> DensityResult:
     say("starting the host cluster")
     with HostCluster(name="density", root=root / "host") as host:
         say(f"host ready; idle {options.idle_seconds:.0f}s for its baseline")
-        host_before = _idle_usage(_pids(host.components), options.idle_seconds)
+        host_pids = _pids(host.components)
+        host_before = _idle_usage(host_pids, options.idle_seconds)
+        host_one: dict[str, Usage] = {}
         started: list[LocalVCluster] = []
         tenants: list[Tenant] = []
         with _tenants(started):
@@ -181,14 +201,14 @@ def _run(options: DensityOptions, root: Path, say: Say) -> DensityResult:
                 tenants.append(Tenant(vc.name, round(seconds, 2), round(sync, 2)))
                 say(f"tenant {i + 1}/{options.tenants} ready in {seconds:.1f}s, "
                     f"its pod synced in {sync:.1f}s")
-            say("waiting until every syncer is idle")
-            urls = [f"http://127.0.0.1:{vc.syncer_port}" for vc in started]
-            if not wait_for(lambda: not any(syncer_busy(u) for u in urls), 300, interval=1.0):
-                raise RuntimeError("the syncers did not become idle within 300 s")
+                if i == 0:  # the issue's baseline for the host's growth: one idle tenant
+                    _wait_idle(started, say)
+                    say(f"the host with one tenant: idle window of {options.idle_seconds:.0f}s")
+                    host_one = _idle_usage(host_pids, options.idle_seconds)
+            _wait_idle(started, say)
             say(f"idle window of {options.idle_seconds:.0f}s over every process")
             pids = {f"{vc.name}/{n}": p for vc in started for n, p in _tenant_pids(vc).items()}
-            usage = _idle_usage({**pids, **{f"host/{n}": p
-                                            for n, p in _pids(host.components).items()}},
+            usage = _idle_usage({**pids, **{f"host/{n}": p for n, p in host_pids.items()}},
                                 options.idle_seconds)
             for tenant in tenants:
                 tenant.components = {key.split("/", 1)[1]: u for key, u in usage.items()
@@ -196,7 +216,14 @@ def _run(options: DensityOptions, root: Path, say: Say) -> DensityResult:
             host_after = {key.split("/", 1)[1]: u for key, u in usage.items()
                           if key.startswith("host/")}
     return DensityResult(asdict(options) | {"output": str(options.output)}, host_before,
-                         host_after, tenants)
+                         host_one, host_after, tenants)
+
+
+def _wait_idle(started: list[LocalVCluster], say: Say) -> None:
+    say("waiting until every syncer is idle")
+    urls = [f"http://127.0.0.1:{vc.syncer_port}" for vc in started]
+    if not wait_for(lambda: not any(syncer_busy(u) for u in urls), 300, interval=1.0):
+        raise RuntimeError("the syncers did not become idle within 300 s")
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -210,21 +237,27 @@ def summary(result: DensityResult) -> Obj:
     tenants = result.tenants
     first, last = tenants[0].start_seconds, tenants[-1].start_seconds
     components = sorted({c for t in tenants for c in t.components})
-    host_rss = (_total(result.host_before, "rss_mib"), _total(result.host_after, "rss_mib"))
+    host_rss = (_total(result.host_one, "rss_mib"), _total(result.host_after, "rss_mib"))
     return {
         "tenants": len(tenants),
         "rss_mib_per_tenant": {"median": statistics.median(t.rss_mib for t in tenants),
                                "max": max(t.rss_mib for t in tenants)},
+        "pss_mib_per_tenant": {"median": statistics.median(t.pss_mib for t in tenants),
+                               "max": max(t.pss_mib for t in tenants)},
         "mcpu_per_tenant": {"median": statistics.median(t.mcpu for t in tenants),
                             "max": max(t.mcpu for t in tenants)},
         "rss_mib_per_component": {c: statistics.median(
             t.components[c].rss_mib for t in tenants if c in t.components) for c in components},
+        "pss_mib_per_component": {c: statistics.median(
+            t.components[c].pss_mib for t in tenants if c in t.components) for c in components},
         "mcpu_per_component": {c: statistics.median(
             t.components[c].mcpu for t in tenants if c in t.components) for c in components},
         "start_seconds": {"first": first, "last": last, "ratio": last / first},
-        "host_rss_mib": {"before": host_rss[0], "after": host_rss[1],
+        "host_rss_mib": {"before": _total(result.host_before, "rss_mib"),
+                         "one": host_rss[0], "after": host_rss[1],
                          "growth": host_rss[1] / host_rss[0] - 1},
         "host_mcpu": {"before": _total(result.host_before, "mcpu"),
+                      "one": _total(result.host_one, "mcpu"),
                       "after": _total(result.host_after, "mcpu")},
     }
 
@@ -239,7 +272,8 @@ def targets(s: Obj) -> list[tuple[str, str, bool]]:
          f"{s['start_seconds']['ratio']:.2f}x ({s['start_seconds']['last']:.1f} s / "
          f"{s['start_seconds']['first']:.1f} s)",
          s["start_seconds"]["ratio"] <= TARGET_START_RATIO),
-        ("host components grow <= 10%", f"{s['host_rss_mib']['growth'] * 100:+.1f}% RSS",
+        ("host components grow <= 10% from 1 to K tenants",
+         f"{s['host_rss_mib']['growth'] * 100:+.1f}% RSS",
          s["host_rss_mib"]["growth"] <= TARGET_HOST_GROWTH),
     ]
 
@@ -253,16 +287,21 @@ def to_markdown(result: DensityResult, command: str) -> str:
         "| target | measured | |", "|---|---|---|",
         *(f"| {name} | {value} | {'met' if ok else 'missed'} |"
           for name, value, ok in targets(s)), "",
-        "| component (median per tenant) | RSS MiB | mCPU |", "|---|---|---|",
-        *(f"| {c} | {s['rss_mib_per_component'][c]:.1f} | {s['mcpu_per_component'][c]:.2f} |"
-          for c in s["rss_mib_per_component"]), "",
+        f"PSS per idle tenant (shared binary pages divided among the processes mapping "
+        f"them: what the host pays): {s['pss_mib_per_tenant']['median']:.0f} MiB median, "
+        f"{s['pss_mib_per_tenant']['max']:.0f} MiB max.", "",
+        "| component (median per tenant) | RSS MiB | PSS MiB | mCPU |", "|---|---|---|---|",
+        *(f"| {c} | {s['rss_mib_per_component'][c]:.1f} | {s['pss_mib_per_component'][c]:.1f} "
+          f"| {s['mcpu_per_component'][c]:.2f} |" for c in s["rss_mib_per_component"]), "",
         f"Host's own components: {s['host_rss_mib']['before']:.0f} MiB and "
         f"{s['host_mcpu']['before']:.1f} mCPU before the first tenant, "
+        f"{s['host_rss_mib']['one']:.0f} MiB and {s['host_mcpu']['one']:.1f} mCPU with one, "
         f"{s['host_rss_mib']['after']:.0f} MiB and {s['host_mcpu']['after']:.1f} mCPU "
         f"with {s['tenants']}.", "",
-        "| tenant | start s | pod synced s | RSS MiB | mCPU |", "|---|---|---|---|---|",
+        "| tenant | start s | pod synced s | RSS MiB | PSS MiB | mCPU |",
+        "|---|---|---|---|---|---|",
         *(f"| {t.name} | {t.start_seconds:.1f} | {t.sync_seconds:.1f} | {t.rss_mib:.0f} | "
-          f"{t.mcpu:.2f} |" for t in result.tenants),
+          f"{t.pss_mib:.0f} | {t.mcpu:.2f} |" for t in result.tenants),
     ]
     return "\n".join(lines) + "\n"
 
@@ -304,6 +343,7 @@ def write(result: DensityResult, output: Path, command: str) -> list[Path]:
                 "targets": [{"name": n, "measured": v, "met": ok}
                             for n, v, ok in targets(summary(result))],
                 "host_before": {k: asdict(v) for k, v in result.host_before.items()},
+                "host_one": {k: asdict(v) for k, v in result.host_one.items()},
                 "host_after": {k: asdict(v) for k, v in result.host_after.items()},
                 "tenants": [asdict(t) for t in result.tenants]}
     paths[0].write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))

@@ -49,6 +49,7 @@ from syncer import config as config_mod
 from syncer.controller import CacheLookup, Engine, Wiring
 from syncer.informer import InformerSet
 from syncer.kube.client import ClientSettings, KubeClient
+from syncer.kube.credentials import CredentialsError
 from syncer.kube.errors import KubeError, NotFound
 from syncer.kubelet.loop import CrossLoopHost, LoopThread
 from syncer.kubelet.pods import CachedPods
@@ -427,7 +428,11 @@ class Syncer:
             delay = min(2 * delay, REGISTRATION_BACKOFF_MAX)
 
     async def run(self) -> int:
-        clients = await self._clients()
+        try:
+            clients = await self._clients()
+        except CredentialsError as exc:
+            log.error("cannot start: %s", exc)
+            return 1
         try:
             facts = await self._facts(clients[Side.HOST])
             self.engine = self._build(clients, facts)

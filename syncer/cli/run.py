@@ -53,8 +53,8 @@ def register(commands: Any) -> None:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    # Imported here: the engine pulls in kubernetes_asyncio (seconds of import
-    # time) that the other commands never need.
+    # Imported here: the engine pulls in aiohttp, uvloop and the translators
+    # that the other commands never need.
     from syncer.app import RunOptions, run
 
     extra = {"identity": args.identity} if args.identity else {}

@@ -120,8 +120,8 @@ def _handle(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> list[Item]:
     """Load everything first (all input is in the lookup before any translator runs, so a
     ConfigMap's filter sees pods given after it), then translate in input order."""
-    # Imported here: syncer.app pulls in the engine and kubernetes_asyncio
-    # (seconds of import time) that the other commands never need.
+    # Imported here: syncer.app pulls in the engine, aiohttp and uvloop that the
+    # other commands never need.
     from syncer.app import read_config, select_translators, translator_facts
 
     cfg = read_config(args.config, args.set)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from syncer.kube.credentials import load_pem
 from syncer.kube.execcred import Credential, ExecError, ExecPlugin, pem_pair
 
 
@@ -91,15 +91,15 @@ class BlockingClient:
             raise BlockingError(f"incomplete kubeconfig: missing {exc}") from exc
 
         def tls(pem: bytes = b"") -> ssl.SSLContext:
-            ctx = ssl.create_default_context()
+            # The cluster's CA only, when it names one (client-go's rule).
+            ca = cluster.get("certificate-authority-data")
+            ctx = ssl.create_default_context(cadata=base64.b64decode(ca).decode()) if ca \
+                else ssl.create_default_context()
             if cluster.get("insecure-skip-tls-verify"):
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
-            elif cluster.get("certificate-authority-data"):
-                ctx.load_verify_locations(
-                    cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
             if pem:
-                _load_pem(ctx, pem)
+                load_pem(ctx, pem)
             return ctx
 
         own = b""
@@ -175,11 +175,3 @@ def _entry(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
         if item.get("name") == name:
             return dict(item)
     raise KeyError(f"{section[:-1]} {name!r}")
-
-
-def _load_pem(ctx: ssl.SSLContext, pem: bytes) -> None:
-    """``ssl`` reads client certificates only from files: write both to one private temp file."""
-    with tempfile.NamedTemporaryFile(suffix=".pem") as handle:
-        handle.write(pem)
-        handle.flush()
-        ctx.load_cert_chain(handle.name)

@@ -1,10 +1,10 @@
 """Raw-JSON async client for one API server (the syncer holds two of them).
 
 Why below kubernetes_asyncio's ``ApiClient``: its model path costs about a
-millisecond per object and its body encoder is stdlib ``json``. We only borrow
-its kubeconfig / in-cluster loading (each cluster with its own
-``Configuration``, never the global default) and the aiohttp session it sets
-up with the right TLS material, then send and parse bytes with orjson.
+millisecond per object and its body encoder is stdlib ``json``; and importing
+it costs each syncer about 60 MiB. Where the server is and how to authenticate
+comes from :mod:`syncer.kube.credentials` (client-go's kubeconfig rules); this
+module sends and parses bytes with aiohttp and orjson.
 
 Every answer's status code is checked here (36.1.0 does not raise in raw
 mode) and mapped to :mod:`syncer.kube.errors`. Throttling, 5xx and lost
@@ -30,20 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import orjson
-import yaml
 from aiohttp.helpers import get_env_proxy_for_url
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -54,7 +49,8 @@ from tenacity import (
 from yarl import URL
 
 from contract.resources import Obj, Resource
-from syncer.kube import liveness
+from syncer.kube import credentials, liveness
+from syncer.kube.credentials import Endpoint
 from syncer.kube.errors import (
     ApiError,
     ConnectionLost,
@@ -63,7 +59,6 @@ from syncer.kube.errors import (
     TooManyRequests,
     error_for,
 )
-from syncer.kube.execcred import Credential, ExecError, ExecPlugin
 from syncer.kube.ratelimit import TokenBucket
 from syncer.metrics import ERROR_CODE, RequestSample
 
@@ -168,32 +163,31 @@ class KubeClient:
     def __init__(
         self,
         name: str,
-        configuration: Any,
+        endpoint: Endpoint,
         settings: ClientSettings | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
         self.name = name
         self.settings = settings or ClientSettings()
-        self._configuration = configuration
-        # Our own session, not kubernetes_asyncio's: that one trusts the environment, and
-        # aiohttp then looks up proxies and ~/.netrc for every request, each in a worker
+        self._endpoint = endpoint
+        # Our own session, trusting nothing from the environment: a session that trusts it
+        # makes aiohttp look up proxies and ~/.netrc for every request, each in a worker
         # thread (two thread hops per request, about a third of the syncer's CPU under
         # load: benchmarks/load.py with --profile); ours reads the proxy once, here. Its
         # connector makes every socket with keepalive tuned (syncer.kube.liveness).
         connector = aiohttp.TCPConnector(
-            limit=self.settings.max_connections, ssl=_tls_context(configuration),
+            limit=self.settings.max_connections, ssl=endpoint.new_tls(),
             socket_factory=liveness.new_socket,
         )
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
                                               read_bufsize=2**21)
-        self._server_hostname: str | None = configuration.tls_server_name
-        self._host: str = configuration.host.rstrip("/")
+        self._server_hostname = endpoint.tls_server_name
+        self._host = endpoint.server
         self._metric_host = _authority(self._host)
         self._proxy, self._proxy_auth = _env_proxy(self._host)
         self._bucket = TokenBucket(self.settings.qps, self.settings.burst)
         self._observer = observer
         self._stream_tls: ssl.SSLContext | None = None
-        self._exec: _ExecAuth | None = None
 
     @classmethod
     async def from_kubeconfig(
@@ -205,28 +199,10 @@ class KubeClient:
         settings: ClientSettings | None = None,
         observer: RequestObserver | None = None,
     ) -> KubeClient:
-        configuration = k8s_client.Configuration()
-        plugin, stripped, base = _exec_plugin(path, context)
-        if plugin is None:
-            await k8s_config.load_kube_config(
-                config_file=path,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-            return cls(name, configuration, settings, observer)
-        # The exec plugin is ours to run (client-go's rules: cluster info, 401, expiry);
-        # kubernetes_asyncio gets the kubeconfig without it.
-        loader = KubeConfigLoader(config_dict=stripped, active_context=context,
-                                  config_base_path=base)
-        await loader.load_and_set(configuration)
-        auth = _ExecAuth(plugin)
-        # The first credential now: kubernetes_asyncio consults the hook only for a key it has.
-        await auth.refresh(configuration)
-        configuration.refresh_api_key_hook = auth.refresh
-        client = cls(name, configuration, settings, observer)
-        client._exec = auth
-        return client
+        """Raises :class:`~syncer.kube.credentials.CredentialsError` for an unusable
+        kubeconfig (or an exec plugin that gives no token)."""
+        endpoint = await credentials.from_kubeconfig(path, context)
+        return cls(name, endpoint, settings, observer)
 
     @classmethod
     def in_cluster(
@@ -236,9 +212,7 @@ class KubeClient:
         settings: ClientSettings | None = None,
         observer: RequestObserver | None = None,
     ) -> KubeClient:
-        configuration = k8s_client.Configuration()
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return cls(name, configuration, settings, observer)
+        return cls(name, credentials.in_cluster(), settings, observer)
 
     async def close(self) -> None:
         await self._session.close()
@@ -255,9 +229,9 @@ class KubeClient:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        for setting in (await self._configuration.auth_settings()).values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
+        authorization = await self._endpoint.auth.header()
+        if authorization:
+            headers["Authorization"] = authorization
         return headers
 
     async def _send_once(
@@ -297,8 +271,8 @@ class KubeClient:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ConnectionLost(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         finally:
-            if status == 401 and self._exec is not None:
-                self._exec.unauthorized()
+            if status == 401:
+                self._endpoint.auth.unauthorized()
             if self._observer is not None:
                 self._observer(RequestSample(
                     self._metric_host, method, str(status) if status else ERROR_CODE,
@@ -366,10 +340,10 @@ class KubeClient:
                             headers)
 
     def _tls_for_streams(self) -> ssl.SSLContext:
-        """The TLS settings kubernetes_asyncio derives from the kubeconfig, with ALPN
-        pinned to HTTP/1.1 (upgrades do not exist in HTTP/2)."""
+        """The endpoint's TLS settings in a context of their own, with ALPN pinned to
+        HTTP/1.1 (upgrades do not exist in HTTP/2)."""
         if self._stream_tls is None:
-            self._stream_tls = _tls_context(self._configuration)
+            self._stream_tls = self._endpoint.new_tls()
             self._stream_tls.set_alpn_protocols(["http/1.1"])
         return self._stream_tls
 
@@ -444,8 +418,8 @@ class KubeClient:
             ) as resp:
                 answered = True
                 self._observe_watch(str(resp.status), start, throttled)
-                if resp.status == 401 and self._exec is not None:
-                    self._exec.unauthorized()
+                if resp.status == 401:
+                    self._endpoint.auth.unauthorized()
                 if resp.status != 200:
                     payload = await resp.read()
                     raise error_for(
@@ -541,67 +515,6 @@ class KubeClient:
         return await self.request("DELETE", res.path(namespace, name), body=options)
 
 
-class _ExecAuth:
-    """The bearer token of a kubeconfig's exec plugin (:mod:`syncer.kube.execcred`), fetched
-    again when it expires or the server answers 401 (kubernetes_asyncio never sees the
-    plugin: it would run it once, without cluster info). The plugin runs in a thread;
-    requests only read the cached token."""
-
-    def __init__(self, plugin: ExecPlugin) -> None:
-        self._plugin = plugin
-        self._credential: Credential | None = None
-
-    async def refresh(self, configuration: Any) -> None:
-        """kubernetes_asyncio's ``refresh_api_key_hook``: called before every request."""
-        credential = self._credential
-        if credential is not None and not credential.expired(time.time()):
-            return
-        try:
-            credential = await asyncio.to_thread(self._plugin.get)
-        except ExecError as exc:
-            raise ConnectionLost(str(exc)) from exc
-        if not credential.token:
-            raise ConnectionLost(f"exec plugin {self._plugin.config['command']}: gave a client "
-                                 "certificate; the syncer takes bearer tokens from exec "
-                                 "plugins only")
-        self._credential = credential
-        configuration.api_key["BearerToken"] = f"Bearer {credential.token}"
-
-    def unauthorized(self) -> None:
-        if self._credential is not None:
-            self._plugin.invalidate(self._credential)
-            self._credential = None
-
-
-def _exec_plugin(path: str, context: str | None
-                 ) -> tuple[ExecPlugin | None, dict[str, Any], str]:
-    """The exec plugin of ``context`` (default: the current one) in kubeconfig ``path``, the
-    kubeconfig without it, and the directory its relative paths start from; None and {}
-    when it has none or cannot be read here (kubernetes_asyncio then says what is wrong)."""
-    base = os.path.dirname(os.path.abspath(path))
-    try:
-        with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
-        name = context or config.get("current-context")
-        ctx = _named(config, "contexts", name).get("context") or {}
-        user = _named(config, "users", ctx.get("user")).get("user") or {}
-        cluster = _named(config, "clusters", ctx.get("cluster")).get("cluster") or {}
-        plugin = ExecPlugin.of(user, cluster)
-    except (OSError, yaml.YAMLError, AttributeError, ExecError):
-        return None, {}, base
-    if plugin is None:
-        return None, {}, base
-    user.pop("exec")
-    return plugin, config, base
-
-
-def _named(config: dict[str, Any], section: str, name: Any) -> dict[str, Any]:
-    for entry in config.get(section) or ():
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return entry
-    return {}
-
-
 def _authority(url: str) -> str:
     """client-go's ``host`` label: the server URL's host[:port], as written."""
     parsed = URL(url)
@@ -609,20 +522,6 @@ def _authority(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{parsed.explicit_port}" if parsed.explicit_port else host
-
-
-def _tls_context(configuration: Any) -> ssl.SSLContext:
-    """The TLS settings of a kubeconfig (or in-cluster configuration), as
-    kubernetes_asyncio derives them."""
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if configuration.disable_strict_ssl_verification:
-        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-    return context
 
 
 def _env_proxy(url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:

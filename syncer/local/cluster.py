@@ -33,23 +33,12 @@ import yaml
 
 from syncer.kube.blocking import BlockingClient, probe
 from syncer.kubelet.tls import FRONT_PROXY_COMMON_NAME
-from syncer.local import binaries, kwok, network
+from syncer.local import binaries, footprint, kwok, network
 from syncer.local.pki import Pki, generate_pki, load_pki, reissue_serving
 from syncer.local.process import Component, LaunchError, free_port, port_free, wait_for
 from syncer.metricsapi import apiservice
 
 DEFAULT_SERVICE_CIDR = "10.96.0.0/16"
-# What a virtual cluster's controller-manager must not run: nodes are mirrored
-# from the host, volumes are bound and attached there (vCluster does the same).
-_VIRTUAL_DISABLED_CONTROLLERS = (
-    "nodeipam",
-    "nodelifecycle",
-    "persistentvolume-binder",
-    "attachdetach",
-    "persistentvolume-expander",
-    "cloud-node-lifecycle",
-    "ttl",
-)
 # kine applies its defaults only to its default path; an explicit file needs them
 # spelled out, or concurrent start-up queries fail with SQLITE_BUSY.
 _SQLITE_PARAMS = (
@@ -231,6 +220,10 @@ class ControlPlane:
     def _controllers(self) -> str:
         return "*"
 
+    def _small_cluster_flags(self) -> list[str]:
+        """kube-apiserver flags that keep an idle cluster cheap (virtual ones only)."""
+        return []
+
     def _kubelet_flags(self) -> list[str]:
         """How kube-apiserver reaches kubelets: by InternalIP (kwok nodes' Hostname is
         their name, which nothing resolves)."""
@@ -364,6 +357,7 @@ class ControlPlane:
             "--profiling=false",
             f"--cert-dir={self.root / 'pki'}",
             *self._kubelet_flags(),
+            *self._small_cluster_flags(),
             *self.apiserver_args,
         ]
 
@@ -651,7 +645,14 @@ class VirtualControlPlane(ControlPlane):
         ]
 
     def _controllers(self) -> str:
-        return ",".join(["*", *(f"-{c}" for c in _VIRTUAL_DISABLED_CONTROLLERS)])
+        return footprint.controllers()
+
+    def _small_cluster_flags(self) -> list[str]:
+        return list(footprint.APISERVER_FLAGS)
+
+    def _component_env(self, name: str) -> dict[str, str]:
+        """The Go runtime settings of :mod:`syncer.local.footprint`, under the caller's."""
+        return {**footprint.GO_RUNTIME_ENV.get(name, {}), **self.env}
 
     def _kubelet_flags(self) -> list[str]:
         """Kubelets of a virtual cluster are the syncer's kubelet endpoint: kube-apiserver

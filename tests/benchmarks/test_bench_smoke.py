@@ -111,9 +111,9 @@ def test_density_benchmark_writes_json_markdown_and_plot(tmp_path: Path) -> None
     for tenant in document["tenants"]:
         assert set(tenant["components"]) == {"kine", "kube-apiserver",
                                              "kube-controller-manager", "vcsync"}
-        assert all(c["rss_mib"] > 0 for c in tenant["components"].values())
+        assert all(c["rss_mib"] > 0 and c["pss_mib"] > 0 for c in tenant["components"].values())
         assert tenant["start_seconds"] > 0
     assert len(document["targets"]) == 4
-    assert {"before", "after", "growth"} <= set(document["summary"]["host_rss_mib"])
+    assert {"before", "one", "after", "growth"} <= set(document["summary"]["host_rss_mib"])
     assert (out / "density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| RSS per idle tenant <= 256 MiB |" in (out / "density.md").read_text()

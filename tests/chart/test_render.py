@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from syncer.local import footprint
 from tests.chart.rendering import (
     CHART,
     NAMESPACE,
@@ -276,6 +277,26 @@ def test_scheduling_values_reach_the_pod() -> None:
     assert spec["nodeSelector"] == {"type": "kwok"}
     assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
     assert spec["priorityClassName"] == "tenants"
+
+
+@pytest.mark.parametrize("store", ["database.embedded.enabled=true",
+                                   "database.external.enabled=true"])
+def test_control_plane_runs_the_local_drivers_small_cluster_choices(store: str) -> None:
+    """The chart and the local driver make the same idle tenant: the virtual apiserver's
+    small-cluster flags, the controller-manager's controllers and the Go runtime
+    settings of syncer.local.footprint (the density benchmark measures the local one)."""
+    assignments = [f"controlPlane.backingStore.{store}"]
+    if "external" in store:
+        assignments.append("controlPlane.backingStore.database.external.dataSource=mysql://x")
+    objects = render(assignments)
+    apiserver = container(objects, "kube-apiserver")
+    for flag in footprint.APISERVER_FLAGS:
+        assert flag in apiserver["command"]
+    manager = container(objects, "kube-controller-manager")
+    assert f"--controllers={footprint.controllers()}" in manager["command"]
+    for name, env in footprint.GO_RUNTIME_ENV.items():
+        rendered = {e["name"]: e.get("value") for e in container(objects, name).get("env", [])}
+        assert {k: rendered.get(k) for k in env} == dict(env), name
 
 
 def test_metrics_service_and_service_monitor() -> None:
