@@ -22,11 +22,9 @@ dotted key path.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import operator
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -39,6 +37,7 @@ import yaml
 from contract import discovery
 from contract.options import Toggle
 from contract.resources import Direction
+from syncer import strvals
 from syncer.yamlread import ConfigLoader, position
 
 __all__ = [
@@ -314,31 +313,21 @@ def parse(data: Mapping[str, Any] | None) -> SyncerConfig:
 
 
 def apply_set(data: Mapping[str, Any] | None, assignment: str) -> dict[str, Any]:
-    """Return a copy of ``data`` with one Helm-style ``--set key=value`` applied.
+    """Return a copy of ``data`` with one ``--set`` argument applied, read as Helm reads it
+    (:mod:`syncer.strvals`: ``a=1,b=2``, ``a[0].b=c``, ``a={x,y}``, ``\\`` escapes).
 
-    As in Helm: missing (or non-mapping) intermediate keys become mappings, a
-    ``\\.`` in the key is a literal dot (label keys such as
-    ``kubernetes\\.io/os``), and ``null`` removes the key so its default
-    applies. The value is read as a YAML scalar (``true``, ``3``, ``0.5``, else
-    a string; empty is ``""``). Types are checked later, by :func:`parse`.
+    A ``null`` removes the key so its default applies. Types are checked later, by
+    :func:`parse`.
     """
-    key, equals, text = assignment.partition("=")
-    keys = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", key)]
-    if not equals or not all(keys):
-        raise ConfigError(
-            f"--set {assignment!r}", "expected key=value, e.g. sync.toHost.ingresses.enabled=true"
-        )
-    result = copy.deepcopy(dict(data or {}))
-    node = result
-    for part in keys[:-1]:
-        child = node.get(part)
-        node[part] = node = dict(child) if isinstance(child, Mapping) else {}
-    value = _scalar(text)
-    if value is None:
-        node.pop(keys[-1], None)
-    else:
-        node[keys[-1]] = value
-    return result
+    try:
+        return _without_nulls(strvals.apply(data, assignment))
+    except strvals.StrvalsError as exc:
+        raise ConfigError(f"--set {assignment!r}", str(exc)) from exc
+
+
+def _without_nulls(tree: dict[str, Any]) -> dict[str, Any]:
+    return {key: _without_nulls(value) if isinstance(value, dict) else value
+            for key, value in tree.items() if value is not None}
 
 
 def to_dict(cfg: SyncerConfig) -> dict[str, Any]:
@@ -544,14 +533,3 @@ def _read(path: Path) -> Mapping[str, Any] | None:
 def _yaml_error(path: Path, err: yaml.YAMLError) -> ConfigError:
     found = position(err)
     return ConfigError(str(path), f"invalid YAML at {found}" if found else f"invalid YAML: {err}")
-
-
-def _scalar(text: str) -> object:
-    """A ``--set`` value: a YAML scalar, else the text itself (``{a}``, ``[1]``, ``a: b``)."""
-    if not text:
-        return ""
-    try:
-        value = yaml.load(text, Loader=ConfigLoader)
-    except yaml.YAMLError:
-        return text
-    return value if value is None or isinstance(value, bool | int | float | str) else text

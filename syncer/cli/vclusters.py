@@ -22,6 +22,7 @@ import yaml
 
 from contract.resources import NAMESPACES
 from syncer import config as config_mod
+from syncer import strvals
 from syncer.cli import (
     chart,
     checks,
@@ -89,7 +90,13 @@ def _register_create(commands: Any) -> None:
     p.add_argument("-f", "--values", action="append", default=[], metavar="VALUES_YAML",
                    help="sync rules, same keys as the Helm values (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one value, e.g. sync.toHost.ingresses.enabled=true")
+                   help="override values as helm --set does, e.g. "
+                        "sync.toHost.ingresses.enabled=true,syncer.shards=2")
+    p.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
+                   help="as --set, every value kept as a string (helm --set-string)")
+    p.add_argument("--set-file", action="append", default=[], metavar="KEY=PATH",
+                   help="as --set, each value the content of the file it names "
+                        "(helm --set-file)")
     p.add_argument("--driver", choices=drivers.DRIVERS, default="local",
                    help="local: processes on this machine; helm: the chart on the host")
     p.add_argument("--ttl", help="delete with `vcsync delete --expired` after this long (2h, 1d)")
@@ -127,7 +134,8 @@ class _Plan:
         """Values (over the snapshot's), version and the rendered config: the checks of the
         user's input, made before any other (without a snapshot, before the host's)."""
         staged = self.staged
-        self.values = _values(args.values, args.set, staged.values() if staged else {})
+        self.values = _values(args.values, _assignments(args),
+                              staged.values() if staged else {})
         self.version = _version(args.kubernetes_version or _snapshot_version(staged),
                                 self.values, args.driver)
         if staged is not None:
@@ -277,10 +285,19 @@ def render(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
     return rendered
 
 
-def _values(files: list[str], assignments: list[str], base: dict[str, Any]
-            ) -> dict[str, Any]:
-    """``base`` (a snapshot's values), values files merged in order, then ``--set``
-    (checked later, by the chart's schema)."""
+def _assignments(args: argparse.Namespace) -> list[tuple[strvals.Reader, str]]:
+    """``--set``, then ``--set-string``, then ``--set-file``: Helm applies the three groups
+    in that order, whatever their order on the command line."""
+    return [*((strvals.typed, a) for a in args.set),
+            *((strvals.as_string, a) for a in args.set_string),
+            *((strvals.file_content, a) for a in args.set_file)]
+
+
+def _values(files: list[str], assignments: list[tuple[strvals.Reader, str]],
+            base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (a snapshot's values), values files merged in order, then the ``--set``
+    groups read as Helm reads them (a ``null`` stays, as in a values file: Helm's merge
+    removes the key, default included). Checked later, by the chart's schema."""
     data: dict[str, Any] = base
     try:
         for file in files:
@@ -288,12 +305,15 @@ def _values(files: list[str], assignments: list[str], base: dict[str, Any]
             if not isinstance(loaded, dict):
                 raise CliError(f"values file {file} must hold a mapping")
             data = _merge(data, loaded)
-        for assignment in assignments:
-            data = config_mod.apply_set(data, assignment)
     except OSError as exc:
         raise CliError(f"cannot read values file: {exc}") from exc
-    except (yaml.YAMLError, config_mod.ConfigError) as exc:
+    except yaml.YAMLError as exc:
         raise CliError(f"invalid values: {exc}") from exc
+    for reader, assignment in assignments:
+        try:
+            data = strvals.apply(data, assignment, reader)
+        except strvals.StrvalsError as exc:
+            raise CliError(f"invalid values: {assignment!r}: {exc}") from exc
     return data
 
 
@@ -469,7 +489,7 @@ def upgrade_cmd(args: argparse.Namespace) -> int:
     if record.paused:
         raise CliError(f"virtual cluster {record.name!r} is paused; `vcsync resume "
                        f"{record.name}` first")
-    values = _values(args.values, args.set, {})
+    values = _values(args.values, _assignments(args), {})
     version = _version(args.kubernetes_version or _values_version(values)
                        or record.kubernetes_version, values, record.driver)
     _check_step(record, version)

@@ -23,6 +23,12 @@ def fresh(tmp_path: Path) -> Cli:
     (["create", "x", "--kubernetes-version", "v1.2.3"], "unsupported Kubernetes version"),
     (["create", "x", "--ttl", "5x"], "invalid duration '5x'"),
     (["create", "x", "--set", "sync.toHost.nope.enabled=true"], "invalid values"),
+    # Helm's --set grammar: the comma starts a second assignment, which names an unknown key.
+    (["create", "x", "--set", "syncer.shards=2,sync.toHost.nope.enabled=true"],
+     "additional properties 'nope' not allowed"),
+    (["create", "x", "--set", "sync.toHost.pods.enabled={true"], "list must terminate"),
+    (["create", "x", "--set-string", "syncer.shards=2"], "/syncer/shards"),
+    (["create", "x", "--set-file", "syncer.shards=/nonexistent/shards"], "cannot read"),
     (["create", "x", "-f", "/nonexistent/values.yaml"], "cannot read values file"),
     (["create", "x"], "no current kubectl context"),
     (["delete"], "give the NAME"),

@@ -7,6 +7,7 @@ changed default in the module fails a test instead of slipping through.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -350,18 +351,17 @@ def test_direct_construction_is_checked_too() -> None:
 
 
 def test_set_creates_intermediate_mappings_and_parses_scalars() -> None:
-    data = apply_set({}, "sync.toHost.ingresses.enabled=true")
-    data = apply_set(data, "syncer.host.qps=2.5")
+    data = apply_set({}, "sync.toHost.ingresses.enabled=true,syncer.host.qps=25")
     data = apply_set(data, "syncer.shards=3")
     data = apply_set(data, "policies.podSecurityStandard=baseline")
     assert data == {
         "sync": {"toHost": {"ingresses": {"enabled": True}}},
-        "syncer": {"host": {"qps": 2.5}, "shards": 3},
+        "syncer": {"host": {"qps": 25}, "shards": 3},
         "policies": {"podSecurityStandard": "baseline"},
     }
     cfg = parse(data)
     assert "ingresses" in enabled(cfg.sync.to_host)
-    assert (cfg.syncer.host.qps, cfg.syncer.host.burst, cfg.syncer.shards) == (2.5, 100, 3)
+    assert (cfg.syncer.host.qps, cfg.syncer.host.burst, cfg.syncer.shards) == (25, 100, 3)
 
 
 def test_set_overrides_a_file_without_touching_its_input(tmp_path: Path) -> None:
@@ -378,8 +378,8 @@ def test_set_escaped_dots_empty_values_and_null() -> None:
     assert nodes(parse(data)).selector.labels == {"node-role.kubernetes.io/edge": ""}
     assert apply_set({"syncer": {"shards": 3}}, "syncer.shards=null") == {"syncer": {}}
     assert apply_set({}, "a=x=y") == {"a": "x=y"}
-    assert apply_set({}, "a=[1, 2") == {"a": "[1, 2"}
-    assert apply_set({}, "a={b: c}") == {"a": "{b: c}"}
+    assert apply_set({}, "a=[1") == {"a": "[1"}
+    assert apply_set({}, "a={b: c}") == {"a": ["b: c"]}, "a Helm list"
 
 
 def test_set_replaces_a_scalar_on_the_way() -> None:
@@ -391,7 +391,7 @@ def test_set_replaces_a_scalar_on_the_way() -> None:
     ("assignment", "message"),
     [
         ("syncer.shards=eight", "syncer.shards: expected an integer, got 'eight'"),
-        ("syncer.shards=1.5", "syncer.shards: expected an integer, got 1.5"),
+        ("syncer.shards=1.5", "syncer.shards: expected an integer, got '1.5'"),
         (
             "sync.toHost.pods.enabled=yes",
             "sync.toHost.pods.enabled: expected true or false, got 'yes'",
@@ -409,11 +409,19 @@ def test_set_type_errors_are_caught_on_parse(assignment: str, message: str) -> N
 
 
 @pytest.mark.parametrize(
-    "assignment", ["syncer.shards", "=1", "syncer..shards=1", "syncer.shards.=1"]
-)
-def test_set_rejects_malformed_assignments(assignment: str) -> None:
-    with pytest.raises(ConfigError, match="expected key=value"):
+    ("assignment", "message"), [
+        ("syncer.shards", "key 'shards' has no value"),
+        ("syncer..shards=1", "key map 'syncer' has no value"),
+        ("syncer.shards.=1", "key map 'shards' has no value"),
+        ("a=1,,b=2", "key '' has no value (cannot end with ,)"),
+    ])
+def test_set_rejects_malformed_assignments(assignment: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
         apply_set({}, assignment)
+
+
+def test_set_with_no_key_changes_nothing_as_in_helm() -> None:
+    assert apply_set({"a": 1}, "=1") == {"a": 1}
 
 
 # --- unknown keys anywhere ---
