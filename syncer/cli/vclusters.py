@@ -11,6 +11,7 @@ anybody wants from ``vcsync create`` after ``vcsync connect``).
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import tempfile
 import time
@@ -263,7 +264,7 @@ def _version(flag: str | None, values: dict[str, Any], driver: str) -> str:
     The result is written back into the values, so the chart and the local
     driver run the same version.
     """
-    k8s = values.setdefault("controlPlane", {}).setdefault("distro", {}).setdefault("k8s", {})
+    k8s = _k8s_values(values)
     version = flag or k8s.get("version") or binaries.KUBERNETES_VERSION
     k8s["version"] = version
     return checks.kubernetes_version(version) if driver == "local" else str(version)
@@ -505,8 +506,23 @@ def upgrade_cmd(args: argparse.Namespace) -> int:
 
 
 def _values_version(values: dict[str, Any]) -> str | None:
-    version = values.get("controlPlane", {}).get("distro", {}).get("k8s", {}).get("version")
+    version = _k8s_values(copy.deepcopy(values)).get("version")
     return str(version) if version else None
+
+
+def _k8s_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``controlPlane.distro.k8s`` of ``values``, made where missing or null (a ``null``
+    from ``--set`` or a file means "the chart's default", a mapping); any other type is
+    the user's mistake."""
+    node, path = values, "controlPlane.distro.k8s"
+    for key in path.split("."):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise CliError(f"invalid values: {path.split(key)[0]}{key} must be a mapping")
+        node = child
+    return node
 
 
 def _check_step(record: VClusterRecord, version: str) -> None:

@@ -29,6 +29,9 @@ def fresh(tmp_path: Path) -> Cli:
     (["create", "x", "--set", "sync.toHost.pods.enabled={true"], "list must terminate"),
     (["create", "x", "--set-string", "syncer.shards=2"], "/syncer/shards"),
     (["create", "x", "--set-file", "syncer.shards=/nonexistent/shards"], "cannot read"),
+    (["create", "x", "--set", "controlPlane.distro=x"], "controlPlane.distro must be a mapping"),
+    # null means the chart's default: the values pass and the next check speaks.
+    (["create", "x", "--set", "controlPlane=null"], "no current kubectl context"),
     (["create", "x", "-f", "/nonexistent/values.yaml"], "cannot read values file"),
     (["create", "x"], "no current kubectl context"),
     (["delete"], "give the NAME"),
