@@ -151,10 +151,9 @@ def _refuse_interrupted(record: VClusterRecord) -> None:
 def restore_cmd(args: argparse.Namespace) -> int:
     record = state.find(args.name, args.namespace)
     if record is None:
-        return vclusters.create_cmd(argparse.Namespace(
-            name=args.name, namespace=args.namespace, ttl=None, values=[], set=[],
-            kubernetes_version=args.kubernetes_version, driver="local",
-            connect=args.connect, from_snapshot=str(args.file)))
+        return vclusters.create_cmd(vclusters.create_args(
+            args.name, namespace=args.namespace, kubernetes_version=args.kubernetes_version,
+            driver="local", connect=args.connect, from_snapshot=str(args.file)))
     if args.kubernetes_version and args.kubernetes_version != record.kubernetes_version:
         raise CliError(f"virtual cluster {record.name!r} runs Kubernetes "
                        f"{record.kubernetes_version}; --kubernetes-version applies to a new one")

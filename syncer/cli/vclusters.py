@@ -81,6 +81,20 @@ def register(commands: Any) -> None:
 
 def _register_create(commands: Any) -> None:
     p = commands.add_parser("create", help="create a virtual cluster on the current host context")
+    _create_arguments(p)
+    p.set_defaults(handler=create_cmd)
+
+
+def create_args(name: str, **given: Any) -> argparse.Namespace:
+    """``vcsync create NAME``'s arguments with every default, ``given`` on top: for commands
+    that create through :func:`create_cmd` (a snapshot restore), so a new option of
+    ``create`` can never be missing from them."""
+    parser = argparse.ArgumentParser(add_help=False)
+    _create_arguments(parser)
+    return argparse.Namespace(**{**vars(parser.parse_args([name])), **given})
+
+
+def _create_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="the virtual cluster (a DNS label, at most 40 characters)")
     p.add_argument("--namespace", "-n", help="host namespace (default vcluster-NAME)")
     p.add_argument("--connect", action=argparse.BooleanOptionalAction, default=True,
@@ -110,7 +124,6 @@ def _register_create(commands: Any) -> None:
                    help="change an existing cluster instead: its values become -f/--set "
                         "(as helm upgrade), its Kubernetes version --kubernetes-version (one "
                         "minor up at most); only what changed restarts, its data stays")
-    p.set_defaults(handler=create_cmd)
 
 
 # -- create --------------------------------------------------------------------
@@ -662,11 +675,20 @@ def _found_rows(config: kubeconfig.Config, known: list[VClusterRecord], now: flo
                     f"made elsewhere: {exc}")
         return []
     mine = {(r.name, r.namespace) for r in known if r.host_context == host}
-    return [{"name": f.name, "namespace": f.namespace, "status": f.status,
+    return [{"name": f.name, "namespace": f.namespace, "status": _found_status(f, host),
              "kubernetesVersion": f.kubernetes_version, "driver": f.driver,
              "connected": False, "age": state.format_age(now - f.created) if f.created else "-",
              "ttl": "-", "hostContext": host, "context": ""}
             for f in found if (f.name, f.namespace) not in mine]
+
+
+def _found_status(found: discovery.Found, host: str) -> str:
+    """A local-driver cluster this machine began but has no record of (its creation or
+    restore was interrupted: records are written last) is not "another machine's"."""
+    if found.driver == "local" and VClusterRecord.directory_for(
+            found.name, found.namespace, host).is_dir():
+        return "Incomplete (an interrupted create or restore here: run it again)"
+    return found.status
 
 
 def list_cmd(args: argparse.Namespace) -> int:
@@ -678,12 +700,6 @@ def list_cmd(args: argparse.Namespace) -> int:
     if args.output == "json":
         output.json(rows)
         return 0
-    header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
-              "AGE", "TTL"]
-    keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",
-            "ttl"]
-    print(output.table(header, [[str(row[k]) for k in keys] for row in rows]))
-    return 0
     header = ["NAME", "NAMESPACE", "STATUS", "KUBERNETES VERSION", "DRIVER", "CONNECTED",
               "AGE", "TTL"]
     keys = ["name", "namespace", "status", "kubernetesVersion", "driver", "connected", "age",
