@@ -180,7 +180,8 @@ def test_backing_stores(name: str, store_containers: list[str], claim: bool) -> 
     if name == "database-external":
         kine = container(objects, "kine")
         assert "--endpoint=$(KINE_ENDPOINT)" in kine["command"]
-        assert kine["env"] == [{"name": "KINE_ENDPOINT", "valueFrom": {
+        go_runtime = [{"name": k, "value": v} for k, v in footprint.GO_RUNTIME_ENV["kine"].items()]
+        assert kine["env"] == [*go_runtime, {"name": "KINE_ENDPOINT", "valueFrom": {
             "secretKeyRef": {"name": "db", "key": "dataSource"}}}]
         assert "--ca-file=/store-tls/ca.crt" in kine["command"]
     if name == "defaults":
