@@ -17,10 +17,13 @@ import importlib.util
 import shlex
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from syncer.cli.errors import CliError
+
+T = TypeVar("T")
 
 _LOAD_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd",
                     "kwok", "kine", "metrics-server")
@@ -206,13 +209,8 @@ def _kubelet(args: argparse.Namespace) -> int:
     output = _output(args)
     _private_network()
     options = kubelet.KubeletOptions(args.rounds, args.size_mib, args.streams, output)
-    try:
-        result = kubelet.run(options, _printer(False))
-    except RuntimeError as exc:
-        raise CliError(f"kubelet benchmark failed: {exc}") from exc
-    for path in kubelet.write(result, output, _command()):
-        print(f"wrote {path}")
-    return 0
+    return _run_and_write("kubelet benchmark", lambda: kubelet.run(options, _printer(False)),
+                          lambda result: kubelet.write(result, output, _command()))
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -237,13 +235,9 @@ def _conformance(args: argparse.Namespace) -> int:
     options = conformance.ConformanceOptions(args.output, vclusters.render, selection,
                                              args.procs, args.nodes,
                                              tuple(args.target or conformance.TARGETS))
-    try:
-        summary = conformance.run(options, _printer(False))
-    except RuntimeError as exc:
-        raise CliError(f"conformance run failed: {exc}") from exc
-    for path in conformance_report.write(summary, args.output, _command()):
-        print(f"wrote {path}")
-    return 0
+    return _run_and_write(
+        "conformance run", lambda: conformance.run(options, _printer(False)),
+        lambda summary: conformance_report.write(summary, args.output, _command()))
 
 
 def _density(args: argparse.Namespace) -> int:
@@ -258,11 +252,19 @@ def _density(args: argparse.Namespace) -> int:
     output = _output(args)
     _private_network()
     options = density.DensityOptions(args.tenants, args.idle_seconds, output)
+    return _run_and_write("density benchmark", lambda: density.run(options, _printer(False)),
+                          lambda result: density.write(result, output, _command()))
+
+
+def _run_and_write(what: str, run: Callable[[], T], write: Callable[[T], Iterable[Path]]
+                   ) -> int:
+    """Run a benchmark, write its results and name each file; a RuntimeError (something
+    the benchmark could not start or check) is one error line."""
     try:
-        result = density.run(options, _printer(False))
+        result = run()
     except RuntimeError as exc:
-        raise CliError(f"density benchmark failed: {exc}") from exc
-    for path in density.write(result, output, _command()):
+        raise CliError(f"{what} failed: {exc}") from exc
+    for path in write(result):
         print(f"wrote {path}")
     return 0
 
